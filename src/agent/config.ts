@@ -1,0 +1,255 @@
+/**
+ * Command-line flags and WS_CLOSE_AGENT_* environment variables -> one
+ * validated AgentConfig. Flags win over the environment. Every error names
+ * the flag or variable and what was expected.
+ */
+import { readFileSync } from 'node:fs';
+import { parseCodeNames, type CodeNames } from '../close-codes.js';
+import { DEFAULT_MAX_CUSTOM_CODES } from '../metrics.js';
+import { DEFAULT_PREFIX } from '../metric-names.js';
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface AgentConfig {
+  listen: HostPort;
+  /** Upstream WebSocket URL; undefined = built-in echo endpoint. */
+  upstream: URL | undefined;
+  metricsListen: HostPort;
+  metricsToken: string | undefined;
+  codes: CodeNames;
+  maxCustomCodes: number;
+  metricPrefix: string;
+  maxConnections: number;
+  /** Milliseconds; 0 = off. */
+  idleTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  connectTimeoutMs: number;
+  drainTimeoutMs: number;
+  halfCloseTimeoutMs: number;
+  logLevel: LogLevel;
+}
+
+export type ParseResult = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: AgentConfig };
+
+export class ConfigError extends Error {
+  readonly code = 'WS_CLOSE_AGENT_INVALID_CONFIG';
+}
+
+type FlagType = 'hostport' | 'url' | 'string' | 'file' | 'codes' | 'count' | 'prefix' | 'duration' | 'loglevel';
+
+interface Flag {
+  readonly name: string;
+  readonly type: FlagType;
+  readonly arg: string;
+  readonly default?: string;
+  readonly help: string;
+}
+
+// prettier-ignore
+export const FLAGS: readonly Flag[] = [
+  { name: 'listen',             type: 'hostport', arg: 'HOST:PORT', default: '0.0.0.0:8080', help: 'where WebSocket clients connect' },
+  { name: 'upstream',           type: 'url',      arg: 'URL',       help: 'ws:// or wss:// backend to forward to; without it, a built-in echo endpoint answers' },
+  { name: 'metrics-listen',     type: 'hostport', arg: 'HOST:PORT', default: '0.0.0.0:9095', help: 'where /metrics, /healthz and /readyz are served' },
+  { name: 'metrics-token',      type: 'string',   arg: 'TOKEN',     help: 'require "Authorization: Bearer TOKEN" on /metrics (off by default)' },
+  { name: 'metrics-token-file', type: 'file',     arg: 'PATH',      help: 'read the /metrics bearer token from a file (e.g. a mounted Secret)' },
+  { name: 'codes',              type: 'codes',    arg: 'LIST',      help: 'names for 3000-4999 codes: 4001=AUTH_EXPIRED,4002=RATE_LIMITED (or a JSON object)' },
+  { name: 'max-custom-codes',   type: 'count',    arg: 'N',         default: String(DEFAULT_MAX_CUSTOM_CODES), help: 'distinct unnamed 3000-4999 codes labelled by value before falling back to the range' },
+  { name: 'metric-prefix',      type: 'prefix',   arg: 'PREFIX',    default: DEFAULT_PREFIX, help: 'metric name prefix' },
+  { name: 'max-connections',    type: 'count',    arg: 'N',         default: '10000', help: 'open connections before new upgrades get 503 (0 = no limit)' },
+  { name: 'idle-timeout',       type: 'duration', arg: 'DURATION',  default: '0', help: 'close connections with 1001 after no bytes either way (0 = off)' },
+  { name: 'handshake-timeout',  type: 'duration', arg: 'DURATION',  default: '10s', help: 'drop clients whose upgrade request is not complete in time' },
+  { name: 'connect-timeout',    type: 'duration', arg: 'DURATION',  default: '5s', help: 'upstream connect + 101 answer timeout (504 after it)' },
+  { name: 'drain-timeout',      type: 'duration', arg: 'DURATION',  default: '10s', help: 'on SIGTERM/SIGINT, wait this long for closes after sending 1001' },
+  { name: 'half-close-timeout', type: 'duration', arg: 'DURATION',  default: '5s', help: 'end a connection this long after one side half-closed it' },
+  { name: 'log-level',          type: 'loglevel', arg: 'LEVEL',     default: 'info', help: `${LOG_LEVELS.join('|')}` },
+];
+
+const ENV_PREFIX = 'WS_CLOSE_AGENT_';
+
+export function envName(flag: string): string {
+  return ENV_PREFIX + flag.toUpperCase().replace(/-/g, '_');
+}
+
+/** Parse `5`, `0.5`, `500ms`, `30s`, `5m`, `1h` into milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) return undefined;
+  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's'] as number;
+  const ms = Number(m[1]) * factor;
+  return Number.isFinite(ms) && ms <= 2 ** 31 - 1 ? Math.round(ms) : undefined;
+}
+
+/** Parse `HOST:PORT`, `[v6]:PORT`, `:PORT` or `PORT` (the last two listen on all interfaces). */
+export function parseHostPort(text: string): HostPort | undefined {
+  const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([A-Za-z0-9.-]*):(\d{1,5})$/.exec(text) ?? /^()(\d{1,5})$/.exec(text);
+  if (!m) return undefined;
+  const port = Number(m[2]);
+  return port > 65535 ? undefined : { host: m[1] || '0.0.0.0', port };
+}
+
+function parseCodesText(text: string): unknown {
+  const trimmed = text.trim();
+  if (trimmed.startsWith('{')) return JSON.parse(trimmed) as unknown;
+  const codes: Record<string, string> = {};
+  for (const item of trimmed.split(',')) {
+    if (item.trim() === '') continue;
+    const eq = item.indexOf('=');
+    if (eq < 0) throw new Error(`"${item.trim()}" is not CODE=NAME`);
+    codes[item.slice(0, eq).trim()] = item.slice(eq + 1).trim();
+  }
+  return codes;
+}
+
+interface RawValue {
+  value: string;
+  /** How the user spelled it: `--flag` or the variable name. */
+  source: string;
+}
+
+function convert(flag: Flag, raw: RawValue): unknown {
+  const fail = (expected: string): never => {
+    throw new ConfigError(`${raw.source}: ${JSON.stringify(raw.value)} is not valid: expected ${expected}`);
+  };
+  const { value } = raw;
+  switch (flag.type) {
+    case 'hostport':
+      return parseHostPort(value) ?? fail('HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:8080');
+    case 'url': {
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        return fail('a ws:// or wss:// URL, e.g. ws://127.0.0.1:9000/socket');
+      }
+      if (url.protocol !== 'ws:' && url.protocol !== 'wss:') fail('a ws:// or wss:// URL');
+      if (url.username || url.password) fail('a URL without credentials');
+      return url;
+    }
+    case 'string':
+      return value === '' ? fail('a non-empty value') : value;
+    case 'file': {
+      try {
+        const content = readFileSync(value, 'utf8').trim();
+        return content === '' ? fail('a file holding a non-empty token') : content;
+      } catch (err) {
+        if (err instanceof ConfigError) throw err;
+        return fail(`a readable file (${(err as Error).message})`);
+      }
+    }
+    case 'codes':
+      try {
+        return parseCodeNames(parseCodesText(value), raw.source);
+      } catch (err) {
+        throw new ConfigError(`${raw.source}: ${(err as Error).message}`);
+      }
+    case 'count':
+      return /^\d+$/.test(value.trim()) && Number(value) <= 1e9 ? Number(value) : fail('a whole number');
+    case 'prefix':
+      return /^(?:[a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(value) ? value : fail('a Prometheus metric name prefix such as websocket_');
+    case 'duration':
+      return parseDuration(value) ?? fail('a duration: seconds (2, 0.5) or with a unit (500ms, 30s, 5m, 1h)');
+    case 'loglevel':
+      return (LOG_LEVELS as readonly string[]).includes(value) ? value : fail(`one of ${LOG_LEVELS.join(', ')}`);
+  }
+}
+
+/** Parse argv (without node and the script) and an environment into a config. */
+export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}): ParseResult {
+  const byName = new Map(FLAGS.map((f) => [f.name, f]));
+  const raw = new Map<string, RawValue>();
+
+  for (const flag of FLAGS) {
+    const name = envName(flag.name);
+    const value = env[name];
+    if (value !== undefined && value !== '') raw.set(flag.name, { value, source: name });
+  }
+  for (const key of Object.keys(env)) {
+    if (key.startsWith(ENV_PREFIX) && !FLAGS.some((f) => envName(f.name) === key)) {
+      throw new ConfigError(`${key}: unknown environment variable (run with --help for the list)`);
+    }
+  }
+
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--help' || arg === '-h') return { kind: 'help' };
+    if (arg === '--version') return { kind: 'version' };
+    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)} (flags look like --listen 0.0.0.0:8080)`);
+    const eq = arg.indexOf('=');
+    const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+    const flag = byName.get(name);
+    if (!flag) throw new ConfigError(`--${name}: unknown flag (run with --help for the list)`);
+    let value: string;
+    if (eq >= 0) value = arg.slice(eq + 1);
+    else {
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith('--')) throw new ConfigError(`--${name}: missing value (${flag.arg})`);
+      value = next;
+      i++;
+    }
+    raw.set(flag.name, { value, source: `--${name}` });
+  }
+
+  const get = (name: string): unknown => {
+    const flag = byName.get(name) as Flag;
+    const given = raw.get(name);
+    if (given) return convert(flag, given);
+    return flag.default === undefined ? undefined : convert(flag, { value: flag.default, source: `--${name} (default)` });
+  };
+
+  const tokenFromFlag = get('metrics-token') as string | undefined;
+  const tokenFromFile = get('metrics-token-file') as string | undefined;
+  if (tokenFromFlag !== undefined && tokenFromFile !== undefined) {
+    throw new ConfigError('--metrics-token and --metrics-token-file: give one or the other, not both');
+  }
+  const listen = get('listen') as HostPort;
+  const metricsListen = get('metrics-listen') as HostPort;
+  if (listen.port !== 0 && listen.port === metricsListen.port && (listen.host === metricsListen.host || listen.host === '0.0.0.0' || metricsListen.host === '0.0.0.0')) {
+    throw new ConfigError(`--listen and --metrics-listen: both use port ${listen.port}; give them different ports`);
+  }
+
+  return {
+    kind: 'run',
+    config: {
+      listen,
+      upstream: get('upstream') as URL | undefined,
+      metricsListen,
+      metricsToken: tokenFromFlag ?? tokenFromFile,
+      codes: (get('codes') as CodeNames | undefined) ?? new Map(),
+      maxCustomCodes: Math.min(get('max-custom-codes') as number, 2000),
+      metricPrefix: get('metric-prefix') as string,
+      maxConnections: get('max-connections') as number,
+      idleTimeoutMs: get('idle-timeout') as number,
+      handshakeTimeoutMs: get('handshake-timeout') as number,
+      connectTimeoutMs: get('connect-timeout') as number,
+      drainTimeoutMs: get('drain-timeout') as number,
+      halfCloseTimeoutMs: get('half-close-timeout') as number,
+      logLevel: get('log-level') as LogLevel,
+    },
+  };
+}
+
+/** The --help text, generated from FLAGS. */
+export function helpText(): string {
+  const lines = [
+    'Usage: ws-close-agent [flags]',
+    '',
+    'Records WebSocket close codes as Prometheus metrics. With --upstream it is a',
+    'transparent proxy in front of a WebSocket server written in any language;',
+    'without it, it serves an instrumented echo endpoint.',
+    '',
+    'Flags (each also read from the environment variable shown):',
+  ];
+  for (const f of FLAGS) {
+    const def = f.default === undefined ? '' : ` (default ${f.default === '' ? '""' : f.default})`;
+    lines.push(`  --${f.name} ${f.arg}`.padEnd(38) + ` ${envName(f.name)}`, `      ${f.help}${def}`);
+  }
+  lines.push('  --help', '      show this text', '  --version', '      print the version', '');
+  lines.push('Durations are seconds (2, 0.5) or carry a unit (500ms, 30s, 5m, 1h).', '');
+  return lines.join('\n');
+}

@@ -1,0 +1,127 @@
+/**
+ * The built-in echo endpoint served when no --upstream is given: a `ws`
+ * server instrumented by the hook, so `npm start` shows the whole pipeline on
+ * a fresh machine. Messages are echoed back; two text commands let a person
+ * or a test make the server end the connection:
+ *   "!close CODE [REASON]"  the server closes with CODE
+ *   "!terminate"            the server drops the TCP connection (1006)
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { drainHandle, instrument } from '../hook.js';
+import type { CloseRecorder } from '../metrics.js';
+import type { Logger } from './log.js';
+
+export interface EchoServerOptions {
+  recorder: CloseRecorder;
+  logger: Logger;
+  /** 0 = no limit. */
+  maxConnections: number;
+  handshakeTimeoutMs: number;
+  /** Largest message accepted (ws closes with 1009 above it). */
+  maxPayload?: number;
+}
+
+export interface EchoServer {
+  readonly server: Server;
+  readonly openConnections: number;
+  /** Stop accepting, close every connection with 1001, end the rest after timeoutMs. */
+  drain(timeoutMs: number): Promise<{ drained: number; terminated: number }>;
+}
+
+const MAX_COMMAND_LENGTH = 200;
+
+function rejectUpgrade(socket: Duplex, status: number, reason: string, message: string): void {
+  socket.on('error', () => undefined);
+  if (socket.writable) {
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(message)}\r\n\r\n${message}`);
+  }
+  socket.destroy();
+}
+
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  if (!isBinary && (data as Buffer).length <= MAX_COMMAND_LENGTH && (data as Buffer)[0] === 0x21 /* ! */) {
+    const text = data.toString();
+    const close = /^!close (\d{1,5})(?: (.*))?$/s.exec(text);
+    if (close) {
+      try {
+        this.close(Number(close[1]), close[2]);
+      } catch (err) {
+        this.send(`error: ${(err as Error).message}`);
+      }
+      return;
+    }
+    if (text === '!terminate') {
+      this.terminate();
+      return;
+    }
+  }
+  this.send(data, { binary: isBinary });
+}
+
+function onSocketError(): void {
+  // ws closes the connection itself; the hook records it. Nothing to add.
+}
+
+export function createEchoServer(options: EchoServerOptions): EchoServer {
+  const { recorder, logger, maxConnections, handshakeTimeoutMs } = options;
+  const server = createServer((req, res) => {
+    res.statusCode = req.url === '/' ? 426 : 404;
+    res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+    res.end('ws-close-agent echo endpoint: connect with a WebSocket client. Send "!close 4000 bye" to have the server close with 4000.\n');
+  });
+  // Slow or incomplete upgrade requests are dropped by Node's header timeout.
+  server.headersTimeout = handshakeTimeoutMs;
+  server.requestTimeout = handshakeTimeoutMs;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    recorder.recordUpgradeFailure(timeout ? 'handshake_timeout' : 'bad_request');
+    rejectUpgrade(socket, timeout ? 408 : 400, timeout ? 'Request Timeout' : 'Bad Request', timeout ? 'request headers not received in time\n' : 'malformed HTTP request\n');
+  });
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 16 * 1024 * 1024 });
+  const hook = drainHandle(instrument(wss, { recorder, onError: (err) => logger.error('hook error', { err }) }));
+  wss.on('connection', (ws) => {
+    ws.on('message', onMessage);
+    ws.on('error', onSocketError);
+  });
+  // With a wsClientError listener, ws leaves the answer to us: count and answer 400.
+  wss.on('wsClientError', (err: Error, socket: Duplex) => {
+    recorder.recordUpgradeFailure('bad_request');
+    rejectUpgrade(socket, 400, 'Bad Request', `${err.message}\n`);
+  });
+
+  let draining = false;
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (draining) return rejectUpgrade(socket, 503, 'Service Unavailable', 'draining\n');
+    if (maxConnections > 0 && hook.openConnections >= maxConnections) {
+      recorder.recordUpgradeFailure('over_capacity');
+      return rejectUpgrade(socket, 503, 'Service Unavailable', 'over capacity\n');
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
+
+  const waitUntil = async (done: () => boolean, ms: number): Promise<void> => {
+    const deadline = Date.now() + ms;
+    while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  };
+
+  return {
+    server,
+    get openConnections() {
+      return hook.openConnections;
+    },
+    async drain(timeoutMs) {
+      draining = true;
+      server.close();
+      const closed = hook.closeAllAsAgent(1001);
+      await waitUntil(() => hook.openConnections === 0, timeoutMs);
+      const terminated = hook.openConnections;
+      hook.terminateAllAsAgent();
+      await waitUntil(() => hook.openConnections === 0, 1000);
+      server.closeAllConnections();
+      return { drained: closed - terminated, terminated };
+    },
+  };
+}

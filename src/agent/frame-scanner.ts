@@ -1,0 +1,280 @@
+/**
+ * Streaming RFC 6455 frame-header reader for one direction of a proxied
+ * WebSocket connection. It reads headers as bytes pass (split after any
+ * byte), skips payloads without copying, unmasks only close-frame payloads
+ * (into a preallocated 125-byte buffer) and reports close frames and
+ * protocol violations. It never alters, retains or reorders the chunks.
+ *
+ * The hot loop is a switch on an integer state; nothing is allocated per
+ * frame or per chunk (only a non-ASCII close reason is checked through a
+ * subarray view, once per close frame).
+ */
+import { isUtf8 } from 'node:buffer';
+import { wireViolation } from '../close-codes.js';
+import type { ViolationKind } from '../metric-names.js';
+
+export interface FrameScanHandler {
+  /**
+   * A complete close frame was seen. `code` is the status code read from the
+   * payload, or -1 when the payload was empty (the peer sent no code: record
+   * 1005), or -2 when the payload was 1 byte long and no code can be read
+   * (after onViolation('short_close_payload')). `reasonLength` is the reason's
+   * length in bytes (0 for -1/-2). `reasonUtf8` is false when the reason is
+   * not valid UTF-8. Called also for close frames with violations (after
+   * their onViolation calls). The handler must not throw.
+   */
+  onCloseFrame(code: number, reasonLength: number, reasonUtf8: boolean): void;
+  /** A protocol violation was seen in this direction. The handler must not throw. */
+  onViolation(kind: ViolationKind): void;
+}
+
+export interface FrameScannerOptions {
+  /** true for the client->server direction: frames must be masked. false: frames must not be masked. A mismatch is 'bad_masking'. */
+  masked: boolean;
+}
+
+/** Close code value: the close frame had an empty payload. */
+export const CLOSE_CODE_NONE = -1;
+/** Close code value: the close frame had a 1-byte payload, so no code could be read. */
+export const CLOSE_CODE_UNREADABLE = -2;
+
+// Scanner states. Header states read one byte per step; payload states skip
+// or copy as many bytes as the chunk holds.
+const S_FIRST_BYTE = 0; // at a frame boundary: FIN, RSV, opcode
+const S_SECOND_BYTE = 1; // MASK bit, 7-bit length
+const S_EXT_LENGTH = 2; // 16- or 64-bit extended length
+const S_MASK_KEY = 3; // 4-byte masking key
+const S_SKIP_PAYLOAD = 4; // non-close payload: skipped unread
+const S_CLOSE_PAYLOAD = 5; // close payload: first 125 bytes unmasked into closePayload
+const S_STOPPED = 6; // unparseable length: the rest of this direction is not read
+
+const OPCODE_CLOSE = 0x8;
+/** RFC 6455 §5.5: control frames carry at most 125 payload bytes. */
+const MAX_CONTROL_PAYLOAD = 125;
+
+export class FrameScanner {
+  private readonly handler: FrameScanHandler;
+  private readonly expectMask: boolean;
+  private state = S_FIRST_BYTE;
+  // Current frame header.
+  private fin = false;
+  private rsv = 0;
+  private opcode = 0;
+  private hasMask = false;
+  private extLengthBytesLeft = 0;
+  private payloadLength = 0;
+  private maskKeyBytes = 0;
+  private readonly maskKey = Buffer.alloc(4);
+  // Payload progress.
+  private payloadRead = 0;
+  private readonly closePayload = Buffer.alloc(MAX_CONTROL_PAYLOAD);
+  // Direction totals.
+  private closeFrameCount = 0;
+  private frameCount = 0;
+  private reportedDataAfterClose = false;
+
+  constructor(handler: FrameScanHandler, options: FrameScannerOptions) {
+    this.handler = handler;
+    this.expectMask = options.masked;
+  }
+
+  /** Number of close frames seen so far in this direction. */
+  get closeFrames(): number {
+    return this.closeFrameCount;
+  }
+
+  /** Frames seen so far (headers read completely). */
+  get frames(): number {
+    return this.frameCount;
+  }
+
+  /**
+   * Bytes still needed to reach the next frame boundary: 0 at a boundary, the
+   * remaining payload bytes when a header is complete, -1 while in the middle
+   * of a header (unknown yet) and for ever after an 'invalid_frame_length'.
+   */
+  bytesToBoundary(): number {
+    switch (this.state) {
+      case S_FIRST_BYTE:
+        return 0;
+      case S_SKIP_PAYLOAD:
+      case S_CLOSE_PAYLOAD:
+        return this.payloadLength - this.payloadRead;
+      default:
+        return -1;
+    }
+  }
+
+  /** Scan bytes [start, end) of chunk (defaults: whole chunk). Never modifies or retains chunk. */
+  push(chunk: Buffer, start = 0, end: number = chunk.length): void {
+    let i = start;
+    while (i < end) {
+      switch (this.state) {
+        case S_FIRST_BYTE: {
+          const b = chunk[i++] as number;
+          this.fin = (b & 0x80) !== 0;
+          this.rsv = b & 0x70;
+          this.opcode = b & 0x0f;
+          this.state = S_SECOND_BYTE;
+          break;
+        }
+        case S_SECOND_BYTE: {
+          const b = chunk[i++] as number;
+          this.hasMask = (b & 0x80) !== 0;
+          const length = b & 0x7f;
+          if (length === 126 || length === 127) {
+            this.payloadLength = 0;
+            this.extLengthBytesLeft = length === 126 ? 2 : 8;
+            this.state = S_EXT_LENGTH;
+          } else {
+            this.payloadLength = length;
+            this.endLength();
+          }
+          break;
+        }
+        case S_EXT_LENGTH: {
+          // Doubles hold every length up to 2^53 - 1 exactly, and anything
+          // larger (including the top bit set) rounds to at least 2^53.
+          this.payloadLength = this.payloadLength * 256 + (chunk[i++] as number);
+          if (--this.extLengthBytesLeft === 0) {
+            if (this.payloadLength > Number.MAX_SAFE_INTEGER) {
+              // RFC 6455 §5.2: the most significant bit MUST be 0. Past this
+              // frame the boundaries are unknown, so stop reading.
+              this.state = S_STOPPED;
+              this.handler.onViolation('invalid_frame_length');
+              return;
+            }
+            this.endLength();
+          }
+          break;
+        }
+        case S_MASK_KEY: {
+          this.maskKey[this.maskKeyBytes++] = chunk[i++] as number;
+          if (this.maskKeyBytes === 4) this.endHeader();
+          break;
+        }
+        case S_SKIP_PAYLOAD: {
+          const n = Math.min(this.payloadLength - this.payloadRead, end - i);
+          i += n;
+          this.payloadRead += n;
+          if (this.payloadRead === this.payloadLength) this.state = S_FIRST_BYTE;
+          break;
+        }
+        case S_CLOSE_PAYLOAD: {
+          const n = Math.min(this.payloadLength - this.payloadRead, end - i);
+          // Keep only the first 125 bytes (code + reason of a legal frame).
+          const keep = Math.min(n, MAX_CONTROL_PAYLOAD - this.payloadRead);
+          const buf = this.closePayload;
+          let at = this.payloadRead;
+          if (this.hasMask) {
+            const key = this.maskKey;
+            for (let k = 0; k < keep; k++, at++) buf[at] = (chunk[i + k] as number) ^ (key[at & 3] as number);
+          } else {
+            for (let k = 0; k < keep; k++, at++) buf[at] = chunk[i + k] as number;
+          }
+          i += n;
+          this.payloadRead += n;
+          if (this.payloadRead === this.payloadLength) this.endClose();
+          break;
+        }
+        default: // S_STOPPED
+          return;
+      }
+    }
+  }
+
+  /** The length is known: read the masking key, or the header is complete. */
+  private endLength(): void {
+    if (this.hasMask) {
+      this.maskKeyBytes = 0;
+      this.state = S_MASK_KEY;
+    } else {
+      this.endHeader();
+    }
+  }
+
+  /** A header is complete: report its violations and move to its payload. */
+  private endHeader(): void {
+    this.frameCount++;
+    this.payloadRead = 0;
+    const opcode = this.opcode;
+    const handler = this.handler;
+    const isClose = opcode === OPCODE_CLOSE;
+    // State first, so that the boundary is right even while handlers run.
+    if (isClose) this.state = S_CLOSE_PAYLOAD;
+    else this.state = this.payloadLength === 0 ? S_FIRST_BYTE : S_SKIP_PAYLOAD;
+
+    if (this.closeFrameCount > 0 && !this.reportedDataAfterClose) {
+      this.reportedDataAfterClose = true;
+      handler.onViolation('data_after_close');
+    }
+    if (opcode >= 0x8 && opcode <= 0xa) {
+      // Control frames (§5.5). RSV bits are legal only on data frames, where
+      // extensions such as permessage-deflate use them.
+      if (this.rsv !== 0) handler.onViolation('unexpected_rsv');
+      if (!this.fin) handler.onViolation('fragmented_control_frame');
+      if (this.payloadLength > MAX_CONTROL_PAYLOAD) handler.onViolation('oversized_control_frame');
+    } else if (opcode > 0x2) {
+      handler.onViolation('invalid_opcode');
+    }
+    if (this.hasMask !== this.expectMask) handler.onViolation('bad_masking');
+
+    if (isClose && this.payloadLength === 0) this.endClose();
+  }
+
+  /** A close frame's payload is complete: decode and report it. */
+  private endClose(): void {
+    this.state = S_FIRST_BYTE;
+    this.closeFrameCount++;
+    const handler = this.handler;
+    const length = this.payloadLength;
+    if (length === 0) {
+      handler.onCloseFrame(CLOSE_CODE_NONE, 0, true);
+      return;
+    }
+    if (length === 1) {
+      handler.onViolation('short_close_payload');
+      handler.onCloseFrame(CLOSE_CODE_UNREADABLE, 0, true);
+      return;
+    }
+    const buf = this.closePayload;
+    const code = ((buf[0] as number) << 8) | (buf[1] as number);
+    const violation = wireViolation(code);
+    if (violation !== undefined) handler.onViolation(violation);
+    const truncated = length > MAX_CONTROL_PAYLOAD;
+    const reasonUtf8 = this.isReasonUtf8(truncated ? MAX_CONTROL_PAYLOAD : length, truncated);
+    if (!reasonUtf8) handler.onViolation('invalid_utf8_reason');
+    handler.onCloseFrame(code, length - 2, reasonUtf8);
+  }
+
+  /**
+   * Whether closePayload[2, end) is UTF-8. For an oversized frame only a
+   * prefix was kept, so a code point cut off at its end is not held against it.
+   */
+  private isReasonUtf8(end: number, truncated: boolean): boolean {
+    const buf = this.closePayload;
+    let ascii = true;
+    for (let k = 2; k < end; k++) {
+      if ((buf[k] as number) >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) return true;
+    
+    return isUtf8(buf.subarray(2, end));
+  }
+}
+
+/**
+ * The end of buf[start, end) without a trailing, incomplete UTF-8 sequence
+ * (a lead byte followed by fewer continuation bytes than it announces).
+ */
+function completeCodePointsEnd(buf: Buffer, start: number, end: number): number {
+  let lead = end - 1;
+  while (lead >= start && lead > end - 4 && ((buf[lead] as number) & 0xc0) === 0x80) lead--;
+  if (lead < start) return end;
+  const b = buf[lead] as number;
+  const needed = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+  return end - lead < needed ? lead : end;
+}

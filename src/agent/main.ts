@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+/**
+ * The ws-close-agent command: parse flags and environment, start the agent,
+ * drain on SIGTERM/SIGINT and exit 0. Bad configuration exits 2 with one
+ * message naming the flag or variable.
+ */
+import { readFileSync } from 'node:fs';
+import { startAgent } from './agent.js';
+import { ConfigError, helpText, parseConfig } from './config.js';
+import { createLogger } from './log.js';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseConfig(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`ws-close-agent: ${err.message}\nRun ws-close-agent --help for the flags.\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (parsed.kind === 'help') {
+    process.stdout.write(helpText());
+    return;
+  }
+  if (parsed.kind === 'version') {
+    process.stdout.write(`${version()}\n`);
+    return;
+  }
+  const { config } = parsed;
+  const logger = createLogger(config.logLevel);
+  process.on('uncaughtException', (err) => {
+    logger.error('uncaught exception', { err, stack: err.stack });
+  });
+  process.on('unhandledRejection', (reason) => {
+    logger.error('unhandled rejection', { err: reason instanceof Error ? reason : new Error(String(reason)) });
+  });
+
+  let agent;
+  try {
+    agent = await startAgent(config, logger);
+  } catch (err) {
+    logger.error('cannot start', { err });
+    process.stderr.write(`ws-close-agent: cannot start: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  logger.info('listening', {
+    version: version(),
+    mode: config.upstream ? 'proxy' : 'echo',
+    listen: agent.listen,
+    metricsListen: agent.metricsListen,
+    upstream: config.upstream?.href,
+    pid: process.pid,
+  });
+
+  const onSignal = (signal: NodeJS.Signals): void => {
+    logger.info('signal', { signal });
+    agent.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error('stop failed', { err });
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+}
+
+void main();

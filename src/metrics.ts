@@ -1,0 +1,397 @@
+/**
+ * The close recorder: counts closes into preallocated typed-array slots (code
+ * slot x initiator) and hands them to prom-client only at scrape time, through
+ * metric objects that implement prom-client's `get()` contract. Recording a
+ * close is a few array increments; no label objects are built per event.
+ */
+import { register as globalRegistry, type Registry } from 'prom-client';
+import {
+  CLOSE_CODE_TABLE,
+  MAX_CODE,
+  classify,
+  parseCodeNames,
+  rangeText,
+  type CodeNames,
+} from './close-codes.js';
+import {
+  DEFAULT_PREFIX,
+  DURATION_BUCKETS_SECONDS,
+  INITIATORS,
+  LABEL,
+  SIDES,
+  UPGRADE_FAILURE_REASONS,
+  VIOLATION_KINDS,
+  metricNames,
+  type UpgradeFailureReason,
+  type ViolationKind,
+} from './metric-names.js';
+
+export interface RecorderOptions {
+  /** prom-client registry to register the metrics on (default: prom-client's global registry). */
+  registry?: Registry;
+  /** Metric name prefix (default `websocket_`). */
+  prefix?: string;
+  /** Names for customizable codes, e.g. `{ 4001: 'AUTH_EXPIRED' }`. */
+  codes?: Record<number | string, string> | ReadonlyMap<number, string>;
+  /** Distinct unnamed 3000-4999 codes that get their own `code` label value before falling back to the range text (default 100). */
+  maxCustomCodes?: number;
+}
+
+/** Error for invalid options; `code` is stable for callers and tests. */
+export class OptionError extends TypeError {
+  readonly code: string;
+  constructor(message: string, code = 'WS_CLOSE_AGENT_INVALID_OPTION') {
+    super(message);
+    this.code = code;
+  }
+}
+
+export const DEFAULT_MAX_CUSTOM_CODES = 100;
+const MAX_CUSTOM_CODES_LIMIT = 2000; // every code in 3000-4999
+const PREFIX_PATTERN = /^(?:[a-zA-Z_:][a-zA-Z0-9_:]*)?$/;
+const N_INITIATORS = INITIATORS.length;
+const N_BUCKETS = DURATION_BUCKETS_SECONDS.length;
+const VIOLATION_INDEX = new Map<string, number>(VIOLATION_KINDS.map((k, i) => [k, i]));
+const FAILURE_INDEX = new Map<string, number>(UPGRADE_FAILURE_REASONS.map((r, i) => [r, i]));
+const OTHER_VIOLATION = VIOLATION_INDEX.get('other') as number;
+const OTHER_FAILURE = FAILURE_INDEX.get('other') as number;
+
+/** One value of a prom-client metric as `get()` returns it. */
+interface MetricValue {
+  value: number;
+  labels: Record<string, string | number>;
+  metricName?: string;
+}
+
+interface MetricData {
+  name: string;
+  help: string;
+  type: 'counter' | 'gauge' | 'histogram';
+  values: MetricValue[];
+  aggregator: 'sum';
+}
+
+/**
+ * A metric object prom-client's Registry (and AggregatorRegistry) accepts:
+ * it needs `name`, `help`, `type`, `aggregator`, `get()` and `reset()`.
+ */
+class CollectedMetric {
+  readonly aggregator = 'sum';
+  constructor(
+    public name: string,
+    readonly help: string,
+    readonly type: MetricData['type'],
+    private readonly collect: () => MetricValue[],
+    readonly reset: () => void,
+  ) {}
+
+  get(): MetricData {
+    return { name: this.name, help: this.help, type: this.type, values: this.collect(), aggregator: 'sum' };
+  }
+}
+
+function validateOptions(options: RecorderOptions): { prefix: string; names: CodeNames; maxCustomCodes: number } {
+  if (options === null || typeof options !== 'object') throw new OptionError('options must be an object');
+  const prefix = options.prefix ?? DEFAULT_PREFIX;
+  if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) {
+    throw new OptionError(`prefix must be a valid Prometheus metric name prefix (${PREFIX_PATTERN.source}), got ${JSON.stringify(prefix)}`);
+  }
+  const maxCustomCodes = options.maxCustomCodes ?? DEFAULT_MAX_CUSTOM_CODES;
+  if (!Number.isInteger(maxCustomCodes) || maxCustomCodes < 0 || maxCustomCodes > MAX_CUSTOM_CODES_LIMIT) {
+    throw new OptionError(`maxCustomCodes must be an integer from 0 to ${MAX_CUSTOM_CODES_LIMIT}, got ${JSON.stringify(maxCustomCodes)}`);
+  }
+  const registry = options.registry;
+  if (registry !== undefined && (typeof registry !== 'object' || typeof registry.registerMetric !== 'function')) {
+    throw new OptionError('registry must be a prom-client Registry');
+  }
+  return { prefix, names: parseCodeNames(options.codes), maxCustomCodes };
+}
+
+/**
+ * Per-process close counters for one registry and prefix. Create with
+ * createRecorder(); every hook and proxy connection of the process feeds it.
+ */
+export class CloseRecorder {
+  readonly prefix: string;
+  readonly names: CodeNames;
+  readonly maxCustomCodes: number;
+
+  // Slot layout: 0-15 = codes 1000-1015, then one slot per range row, then
+  // named codes, then up to maxCustomCodes unnamed 3000-4999 codes in the
+  // order they are first seen.
+  private readonly codeSlot = new Int16Array(MAX_CODE + 1);
+  private readonly slotCode: string[] = [];
+  private readonly slotCodename: Uint16Array;
+  private readonly slotCategory: string[] = [];
+  private readonly invalidSlot: number;
+  private customSlotsLeft: number;
+  private readonly customRangeSlots: [number, number][] = []; // [first code, range slot] of 3000-3999 and 4000-4999
+  private nextSlot = 0;
+
+  private readonly closed: Float64Array;
+  private readonly closedLabels: (Record<string, string> | undefined)[] = [];
+  private opened = 0;
+  private active = 0;
+
+  private readonly codenames: string[] = [];
+  private readonly buckets: Float64Array; // non-cumulative, (N_BUCKETS + 1) per codename
+  private readonly durationSum: Float64Array;
+  private readonly durationCount: Float64Array;
+  private readonly bucketLabels: (Record<string, string | number>[] | undefined)[] = [];
+
+  private readonly violations = new Float64Array(SIDES.length * VIOLATION_KINDS.length);
+  private readonly failures = new Float64Array(UPGRADE_FAILURE_REASONS.length);
+
+  /** The metric objects registered on the registry (for tests and uninstall). */
+  readonly metrics: readonly CollectedMetric[];
+
+  constructor(options: RecorderOptions = {}) {
+    const { prefix, names, maxCustomCodes } = validateOptions(options);
+    this.prefix = prefix;
+    this.names = names;
+    this.maxCustomCodes = maxCustomCodes;
+    this.customSlotsLeft = maxCustomCodes;
+
+    const codenameIndex = new Map<string, number>();
+    const indexOfCodename = (name: string): number => {
+      let i = codenameIndex.get(name);
+      if (i === undefined) {
+        i = this.codenames.push(name) - 1;
+        codenameIndex.set(name, i);
+      }
+      return i;
+    };
+    const slotCodename: number[] = [];
+    const addSlot = (codeLabel: string, codename: string, category: string): number => {
+      this.slotCode.push(codeLabel);
+      this.slotCategory.push(category);
+      slotCodename.push(indexOfCodename(codename));
+      return this.nextSlot++;
+    };
+    const addCodeSlot = (code: number): number => {
+      const c = classify(code, names);
+      return addSlot(String(code), c.codename, c.category);
+    };
+
+    for (let code = 1000; code <= 1015; code++) this.codeSlot[code] = addCodeSlot(code);
+    for (const r of CLOSE_CODE_TABLE) {
+      if (r.from === r.to) continue;
+      const slot = addSlot(rangeText(r), r.codename, r.category);
+      if (r.customizable) this.customRangeSlots.push([r.from, slot]);
+      for (let code = r.from; code <= r.to; code++) {
+        // Unnamed 3000-4999 codes start unassigned (-1) while custom slots remain.
+        this.codeSlot[code] = r.customizable && maxCustomCodes > 0 ? -1 : slot;
+      }
+    }
+    this.invalidSlot = this.codeSlot[MAX_CODE] as number;
+    for (const code of names.keys()) this.codeSlot[code] = addCodeSlot(code);
+    // Reserve the custom slots' codename indexes now so arrays never grow.
+    indexOfCodename('FRAMEWORK');
+    indexOfCodename('APPLICATION');
+
+    const nSlots = this.nextSlot + maxCustomCodes;
+    this.slotCodename = new Uint16Array(nSlots);
+    this.slotCodename.set(slotCodename);
+    this.closed = new Float64Array(nSlots * N_INITIATORS);
+    this.buckets = new Float64Array(this.codenames.length * (N_BUCKETS + 1));
+    this.durationSum = new Float64Array(this.codenames.length);
+    this.durationCount = new Float64Array(this.codenames.length);
+
+    const n = metricNames(prefix);
+    this.metrics = [
+      new CollectedMetric(n.closedTotal, 'WebSocket connections closed, by close code, codename, category and initiator.', 'counter', () => this.collectClosed(), () => this.resetCounters()),
+      new CollectedMetric(n.openedTotal, 'WebSocket connections that completed the opening handshake.', 'counter', () => [{ value: this.opened, labels: {} }], () => this.resetCounters()),
+      new CollectedMetric(n.active, 'WebSocket connections currently open.', 'gauge', () => [{ value: this.active, labels: {} }], () => undefined),
+      new CollectedMetric(n.durationSeconds, 'WebSocket connection lifetime from handshake to close, by codename.', 'histogram', () => this.collectDuration(n.durationSeconds), () => this.resetCounters()),
+      new CollectedMetric(n.upgradeFailuresTotal, 'WebSocket upgrades that failed before the connection opened, by reason.', 'counter', () => this.collectFailures(), () => this.resetCounters()),
+      new CollectedMetric(n.protocolViolationsTotal, 'Protocol violations seen on the wire, by offending side and kind.', 'counter', () => this.collectViolations(), () => this.resetCounters()),
+    ];
+  }
+
+  /** A connection completed its opening handshake. */
+  recordOpen(): void {
+    this.opened++;
+    this.active++;
+  }
+
+  /**
+   * A connection that was opened has closed. `initiator` is an index into
+   * INITIATORS (see the INITIATOR_* constants); `durationSeconds` its lifetime.
+   */
+  recordClose(code: number, initiator: number, durationSeconds: number): void {
+    let slot = code >= 0 && code <= MAX_CODE && (code | 0) === code ? (this.codeSlot[code] as number) : this.invalidSlot;
+    if (slot < 0) slot = this.assignCustomSlot(code);
+    this.closed[slot * N_INITIATORS + (initiator & 3)]! += 1;
+    this.active--;
+
+    const cn = this.slotCodename[slot] as number;
+    let b = 0;
+    while (b < N_BUCKETS && durationSeconds > (DURATION_BUCKETS_SECONDS[b] as number)) b++;
+    this.buckets[cn * (N_BUCKETS + 1) + b]! += 1;
+    this.durationSum[cn]! += durationSeconds;
+    this.durationCount[cn]! += 1;
+  }
+
+  /** A protocol violation by `side` (index into SIDES). Unknown kinds count as `other`. */
+  recordViolation(side: number, kind: ViolationKind): void {
+    const k = VIOLATION_INDEX.get(kind) ?? OTHER_VIOLATION;
+    this.violations[(side & 1) * VIOLATION_KINDS.length + k]! += 1;
+  }
+
+  /** An upgrade that failed before the connection opened. Unknown reasons count as `other`. */
+  recordUpgradeFailure(reason: UpgradeFailureReason): void {
+    this.failures[FAILURE_INDEX.get(reason) ?? OTHER_FAILURE]! += 1;
+  }
+
+  /** Current totals, for health checks and tests. */
+  totals(): { opened: number; closed: number; active: number } {
+    let closed = 0;
+    for (let i = 0; i < this.closed.length; i++) closed += this.closed[i] as number;
+    return { opened: this.opened, closed, active: this.active };
+  }
+
+  /** The `code` label value a close code is recorded under right now. */
+  codeLabel(code: number): string {
+    const slot = (code | 0) === code && code >= 0 && code <= MAX_CODE ? (this.codeSlot[code] as number) : this.invalidSlot;
+    return slot < 0 ? String(code) : (this.slotCode[slot] as string);
+  }
+
+  private assignCustomSlot(code: number): number {
+    const slot = this.nextSlot++;
+    const c = classify(code, this.names);
+    this.slotCode[slot] = String(code);
+    this.slotCategory[slot] = c.category;
+    this.slotCodename[slot] = this.codenames.indexOf(c.codename);
+    this.codeSlot[code] = slot;
+    if (--this.customSlotsLeft === 0) {
+      // Cap reached: every code not seen yet falls back to its range text.
+      for (const [from, rangeSlot] of this.customRangeSlots) {
+        for (let c2 = from; c2 < from + 1000; c2++) if (this.codeSlot[c2] === -1) this.codeSlot[c2] = rangeSlot;
+      }
+    }
+    return slot;
+  }
+
+  private resetCounters(): void {
+    this.closed.fill(0);
+    this.opened = this.active; // keeps opened = closed + active after a reset
+    this.buckets.fill(0);
+    this.durationSum.fill(0);
+    this.durationCount.fill(0);
+    this.violations.fill(0);
+    this.failures.fill(0);
+  }
+
+  private collectClosed(): MetricValue[] {
+    const values: MetricValue[] = [];
+    for (let i = 0; i < this.nextSlot * N_INITIATORS; i++) {
+      const value = this.closed[i] as number;
+      if (value === 0) continue;
+      let labels = this.closedLabels[i];
+      if (labels === undefined) {
+        const slot = (i / N_INITIATORS) | 0;
+        labels = {
+          [LABEL.code]: this.slotCode[slot] as string,
+          [LABEL.codename]: this.codenames[this.slotCodename[slot] as number] as string,
+          [LABEL.category]: this.slotCategory[slot] as string,
+          [LABEL.initiator]: INITIATORS[i % N_INITIATORS] as string,
+        };
+        this.closedLabels[i] = labels;
+      }
+      values.push({ value, labels });
+    }
+    return values;
+  }
+
+  private collectDuration(name: string): MetricValue[] {
+    const values: MetricValue[] = [];
+    const bucketName = `${name}_bucket`;
+    for (let cn = 0; cn < this.codenames.length; cn++) {
+      const count = this.durationCount[cn] as number;
+      if (count === 0) continue;
+      let labels = this.bucketLabels[cn];
+      const codename = this.codenames[cn] as string;
+      if (labels === undefined) {
+        labels = DURATION_BUCKETS_SECONDS.map((le) => ({ le, [LABEL.codename]: codename }));
+        labels.push({ le: '+Inf', [LABEL.codename]: codename }, { [LABEL.codename]: codename });
+        this.bucketLabels[cn] = labels;
+      }
+      let acc = 0;
+      const base = cn * (N_BUCKETS + 1);
+      for (let b = 0; b < N_BUCKETS; b++) {
+        acc += this.buckets[base + b] as number;
+        values.push({ value: acc, labels: labels[b] as Record<string, string | number>, metricName: bucketName });
+      }
+      values.push({ value: count, labels: labels[N_BUCKETS] as Record<string, string>, metricName: bucketName });
+      const plain = labels[N_BUCKETS + 1] as Record<string, string>;
+      values.push({ value: this.durationSum[cn] as number, labels: plain, metricName: `${name}_sum` });
+      values.push({ value: count, labels: plain, metricName: `${name}_count` });
+    }
+    return values;
+  }
+
+  private collectViolations(): MetricValue[] {
+    const values: MetricValue[] = [];
+    for (let i = 0; i < this.violations.length; i++) {
+      const value = this.violations[i] as number;
+      if (value === 0) continue;
+      const side = SIDES[(i / VIOLATION_KINDS.length) | 0] as string;
+      values.push({ value, labels: { [LABEL.side]: side, [LABEL.kind]: VIOLATION_KINDS[i % VIOLATION_KINDS.length] as string } });
+    }
+    return values;
+  }
+
+  private collectFailures(): MetricValue[] {
+    const values: MetricValue[] = [];
+    for (let i = 0; i < this.failures.length; i++) {
+      const value = this.failures[i] as number;
+      if (value !== 0) values.push({ value, labels: { [LABEL.reason]: UPGRADE_FAILURE_REASONS[i] as string } });
+    }
+    return values;
+  }
+}
+
+// One recorder per registry and prefix, so that several servers (or a hook and
+// the agent) in one process share counters instead of double-registering.
+const recorders = new WeakMap<Registry, Map<string, CloseRecorder>>();
+
+function sameNames(a: CodeNames, b: CodeNames): boolean {
+  if (a.size !== b.size) return false;
+  for (const [code, name] of a) if (b.get(code) !== name) return false;
+  return true;
+}
+
+/**
+ * The recorder for `options.registry` (default: prom-client's global registry)
+ * and prefix, created and registered on first use. Later calls with the same
+ * registry and prefix return the same recorder; different `codes` or
+ * `maxCustomCodes` for it are an error.
+ */
+export function createRecorder(options: RecorderOptions = {}): CloseRecorder {
+  const { prefix, names, maxCustomCodes } = validateOptions(options);
+  const registry = options.registry ?? globalRegistry;
+  let byPrefix = recorders.get(registry);
+  if (byPrefix === undefined) {
+    byPrefix = new Map();
+    recorders.set(registry, byPrefix);
+  }
+  const existing = byPrefix.get(prefix);
+  if (existing !== undefined) {
+    if (existing.maxCustomCodes !== maxCustomCodes || !sameNames(existing.names, names)) {
+      throw new OptionError(
+        `this registry already records with prefix ${JSON.stringify(prefix)} under different codes/maxCustomCodes; pass the same options (or the same recorder) to every instrument() call`,
+        'WS_CLOSE_AGENT_RECORDER_CONFLICT',
+      );
+    }
+    return existing;
+  }
+  const recorder = new CloseRecorder({ ...options, prefix, codes: names, maxCustomCodes });
+  for (const metric of recorder.metrics) {
+    if (registry.getSingleMetric(metric.name) !== undefined) {
+      throw new OptionError(`a metric named ${metric.name} is already registered on this registry; use another prefix`, 'WS_CLOSE_AGENT_METRIC_CONFLICT');
+    }
+  }
+  for (const metric of recorder.metrics) registry.registerMetric(metric as never);
+  byPrefix.set(prefix, recorder);
+  return recorder;
+}
