@@ -176,12 +176,12 @@ class Hook implements Instrumentation {
 
   private track(ws: TrackedSocket): void {
     if (ws[kState] !== undefined || ws.readyState !== OPEN) return;
+    this.recorder.recordOpen(); // first: if it throws, the connection stays untracked and the counts consistent
     ws[kState] = { hook: this, start: performance.now(), code: 0, initiator: INITIATOR_SERVER, terminated: false, closingAsAgent: false };
     ws.close = closeTracked;
     ws.terminate = terminateTracked;
     ws.once('close', onTrackedClose);
     this.live.add(ws);
-    this.recorder.recordOpen();
   }
 
   untrack(ws: TrackedSocket): void {

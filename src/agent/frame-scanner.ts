@@ -261,7 +261,7 @@ export class FrameScanner {
       }
     }
     if (ascii) return true;
-    
+    if (truncated) end = completeCodePointsEnd(buf, 2, end);
     return isUtf8(buf.subarray(2, end));
   }
 }
