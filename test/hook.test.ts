@@ -336,7 +336,7 @@ describe('instrument(wss): modes and lifecycle', () => {
     c.close(4000);
     await waitFor(() => appCloses.length === 1, 'the application close event');
     expect(appCloses).toEqual([4000]);
-    return { errors, hook, recorder };
+    return { errors, hook, recorder: faulty };
   }
 
   it('survives a recorder that throws on close: the application sees nothing, the error goes to onError', async () => {
