@@ -10,6 +10,7 @@ import { createRecorder, type CloseRecorder } from '../metrics.js';
 import { createAdminApp } from './admin-server.js';
 import type { AgentConfig, HostPort } from './config.js';
 import { createEchoServer } from './echo-server.js';
+import { createProxyServer } from './proxy.js';
 import type { Logger } from './log.js';
 
 export interface RunningAgent {
@@ -49,8 +50,19 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   }
   const recorder = createRecorder({ registry, prefix: config.metricPrefix, codes: config.codes, maxCustomCodes: config.maxCustomCodes });
 
-  if (config.upstream !== undefined) throw new Error('--upstream: proxy mode is not available in this build');
-  const ws = createEchoServer({ recorder, logger, maxConnections: config.maxConnections, handshakeTimeoutMs: config.handshakeTimeoutMs });
+  const ws =
+    config.upstream === undefined
+      ? createEchoServer({ recorder, logger, maxConnections: config.maxConnections, handshakeTimeoutMs: config.handshakeTimeoutMs })
+      : createProxyServer({
+          upstream: config.upstream,
+          recorder,
+          logger,
+          maxConnections: config.maxConnections,
+          handshakeTimeoutMs: config.handshakeTimeoutMs,
+          connectTimeoutMs: config.connectTimeoutMs,
+          idleTimeoutMs: config.idleTimeoutMs,
+          halfCloseTimeoutMs: config.halfCloseTimeoutMs,
+        });
 
   let ready = false;
   const admin = createAdminApp({ registry, token: config.metricsToken, isReady: () => ready });

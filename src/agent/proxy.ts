@@ -1,0 +1,547 @@
+/**
+ * Agent mode: a transparent WebSocket proxy. For an upgrade request it
+ * connects to the upstream, relays the upstream's answer and, on 101, passes
+ * bytes through unchanged in both directions while a FrameScanner per
+ * direction reads the frame headers and close frames. Each opened connection
+ * is recorded once when both sockets have closed (SPEC sections 3 and 4).
+ * Plain HTTP requests are forwarded to the upstream as well.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, request as httpRequest, type ClientRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { request as httpsRequest, type RequestOptions as HttpsRequestOptions } from 'node:https';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { CloseRecorder } from '../metrics.js';
+import {
+  INITIATOR_AGENT,
+  INITIATOR_CLIENT,
+  INITIATOR_SERVER,
+  SIDE_CLIENT,
+  SIDE_SERVER,
+  type UpgradeFailureReason,
+  type ViolationKind,
+} from '../metric-names.js';
+import { CLOSE_CODE_NONE, FrameScanner, type FrameScanHandler } from './frame-scanner.js';
+import type { Logger } from './log.js';
+
+export interface ProxyOptions {
+  upstream: URL;
+  recorder: CloseRecorder;
+  logger: Logger;
+  /** 0 = no limit. */
+  maxConnections: number;
+  handshakeTimeoutMs: number;
+  connectTimeoutMs: number;
+  /** 0 = off. */
+  idleTimeoutMs: number;
+  halfCloseTimeoutMs: number;
+}
+
+export interface ProxyServer {
+  readonly server: Server;
+  readonly openConnections: number;
+  /** Stop accepting; send 1001 both ways on every connection at a frame boundary; end the rest after timeoutMs. */
+  drain(timeoutMs: number): Promise<{ drained: number; terminated: number }>;
+}
+
+const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+const KEY_PATTERN = /^[+/0-9A-Za-z]{22}==$/;
+const GOING_AWAY = 1001;
+const MAX_REJECTION_BODY = 64 * 1024;
+
+// Direction modes.
+const FORWARD = 0; // pass bytes through
+const INJECT_PENDING = 1; // an agent close frame waits for the next frame boundary
+const SWALLOW = 2; // the agent closed this direction: scan, but forward nothing
+
+/** A close frame with a 2-byte code, masked when it goes to the upstream (the agent speaks as the client). */
+function encodeClose(code: number, masked: boolean): Buffer {
+  if (!masked) return Buffer.from([0x88, 0x02, code >> 8, code & 0xff]);
+  const key = randomBytes(4);
+  return Buffer.from([0x88, 0x82, key[0]!, key[1]!, key[2]!, key[3]!, (code >> 8) ^ key[0]!, (code & 0xff) ^ key[1]!]);
+}
+
+/**
+ * One direction of a proxied connection: from `source` to `sink`, scanned by
+ * its own FrameScanner. `side` is the side that sends in this direction.
+ */
+class Direction implements FrameScanHandler {
+  readonly scanner: FrameScanner;
+  mode = FORWARD;
+  private injectCode = 0;
+
+  constructor(
+    private readonly conn: Connection,
+    readonly side: number,
+    readonly source: Socket,
+    readonly sink: Socket,
+  ) {
+    // Client frames are masked, upstream frames are not (RFC 6455 §5.1).
+    this.scanner = new FrameScanner(this, { masked: side === SIDE_CLIENT });
+  }
+
+  readonly onData = (chunk: Buffer): void => {
+    this.conn.lastActivity = performance.now();
+    if (this.mode === FORWARD) {
+      this.scanner.push(chunk);
+      if (!this.sink.write(chunk)) this.source.pause();
+      return;
+    }
+    this.onDataWhileClosing(chunk);
+  };
+
+  /** Forward up to the next frame boundary, inject the agent's close frame there, scan the rest without forwarding. */
+  private onDataWhileClosing(chunk: Buffer): void {
+    let at = 0;
+    if (this.mode === INJECT_PENDING) {
+      while (at < chunk.length) {
+        let n = this.scanner.bytesToBoundary();
+        if (n === 0) break;
+        // In the middle of a header the remaining length is unknown: read it a byte at a time.
+        n = n < 0 ? 1 : Math.min(n, chunk.length - at);
+        this.scanner.push(chunk, at, at + n);
+        at += n;
+      }
+      if (at > 0) this.sink.write(chunk.subarray(0, at));
+      if (this.scanner.bytesToBoundary() === 0) this.inject();
+    }
+    if (at < chunk.length) this.scanner.push(chunk, at);
+  }
+
+  /** Close this direction's sink with `code` at the next frame boundary. */
+  closeAsAgent(code: number): void {
+    if (this.mode !== FORWARD) return;
+    this.injectCode = code;
+    this.mode = INJECT_PENDING;
+    if (this.scanner.bytesToBoundary() === 0) this.inject();
+  }
+
+  private inject(): void {
+    this.mode = SWALLOW;
+    if (this.sink.writable) this.sink.write(encodeClose(this.injectCode, this.side === SIDE_CLIENT));
+  }
+
+  readonly onDrain = (): void => {
+    // The sink of the opposite direction drained: resume the socket that fed it.
+    this.source.resume();
+  };
+
+  onCloseFrame(code: number): void {
+    this.conn.onCloseFrame(this, code === CLOSE_CODE_NONE || code < 0 ? 1005 : code);
+  }
+
+  onViolation(kind: ViolationKind): void {
+    this.conn.recorder.recordViolation(this.side, kind);
+  }
+}
+
+/** A WebSocket connection that completed its handshake through the proxy. */
+class Connection {
+  readonly c2s: Direction;
+  readonly s2c: Direction;
+  readonly startedAt = performance.now();
+  lastActivity = this.startedAt;
+  private firstCode = 0;
+  private initiator = INITIATOR_CLIENT;
+  private transportEndedBy = -1;
+  private socketsClosed = 0;
+  private recorded = false;
+  private closeTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly proxy: Proxy,
+    readonly client: Socket,
+    readonly upstream: Socket,
+  ) {
+    this.c2s = new Direction(this, SIDE_CLIENT, client, upstream);
+    this.s2c = new Direction(this, SIDE_SERVER, upstream, client);
+  }
+
+  get recorder(): CloseRecorder {
+    return this.proxy.recorder;
+  }
+
+  /** Start piping; `clientHead`/`upstreamHead` are bytes that arrived with the request / right after the 101. */
+  start(clientHead: Buffer, upstreamHead: Buffer): void {
+    const { client, upstream } = this;
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
+    client.on('data', this.c2s.onData);
+    upstream.on('data', this.s2c.onData);
+    // Backpressure: a sink that cannot keep up pauses the socket feeding it.
+    upstream.on('drain', this.c2s.onDrain);
+    client.on('drain', this.s2c.onDrain);
+    client.on('end', this.onClientEnd);
+    upstream.on('end', this.onUpstreamEnd);
+    client.on('error', this.onClientError);
+    upstream.on('error', this.onUpstreamError);
+    client.on('close', this.onClientClose);
+    upstream.on('close', this.onUpstreamClose);
+    if (upstreamHead.length > 0) this.s2c.onData(upstreamHead);
+    if (clientHead.length > 0) this.c2s.onData(clientHead);
+    client.resume();
+    upstream.resume();
+  }
+
+  onCloseFrame(direction: Direction, code: number): void {
+    if (this.firstCode === 0) {
+      this.firstCode = code;
+      this.initiator = direction.side === SIDE_CLIENT ? INITIATOR_CLIENT : INITIATOR_SERVER;
+    }
+    // The peer answered a close the agent sent: its close handshake is complete.
+    if (direction.mode === SWALLOW) direction.source.end();
+  }
+
+  /**
+   * The agent closes the connection itself (drain, idle timeout): `code` both
+   * ways at frame boundaries. With `endAfterGrace`, both sockets are ended if
+   * the peers have not finished within the half-close timeout.
+   */
+  closeAsAgent(code: number, endAfterGrace: boolean): void {
+    if (this.firstCode === 0) {
+      this.firstCode = code;
+      this.initiator = INITIATOR_AGENT;
+    }
+    this.c2s.closeAsAgent(code);
+    this.s2c.closeAsAgent(code);
+    if (endAfterGrace) this.armCloseTimer();
+  }
+
+  /** End both sockets now (drain timeout). */
+  destroy(asAgent: boolean): void {
+    if (asAgent && this.firstCode === 0 && this.transportEndedBy < 0) this.transportEndedBy = INITIATOR_AGENT;
+    this.client.destroy();
+    this.upstream.destroy();
+  }
+
+  private noteTransportEnd(by: number): void {
+    if (this.transportEndedBy < 0) this.transportEndedBy = by;
+  }
+
+  /** One side half-closed (FIN): pass it on, and end everything after the grace period. */
+  private readonly onClientEnd = (): void => {
+    this.noteTransportEnd(INITIATOR_CLIENT);
+    this.upstream.end();
+    this.armCloseTimer();
+  };
+
+  private readonly onUpstreamEnd = (): void => {
+    this.noteTransportEnd(INITIATOR_SERVER);
+    this.client.end();
+    this.armCloseTimer();
+  };
+
+  private readonly onClientError = (): void => {
+    this.noteTransportEnd(INITIATOR_CLIENT);
+    this.upstream.destroy();
+  };
+
+  private readonly onUpstreamError = (): void => {
+    this.noteTransportEnd(INITIATOR_SERVER);
+    this.client.destroy();
+  };
+
+  private armCloseTimer(): void {
+    if (this.closeTimer !== undefined) return;
+    this.closeTimer = setTimeout(() => this.destroy(false), this.proxy.options.halfCloseTimeoutMs);
+    this.closeTimer.unref();
+  }
+
+  private readonly onClientClose = (): void => {
+    this.noteTransportEnd(INITIATOR_CLIENT);
+    this.onSocketClose(this.upstream);
+  };
+
+  private readonly onUpstreamClose = (): void => {
+    this.noteTransportEnd(INITIATOR_SERVER);
+    this.onSocketClose(this.client);
+  };
+
+  private onSocketClose(other: Socket): void {
+    if (++this.socketsClosed === 2) {
+      this.record();
+      return;
+    }
+    // The other socket has no one left to talk to: end it once its writes are flushed.
+    other.destroySoon();
+    this.armCloseTimer();
+  }
+
+  private record(): void {
+    if (this.recorded) return;
+    this.recorded = true;
+    if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
+    this.proxy.forget(this);
+    const duration = (performance.now() - this.startedAt) / 1000;
+    try {
+      if (this.firstCode !== 0) this.recorder.recordClose(this.firstCode, this.initiator, duration);
+      else this.recorder.recordClose(1006, this.transportEndedBy < 0 ? INITIATOR_CLIENT : this.transportEndedBy, duration);
+    } catch (err) {
+      this.proxy.options.logger.error('recording a close failed', { err });
+    }
+  }
+}
+
+/** Answer an upgrade request on the raw socket and close it. */
+function rejectUpgrade(socket: Duplex, status: number, reason: string, message: string, extraHeaders = ''): void {
+  if (socket.writable) {
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n${extraHeaders}Content-Length: ${Buffer.byteLength(message)}\r\n\r\n${message}`,
+    );
+  }
+  (socket as Socket).destroySoon?.();
+}
+
+function headerBlock(rawHeaders: readonly string[], skip?: (name: string) => boolean): string {
+  let out = '';
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    if (skip?.(name.toLowerCase())) continue;
+    out += `${name}: ${rawHeaders[i + 1] as string}\r\n`;
+  }
+  return out;
+}
+
+class Proxy implements ProxyServer {
+  readonly server: Server;
+  readonly recorder: CloseRecorder;
+  private readonly live = new Set<Connection>();
+  private pending = 0;
+  private draining = false;
+  private readonly idleTimer: NodeJS.Timeout | undefined;
+  private readonly requestUpstream: typeof httpRequest;
+  private readonly basePath: string;
+
+  constructor(readonly options: ProxyOptions) {
+    this.recorder = options.recorder;
+    this.requestUpstream = options.upstream.protocol === 'wss:' ? httpsRequest : httpRequest;
+    this.basePath = options.upstream.pathname.replace(/\/$/, '');
+    this.server = createServer(this.onRequest);
+    // Slow or incomplete request heads are dropped by Node's header timeout.
+    this.server.headersTimeout = options.handshakeTimeoutMs;
+    this.server.requestTimeout = options.handshakeTimeoutMs;
+    this.server.on('upgrade', this.onUpgrade);
+    this.server.on('clientError', this.onClientError);
+    if (options.idleTimeoutMs > 0) {
+      this.idleTimer = setInterval(this.closeIdle, Math.max(50, Math.min(1000, options.idleTimeoutMs / 4)));
+      this.idleTimer.unref();
+    }
+  }
+
+  get openConnections(): number {
+    return this.live.size;
+  }
+
+  forget(conn: Connection): void {
+    this.live.delete(conn);
+  }
+
+  /** The upstream request target for a client request target. */
+  private targetPath(url: string | undefined): string {
+    const path = url && url.startsWith('/') ? url : '/';
+    if (this.basePath === '') return path;
+    return path === '/' ? this.basePath + this.options.upstream.search : this.basePath + path;
+  }
+
+  private upstreamRequestOptions(req: IncomingMessage, extra: string[]): HttpsRequestOptions {
+    const { upstream } = this.options;
+    const remote = req.socket.remoteAddress;
+    const headers = [...req.rawHeaders];
+    if (remote) {
+      const i = headers.findIndex((h, k) => k % 2 === 0 && h.toLowerCase() === 'x-forwarded-for');
+      if (i >= 0) headers[i + 1] = `${headers[i + 1] as string}, ${remote}`;
+      else headers.push('X-Forwarded-For', remote);
+    }
+    headers.push(...extra);
+    return {
+      host: upstream.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(upstream.port) || (upstream.protocol === 'wss:' ? 443 : 80),
+      method: req.method,
+      path: this.targetPath(req.url),
+      headers: headers as unknown as Record<string, string>, // Node accepts rawHeaders-style arrays
+      setHost: false,
+      agent: false,
+      servername: upstream.hostname,
+    };
+  }
+
+  private readonly onClientError = (err: NodeJS.ErrnoException, socket: Duplex): void => {
+    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    this.recorder.recordUpgradeFailure(timeout ? 'handshake_timeout' : 'bad_request');
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = timeout ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    const text = timeout ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
+    rejectUpgrade(socket, status, text, `${text.toLowerCase()}\n`);
+  };
+
+  private fail(socket: Duplex, reason: UpgradeFailureReason, status: number, text: string, message: string, extraHeaders?: string): void {
+    this.recorder.recordUpgradeFailure(reason);
+    rejectUpgrade(socket, status, text, message, extraHeaders);
+  }
+
+  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const client = socket as Socket;
+    client.on('error', () => undefined); // until piping starts; errors then end the connection
+    if (this.draining) return rejectUpgrade(client, 503, 'Service Unavailable', 'draining\n');
+    const key = req.headers['sec-websocket-key'];
+    if (req.method !== 'GET' || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+      return this.fail(client, 'bad_request', 400, 'Bad Request', 'only WebSocket upgrades (GET, Upgrade: websocket) are proxied\n');
+    }
+    if (typeof key !== 'string' || !KEY_PATTERN.test(key)) {
+      return this.fail(client, 'bad_request', 400, 'Bad Request', 'missing or invalid Sec-WebSocket-Key\n');
+    }
+    if (req.headers['sec-websocket-version'] !== '13') {
+      return this.fail(client, 'bad_request', 400, 'Bad Request', 'unsupported Sec-WebSocket-Version (13 is supported)\n', 'Sec-WebSocket-Version: 13\r\n');
+    }
+    const max = this.options.maxConnections;
+    if (max > 0 && this.live.size + this.pending >= max) {
+      return this.fail(client, 'over_capacity', 503, 'Service Unavailable', 'over capacity\n');
+    }
+    this.connectUpstream(req, client, head, key);
+  };
+
+  private connectUpstream(req: IncomingMessage, client: Socket, head: Buffer, key: string): void {
+    this.pending++;
+    let settled = false;
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      this.pending--;
+      clearTimeout(timer);
+      client.removeListener('close', onClientGone);
+      return true;
+    };
+    let upstreamReq: ClientRequest;
+    try {
+      upstreamReq = this.requestUpstream(this.upstreamRequestOptions(req, []));
+    } catch (err) {
+      settle();
+      this.options.logger.warn('cannot build the upstream request', { err });
+      return this.fail(client, 'bad_request', 400, 'Bad Request', 'request cannot be forwarded\n');
+    }
+    const timer = setTimeout(() => {
+      if (!settle()) return;
+      upstreamReq.destroy();
+      this.fail(client, 'upstream_timeout', 504, 'Gateway Timeout', 'upstream did not answer in time\n');
+    }, this.options.connectTimeoutMs);
+    const onClientGone = (): void => {
+      if (!settle()) return;
+      upstreamReq.destroy();
+      this.recorder.recordUpgradeFailure('client_aborted');
+    };
+    client.once('close', onClientGone);
+
+    upstreamReq.on('error', (err: NodeJS.ErrnoException) => {
+      if (!settle()) return;
+      this.options.logger.debug('upstream unreachable', { err });
+      this.fail(client, 'upstream_unreachable', 502, 'Bad Gateway', `upstream unreachable: ${err.code ?? 'error'}\n`);
+    });
+
+    upstreamReq.on('upgrade', (res: IncomingMessage, upstreamSocket: Socket, upstreamHead: Buffer) => {
+      if (!settle()) {
+        upstreamSocket.destroy();
+        return;
+      }
+      const expected = createHash('sha1').update(key + WS_GUID).digest('base64');
+      if (res.statusCode !== 101 || res.headers['sec-websocket-accept'] !== expected) {
+        upstreamSocket.destroy();
+        return this.fail(client, 'upstream_rejected', 502, 'Bad Gateway', 'upstream answered the upgrade with an invalid handshake\n');
+      }
+      if (!client.writable) {
+        upstreamSocket.destroy();
+        this.recorder.recordUpgradeFailure('client_aborted');
+        return;
+      }
+      client.write(`HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}\r\n${headerBlock(res.rawHeaders)}\r\n`);
+      const conn = new Connection(this, client, upstreamSocket);
+      this.live.add(conn);
+      this.recorder.recordOpen();
+      conn.start(head, upstreamHead);
+    });
+
+    upstreamReq.on('response', (res: IncomingMessage) => {
+      if (!settle()) {
+        res.destroy();
+        return;
+      }
+      // Not a 101: relay the answer unchanged (status, headers, body) and close.
+      this.recorder.recordUpgradeFailure('upstream_rejected');
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size <= MAX_REJECTION_BODY) chunks.push(chunk);
+      });
+      res.on('error', () => client.destroy());
+      res.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const headers = headerBlock(res.rawHeaders, (n) => n === 'transfer-encoding' || n === 'content-length' || n === 'connection');
+        if (client.writable) {
+          client.end(Buffer.concat([Buffer.from(`HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}\r\n${headers}Connection: close\r\nContent-Length: ${body.length}\r\n\r\n`, 'latin1'), body]));
+        }
+        client.destroySoon?.();
+      });
+    });
+    upstreamReq.end();
+  }
+
+  /** Plain HTTP: forward to the upstream and stream the answer back. */
+  private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    let upstreamReq: ClientRequest;
+    try {
+      upstreamReq = this.requestUpstream(this.upstreamRequestOptions(req, []));
+    } catch {
+      res.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8' }).end('request cannot be forwarded\n');
+      return;
+    }
+    const timer = setTimeout(() => {
+      upstreamReq.destroy(Object.assign(new Error('upstream timeout'), { code: 'ETIMEDOUT' }));
+    }, this.options.connectTimeoutMs);
+    upstreamReq.on('response', (upstreamRes) => {
+      clearTimeout(timer);
+      res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, upstreamRes.rawHeaders as unknown as Record<string, string>);
+      upstreamRes.pipe(res);
+    });
+    upstreamReq.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      const timeout = err.code === 'ETIMEDOUT';
+      res.writeHead(timeout ? 504 : 502, { 'Content-Type': 'text/plain; charset=utf-8' }).end(timeout ? 'upstream did not answer in time\n' : `upstream unreachable: ${err.code ?? 'error'}\n`);
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) upstreamReq.destroy();
+    });
+    req.pipe(upstreamReq);
+  };
+
+  private readonly closeIdle = (): void => {
+    const cutoff = performance.now() - this.options.idleTimeoutMs;
+    for (const conn of this.live) if (conn.lastActivity < cutoff) conn.closeAsAgent(GOING_AWAY, true);
+  };
+
+  async drain(timeoutMs: number): Promise<{ drained: number; terminated: number }> {
+    this.draining = true;
+    this.server.close();
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    for (const conn of this.live) conn.closeAsAgent(GOING_AWAY, false);
+    const deadline = Date.now() + timeoutMs;
+    const total = this.live.size;
+    while (this.live.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    const terminated = this.live.size;
+    for (const conn of this.live) conn.destroy(true);
+    const hardDeadline = Date.now() + 1000;
+    while (this.live.size > 0 && Date.now() < hardDeadline) await new Promise((r) => setTimeout(r, 10));
+    this.server.closeAllConnections();
+    return { drained: total - terminated, terminated };
+  }
+}
+
+export function createProxyServer(options: ProxyOptions): ProxyServer {
+  return new Proxy(options);
+}
