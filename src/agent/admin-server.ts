@@ -23,11 +23,13 @@ function digest(s: string): Buffer {
 export function createAdminApp({ registry, token, isReady }: AdminServerOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  const expected = token === undefined ? undefined : digest(`Bearer ${token}`);
+  const expected = token === undefined ? undefined : digest(token);
   const serveMetrics = metricsHandler(registry);
   app.get('/metrics', (req, res) => {
-    // Compare digests so the comparison takes the same time for any header length.
-    if (expected !== undefined && !timingSafeEqual(digest(req.headers.authorization ?? ''), expected)) {
+    // The auth scheme is case-insensitive (RFC 7235 §2.1). Compare digests so the
+    // comparison takes the same time for any header length.
+    const given = /^bearer +(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (expected !== undefined && (given === undefined || !timingSafeEqual(digest(given), expected))) {
       res.status(401).set('WWW-Authenticate', 'Bearer realm="metrics"').type('text/plain').send('unauthorized: /metrics needs "Authorization: Bearer <token>"\n');
       return;
     }

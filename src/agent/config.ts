@@ -202,6 +202,12 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
     return flag.default === undefined ? undefined : convert(flag, { value: flag.default, source: `--${name} (default)` });
   };
 
+  // Flags beat the environment here too: a token given one way on the command
+  // line replaces one given the other way in the environment.
+  const isFlag = (name: string): boolean => raw.get(name)?.source.startsWith('--') === true;
+  if (raw.has('metrics-token') && raw.has('metrics-token-file') && isFlag('metrics-token') !== isFlag('metrics-token-file')) {
+    raw.delete(isFlag('metrics-token') ? 'metrics-token-file' : 'metrics-token');
+  }
   const tokenFromFlag = get('metrics-token') as string | undefined;
   const tokenFromFile = get('metrics-token-file') as string | undefined;
   if (tokenFromFlag !== undefined && tokenFromFile !== undefined) {

@@ -12,6 +12,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { drainHandle, instrument } from '../hook.js';
 import type { CloseRecorder } from '../metrics.js';
 import type { Logger } from './log.js';
+import { checkInterval } from './proxy.js';
 
 export interface EchoServerOptions {
   recorder: CloseRecorder;
@@ -66,7 +67,7 @@ function onSocketError(): void {
 
 export function createEchoServer(options: EchoServerOptions): EchoServer {
   const { recorder, logger, maxConnections, handshakeTimeoutMs } = options;
-  const server = createServer((req, res) => {
+  const server = createServer({ connectionsCheckingInterval: checkInterval(handshakeTimeoutMs) }, (req, res) => {
     res.statusCode = req.url === '/' ? 426 : 404;
     res.setHeader('Content-Type', 'text/plain; charset=utf-8');
     res.end('ws-close-agent echo endpoint: connect with a WebSocket client. Send "!close 4000 bye" to have the server close with 4000.\n');

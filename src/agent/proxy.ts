@@ -282,6 +282,11 @@ class Connection {
   }
 }
 
+/** How often Node should look for requests past the handshake timeout. */
+export function checkInterval(handshakeTimeoutMs: number): number {
+  return Math.max(50, Math.min(1000, Math.floor(handshakeTimeoutMs / 4)));
+}
+
 /** Answer an upgrade request on the raw socket and close it. */
 function rejectUpgrade(socket: Duplex, status: number, reason: string, message: string, extraHeaders = ''): void {
   if (socket.writable) {
@@ -316,7 +321,8 @@ class Proxy implements ProxyServer {
     this.recorder = options.recorder;
     this.requestUpstream = options.upstream.protocol === 'wss:' ? httpsRequest : httpRequest;
     this.basePath = options.upstream.pathname.replace(/\/$/, '');
-    this.server = createServer(this.onRequest);
+    // Node checks header/request timeouts every connectionsCheckingInterval (30 s by default).
+    this.server = createServer({ connectionsCheckingInterval: checkInterval(options.handshakeTimeoutMs) }, this.onRequest);
     // Slow or incomplete request heads are dropped by Node's header timeout.
     this.server.headersTimeout = options.handshakeTimeoutMs;
     this.server.requestTimeout = options.handshakeTimeoutMs;
