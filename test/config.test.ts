@@ -1,0 +1,272 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, FLAGS, envName, parseConfig, parseDuration, parseHostPort, type AgentConfig } from '../src/agent/config.js';
+import { ROOT, runAgentCommand } from './helpers/agent-process.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ws-close-agent-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const tokenFile = join(dir, 'token');
+writeFileSync(tokenFile, 's3cret-from-file\n');
+
+function config(argv: string[], env: NodeJS.ProcessEnv = {}): AgentConfig {
+  const r = parseConfig(argv, env);
+  if (r.kind !== 'run') throw new Error(`expected a run config, got ${r.kind}`);
+  return r.config;
+}
+
+/** The ConfigError thrown by parseConfig(argv, env). */
+function configError(argv: string[], env: NodeJS.ProcessEnv = {}): ConfigError {
+  try {
+    parseConfig(argv, env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).code).toBe('WS_CLOSE_AGENT_INVALID_CONFIG');
+    return err as ConfigError;
+  }
+  throw new Error(`expected a ConfigError for ${JSON.stringify(argv)} ${JSON.stringify(env)}`);
+}
+
+// Every flag: a valid value, what it becomes, and an invalid value.
+// prettier-ignore
+const CASES: { flag: string; value: string; pick: (c: AgentConfig) => unknown; expected: unknown; invalid: string }[] = [
+  { flag: 'listen',             value: '127.0.0.1:8081',     pick: (c) => c.listen,          expected: { host: '127.0.0.1', port: 8081 }, invalid: '127.0.0.1:70000' },
+  { flag: 'upstream',           value: 'ws://backend:9000/s', pick: (c) => c.upstream?.href, expected: 'ws://backend:9000/s', invalid: 'http://backend:9000/' },
+  { flag: 'metrics-listen',     value: '[::1]:9100',         pick: (c) => c.metricsListen,   expected: { host: '::1', port: 9100 }, invalid: 'localhost' },
+  { flag: 'metrics-token',      value: 's3cret',             pick: (c) => c.metricsToken,    expected: 's3cret', invalid: '' },
+  { flag: 'metrics-token-file', value: tokenFile,            pick: (c) => c.metricsToken,    expected: 's3cret-from-file', invalid: join(dir, 'missing') },
+  { flag: 'codes',              value: '4001=AUTH_EXPIRED',  pick: (c) => [...c.codes],      expected: [[4001, 'AUTH_EXPIRED']], invalid: '1000=NORMAL' },
+  { flag: 'max-custom-codes',   value: '7',                  pick: (c) => c.maxCustomCodes,  expected: 7, invalid: '-1' },
+  { flag: 'metric-prefix',      value: 'edge_ws_',           pick: (c) => c.metricPrefix,    expected: 'edge_ws_', invalid: '1bad' },
+  { flag: 'max-connections',    value: '2',                  pick: (c) => c.maxConnections,  expected: 2, invalid: '2.5' },
+  { flag: 'idle-timeout',       value: '30s',                pick: (c) => c.idleTimeoutMs,   expected: 30_000, invalid: '5x' },
+  { flag: 'handshake-timeout',  value: '500ms',              pick: (c) => c.handshakeTimeoutMs, expected: 500, invalid: '-1' },
+  { flag: 'connect-timeout',    value: '0.5',                pick: (c) => c.connectTimeoutMs, expected: 500, invalid: 'soon' },
+  { flag: 'drain-timeout',      value: '5m',                 pick: (c) => c.drainTimeoutMs,  expected: 300_000, invalid: '5 minutes' },
+  { flag: 'half-close-timeout', value: '2',                  pick: (c) => c.halfCloseTimeoutMs, expected: 2000, invalid: '1d' },
+  { flag: 'log-level',          value: 'debug',              pick: (c) => c.logLevel,        expected: 'debug', invalid: 'verbose' },
+];
+
+describe('parseConfig: every flag', () => {
+  it('the table covers every flag', () => {
+    expect(CASES.map((c) => c.flag).sort()).toEqual(FLAGS.map((f) => f.name).sort());
+  });
+
+  for (const { flag, value, pick, expected, invalid } of CASES) {
+    describe(`--${flag}`, () => {
+      it(`parses "--${flag} value", "--${flag}=value" and ${envName(flag)}`, () => {
+        expect(pick(config([`--${flag}`, value]))).toEqual(expected);
+        expect(pick(config([`--${flag}=${value}`]))).toEqual(expected);
+        expect(pick(config([], { [envName(flag)]: value }))).toEqual(expected);
+      });
+
+      it(`rejects ${JSON.stringify(invalid)} naming --${flag} or ${envName(flag)}`, () => {
+        expect(configError([`--${flag}`, invalid]).message).toMatch(new RegExp(`^--${flag}: `));
+        expect(configError([`--${flag}=${invalid}`]).message).toMatch(new RegExp(`^--${flag}: `));
+        if (invalid !== '') {
+          // An empty variable counts as unset (as Kubernetes leaves optional values).
+          expect(configError([], { [envName(flag)]: invalid }).message).toMatch(new RegExp(`^${envName(flag)}: `));
+        }
+      });
+    });
+  }
+
+  it('a flag beats its environment variable', () => {
+    const c = config(['--listen', '127.0.0.1:1', '--log-level=warn', '--codes', '4001=FROM_FLAG'], {
+      WS_CLOSE_AGENT_LISTEN: '127.0.0.1:2',
+      WS_CLOSE_AGENT_LOG_LEVEL: 'error',
+      WS_CLOSE_AGENT_CODES: '4001=FROM_ENV',
+      WS_CLOSE_AGENT_DRAIN_TIMEOUT: '3s',
+    });
+    expect(c.listen).toEqual({ host: '127.0.0.1', port: 1 });
+    expect(c.logLevel).toBe('warn');
+    expect([...c.codes]).toEqual([[4001, 'FROM_FLAG']]);
+    expect(c.drainTimeoutMs).toBe(3000);
+  });
+
+  it('an invalid environment value is not checked when the flag overrides it', () => {
+    expect(config(['--idle-timeout', '1s'], { WS_CLOSE_AGENT_IDLE_TIMEOUT: '5x' }).idleTimeoutMs).toBe(1000);
+  });
+
+  it('--metrics-token-file given as a flag beats WS_CLOSE_AGENT_METRICS_TOKEN', () => {
+    expect(config(['--metrics-token-file', tokenFile], { WS_CLOSE_AGENT_METRICS_TOKEN: 'from-env' }).metricsToken).toBe('s3cret-from-file');
+    expect(config(['--metrics-token', 'from-flag'], { WS_CLOSE_AGENT_METRICS_TOKEN_FILE: tokenFile }).metricsToken).toBe('from-flag');
+  });
+
+  it('defaults', () => {
+    const c = config([]);
+    expect(c).toEqual({
+      listen: { host: '0.0.0.0', port: 8080 },
+      upstream: undefined,
+      metricsListen: { host: '0.0.0.0', port: 9095 },
+      metricsToken: undefined,
+      codes: new Map(),
+      maxCustomCodes: 100,
+      metricPrefix: 'websocket_',
+      maxConnections: 10000,
+      idleTimeoutMs: 0,
+      handshakeTimeoutMs: 10_000,
+      connectTimeoutMs: 5000,
+      drainTimeoutMs: 10_000,
+      halfCloseTimeoutMs: 5000,
+      logLevel: 'info',
+    } satisfies AgentConfig);
+  });
+
+  it('--help and --version', () => {
+    expect(parseConfig(['--help'])).toEqual({ kind: 'help' });
+    expect(parseConfig(['-h'])).toEqual({ kind: 'help' });
+    expect(parseConfig(['--version'])).toEqual({ kind: 'version' });
+  });
+});
+
+describe('parseConfig: values', () => {
+  it.each([
+    ['2', 2000],
+    ['0.5', 500],
+    ['500ms', 500],
+    ['30s', 30_000],
+    ['5m', 300_000],
+    ['1h', 3_600_000],
+    ['0', 0],
+  ])('duration %s = %d ms', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+    expect(config(['--drain-timeout', text]).drainTimeoutMs).toBe(ms);
+  });
+
+  it.each(['5x', '-1', '', ' ', 'ms', '1.', '1e3', '5 s', '1000h'])('duration %j is rejected', (text) => {
+    expect(parseDuration(text)).toBeUndefined();
+    expect(configError([`--drain-timeout=${text}`]).message).toMatch(/^--drain-timeout: .*expected a duration/);
+  });
+
+  it.each([
+    ['127.0.0.1:8080', { host: '127.0.0.1', port: 8080 }],
+    ['localhost:0', { host: 'localhost', port: 0 }],
+    ['example.com:65535', { host: 'example.com', port: 65535 }],
+    ['[::1]:9095', { host: '::1', port: 9095 }],
+    ['[::]:80', { host: '::', port: 80 }],
+    [':8080', { host: '0.0.0.0', port: 8080 }],
+    ['8080', { host: '0.0.0.0', port: 8080 }],
+  ])('host:port %s', (text, expected) => {
+    expect(parseHostPort(text)).toEqual(expected);
+  });
+
+  it.each(['', 'localhost', '127.0.0.1:', '127.0.0.1:65536', '127.0.0.1:-1', '::1:80', 'a b:80', 'http://x:80', '127.0.0.1:80x'])('host:port %j is rejected', (text) => {
+    expect(parseHostPort(text)).toBeUndefined();
+  });
+
+  it('--listen and --metrics-listen on the same port are rejected', () => {
+    expect(configError(['--listen', '127.0.0.1:9000', '--metrics-listen', '0.0.0.0:9000']).message).toMatch(/--listen and --metrics-listen/);
+  });
+
+  it('--codes as a list and as JSON, in flags and env', () => {
+    const expected = new Map([
+      [4001, 'AUTH_EXPIRED'],
+      [3001, 'RATE_LIMITED'],
+    ]);
+    expect(config(['--codes', '4001=AUTH_EXPIRED, 3001=RATE_LIMITED']).codes).toEqual(expected);
+    expect(config(['--codes', '{"4001":"AUTH_EXPIRED","3001":"RATE_LIMITED"}']).codes).toEqual(expected);
+    expect([...config([], { WS_CLOSE_AGENT_CODES: ' {"4001": "AUTH_EXPIRED"} ' }).codes]).toEqual([[4001, 'AUTH_EXPIRED']]);
+  });
+
+  it.each([
+    ['4001', /"4001" is not CODE=NAME/],
+    ['4001=auth_expired', /4001.*must match/],
+    ['4001=', /4001.*must match/],
+    ['=AUTH', /not a close code/],
+    ['1000=NORMAL', /only codes 3000-4999 can be named; 1000/],
+    ['5000=BIG', /only codes 3000-4999 can be named; 5000/],
+    ['2999=EXT', /only codes 3000-4999 can be named; 2999/],
+    ['4001=CLOSE_NORMAL', /built-in codename/],
+    ['abc=NAME', /not a close code/],
+    ['{"4001": 5}', /must match/],
+    ['{not json', /^--codes: /],
+    ['["4001"]', /is not CODE=NAME/],
+  ])('--codes %j is rejected', (text, message) => {
+    const err = configError(['--codes', text]);
+    expect(err.message).toMatch(/^--codes: /);
+    expect(err.message).toMatch(message);
+    expect(configError([], { WS_CLOSE_AGENT_CODES: text }).message).toMatch(/^WS_CLOSE_AGENT_CODES: /);
+  });
+
+  it('--metrics-token-file: an empty file is rejected; --metrics-token with it too', () => {
+    const empty = join(dir, 'empty');
+    writeFileSync(empty, '\n');
+    expect(configError(['--metrics-token-file', empty]).message).toMatch(/^--metrics-token-file: .*non-empty/);
+    expect(configError(['--metrics-token-file', join(dir, 'missing')]).message).toMatch(/^--metrics-token-file: .*readable file/);
+    expect(configError(['--metrics-token', 'a', '--metrics-token-file', tokenFile]).message).toMatch(/--metrics-token and --metrics-token-file/);
+  });
+
+  it('--max-custom-codes above 2000 is capped at 2000 (every code in 3000-4999)', () => {
+    expect(config(['--max-custom-codes', '5000']).maxCustomCodes).toBe(2000);
+  });
+
+  it('--upstream rejects credentials and non-ws schemes', () => {
+    expect(config(['--upstream', 'wss://b.example/x']).upstream?.protocol).toBe('wss:');
+    expect(configError(['--upstream', 'ws://user:pw@b:1/']).message).toMatch(/^--upstream: .*without credentials/);
+    expect(configError(['--upstream', 'not a url']).message).toMatch(/^--upstream: /);
+  });
+});
+
+describe('parseConfig: unknown and malformed arguments', () => {
+  it('an unknown flag', () => {
+    expect(configError(['--listn', '127.0.0.1:1']).message).toMatch(/^--listn: unknown flag/);
+    expect(configError(['--listn=127.0.0.1:1']).message).toMatch(/^--listn: unknown flag/);
+  });
+
+  it('an unknown WS_CLOSE_AGENT_ variable', () => {
+    expect(configError([], { WS_CLOSE_AGENT_LISTN: '127.0.0.1:1' }).message).toMatch(/^WS_CLOSE_AGENT_LISTN: unknown environment variable/);
+  });
+
+  it('other variables are ignored', () => {
+    expect(config([], { PATH: '/bin', WS_CLOSE: 'x', LISTEN: 'y' }).listen.port).toBe(8080);
+  });
+
+  it('a flag without its value', () => {
+    expect(configError(['--listen']).message).toMatch(/^--listen: missing value/);
+    expect(configError(['--listen', '--log-level', 'info']).message).toMatch(/^--listen: missing value/);
+  });
+
+  it('a positional argument', () => {
+    expect(configError(['serve']).message).toMatch(/unexpected argument "serve"/);
+    expect(configError(['-l', '1']).message).toMatch(/unexpected argument "-l"/);
+  });
+});
+
+describe('the ws-close-agent command', () => {
+  it('exits 2 with one message naming the flag on a bad value', () => {
+    const r = runAgentCommand(['--idle-timeout', '5x']);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    const lines = r.stderr.trim().split('\n');
+    expect(lines[0]).toMatch(/^ws-close-agent: --idle-timeout: "5x" is not valid/);
+    expect(r.stderr.match(/--idle-timeout/g)).toHaveLength(1);
+    expect(lines.length).toBeLessThanOrEqual(2);
+  });
+
+  it('exits 2 naming the variable on a bad environment value', () => {
+    const r = runAgentCommand([], { WS_CLOSE_AGENT_MAX_CONNECTIONS: 'lots' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^ws-close-agent: WS_CLOSE_AGENT_MAX_CONNECTIONS: "lots" is not valid/);
+  });
+
+  it('--help exits 0 and lists every flag with its variable', () => {
+    const r = runAgentCommand(['--help']);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe('');
+    for (const f of FLAGS) {
+      const line = r.stdout.split('\n').find((l) => l.trimStart().startsWith(`--${f.name} `));
+      expect(line, `--${f.name} in --help`).toBeDefined();
+      expect(line).toContain(envName(f.name));
+    }
+    expect(r.stdout).toMatch(/500ms, 30s, 5m/);
+  });
+
+  it('--version prints package.json version', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    const r = runAgentCommand(['--version']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`${pkg.version}\n`);
+  });
+});
