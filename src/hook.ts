@@ -192,16 +192,19 @@ class Hook implements Instrumentation {
     this.live.delete(ws);
   }
 
+  /** Close one connection as the agent (idle timeout): recorded with initiator `agent`. */
+  closeAsAgent(ws: WebSocket, code: number): void {
+    const tracked = ws as unknown as TrackedSocket;
+    const st = tracked[kState];
+    if (st !== undefined) st.closingAsAgent = true;
+    tracked.close(code);
+  }
+
   /** Close every open connection as the agent (drain): recorded with initiator `agent`. */
   closeAllAsAgent(code: number): number {
-    let n = 0;
-    for (const ws of [...this.live]) {
-      const st = ws[kState];
-      if (st !== undefined) st.closingAsAgent = true;
-      ws.close(code);
-      n++;
-    }
-    return n;
+    const all = [...this.live];
+    for (const ws of all) this.closeAsAgent(ws as unknown as WebSocket, code);
+    return all.length;
   }
 
   /** Terminate every connection still open (after the drain timeout), as the agent. */
@@ -258,6 +261,7 @@ export function instrument(wss: WebSocketServer, options: InstrumentOptions = {}
 
 /** Agent-internal access to drain helpers (not part of the public API). */
 export function drainHandle(instrumentation: Instrumentation): {
+  closeAsAgent(ws: WebSocket, code: number): void;
   closeAllAsAgent(code: number): number;
   terminateAllAsAgent(): void;
   readonly openConnections: number;

@@ -421,3 +421,31 @@ describe('ws-close-agent on SIGTERM', () => {
     expect(agent.logs().map((l) => l.msg)).toEqual(['listening', 'signal', 'draining', 'stopped']);
   });
 });
+
+describe('ws-close-agent (echo mode) --idle-timeout', () => {
+  let agent: AgentProcess;
+  beforeAll(async () => {
+    agent = await startAgentProcess(['--idle-timeout', '300ms']);
+  });
+  afterAll(() => agent?.kill());
+
+  it('closes a silent connection with 1001, initiator agent, and leaves a chatty one open', async () => {
+    const silent = new WebSocket(`ws://${agent.listen}`);
+    const chatty = new WebSocket(`ws://${agent.listen}`);
+    await Promise.all([silent, chatty].map((ws) => new Promise((r) => ws.once('open', r))));
+    const silentClosed = new Promise<number>((r) => silent.once('close', (code) => r(code)));
+    const started = Date.now();
+    const keepAlive = setInterval(() => chatty.send('.'), 100);
+    try {
+      expect(await silentClosed).toBe(1001);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      expect(chatty.readyState).toBe(WebSocket.OPEN);
+    } finally {
+      clearInterval(keepAlive);
+    }
+    await waitFor(async () => sumOf(parseExposition(await (await scrape(agent)).text()), 'websocket_connections_closed_total') === 1, 'one close');
+    const samples = parseExposition(await (await scrape(agent)).text());
+    expect(closesByLabels(samples)).toEqual({ '1001 CLOSE_GOING_AWAY standard agent': 1 });
+    chatty.close(1000);
+  });
+});

@@ -52,7 +52,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
 
   const ws =
     config.upstream === undefined
-      ? createEchoServer({ recorder, logger, maxConnections: config.maxConnections, handshakeTimeoutMs: config.handshakeTimeoutMs })
+      ? createEchoServer({ recorder, logger, maxConnections: config.maxConnections, handshakeTimeoutMs: config.handshakeTimeoutMs, idleTimeoutMs: config.idleTimeoutMs })
       : createProxyServer({
           upstream: config.upstream,
           recorder,

@@ -12,7 +12,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { drainHandle, instrument } from '../hook.js';
 import type { CloseRecorder } from '../metrics.js';
 import type { Logger } from './log.js';
-import { checkInterval } from './proxy.js';
+import { checkInterval, onClientError, rejectUpgrade } from './http-errors.js';
 
 export interface EchoServerOptions {
   recorder: CloseRecorder;
@@ -20,6 +20,8 @@ export interface EchoServerOptions {
   /** 0 = no limit. */
   maxConnections: number;
   handshakeTimeoutMs: number;
+  /** Close connections with no message for this long with 1001 (initiator agent); 0 = off. */
+  idleTimeoutMs: number;
   /** Largest message accepted (ws closes with 1009 above it). */
   maxPayload?: number;
 }
@@ -33,15 +35,15 @@ export interface EchoServer {
 
 const MAX_COMMAND_LENGTH = 200;
 
-function rejectUpgrade(socket: Duplex, status: number, reason: string, message: string): void {
-  socket.on('error', () => undefined);
-  if (socket.writable) {
-    socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(message)}\r\n\r\n${message}`);
-  }
-  socket.destroy();
+const kLastActivity = Symbol('ws-close-agent.lastActivity');
+type EchoSocket = WebSocket & { [kLastActivity]: number };
+
+function noteActivity(this: WebSocket): void {
+  (this as EchoSocket)[kLastActivity] = performance.now();
 }
 
 function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  (this as EchoSocket)[kLastActivity] = performance.now();
   if (!isBinary && (data as Buffer).length <= MAX_COMMAND_LENGTH && (data as Buffer)[0] === 0x21 /* ! */) {
     const text = data.toString();
     const close = /^!close (\d{1,5})(?: (.*))?$/s.exec(text);
@@ -75,16 +77,15 @@ export function createEchoServer(options: EchoServerOptions): EchoServer {
   // Slow or incomplete upgrade requests are dropped by Node's header timeout.
   server.headersTimeout = handshakeTimeoutMs;
   server.requestTimeout = handshakeTimeoutMs;
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-    recorder.recordUpgradeFailure(timeout ? 'handshake_timeout' : 'bad_request');
-    rejectUpgrade(socket, timeout ? 408 : 400, timeout ? 'Request Timeout' : 'Bad Request', timeout ? 'request headers not received in time\n' : 'malformed HTTP request\n');
-  });
+  server.on('clientError', onClientError(recorder));
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 16 * 1024 * 1024 });
   const hook = drainHandle(instrument(wss, { recorder, onError: (err) => logger.error('hook error', { err }) }));
   wss.on('connection', (ws) => {
+    (ws as EchoSocket)[kLastActivity] = performance.now();
     ws.on('message', onMessage);
+    ws.on('ping', noteActivity);
+    ws.on('pong', noteActivity);
     ws.on('error', onSocketError);
   });
   // With a wsClientError listener, ws leaves the answer to us: count and answer 400.
@@ -92,6 +93,17 @@ export function createEchoServer(options: EchoServerOptions): EchoServer {
     recorder.recordUpgradeFailure('bad_request');
     rejectUpgrade(socket, 400, 'Bad Request', `${err.message}\n`);
   });
+
+  let idleTimer: NodeJS.Timeout | undefined;
+  if (options.idleTimeoutMs > 0) {
+    idleTimer = setInterval(() => {
+      const cutoff = performance.now() - options.idleTimeoutMs;
+      for (const ws of wss.clients) {
+        if ((ws as EchoSocket)[kLastActivity] < cutoff && ws.readyState === ws.OPEN) hook.closeAsAgent(ws, 1001);
+      }
+    }, Math.max(50, Math.min(1000, options.idleTimeoutMs / 4)));
+    idleTimer.unref();
+  }
 
   let draining = false;
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -115,6 +127,7 @@ export function createEchoServer(options: EchoServerOptions): EchoServer {
     },
     async drain(timeoutMs) {
       draining = true;
+      if (idleTimer) clearInterval(idleTimer);
       server.close();
       const closed = hook.closeAllAsAgent(1001);
       await waitUntil(() => hook.openConnections === 0, timeoutMs);

@@ -35,8 +35,11 @@ async function main(): Promise<void> {
   }
   const { config } = parsed;
   const logger = createLogger(config.logLevel);
+  // A bug that escaped every handler leaves the process in an unknown state:
+  // log it and exit non-zero so the supervisor restarts a clean agent.
   process.on('uncaughtException', (err) => {
     logger.error('uncaught exception', { err, stack: err.stack });
+    process.exit(70);
   });
   process.on('unhandledRejection', (reason) => {
     logger.error('unhandled rejection', { err: reason instanceof Error ? reason : new Error(String(reason)) });
@@ -59,7 +62,13 @@ async function main(): Promise<void> {
     pid: process.pid,
   });
 
+  let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
+    // A second signal during the drain means "stop now" (as with docker stop's SIGKILL, but logged).
+    if (++signals > 1) {
+      logger.warn('second signal: exiting without waiting for the drain', { signal });
+      process.exit(1);
+    }
     logger.info('signal', { signal });
     agent.stop().then(
       () => process.exit(0),
@@ -69,8 +78,8 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
 }
 
 void main();

@@ -22,6 +22,7 @@ import {
   type ViolationKind,
 } from '../metric-names.js';
 import { CLOSE_CODE_NONE, FrameScanner, type FrameScanHandler } from './frame-scanner.js';
+import { checkInterval, onClientError, rejectUpgrade } from './http-errors.js';
 import type { Logger } from './log.js';
 
 export interface ProxyOptions {
@@ -282,21 +283,6 @@ class Connection {
   }
 }
 
-/** How often Node should look for requests past the handshake timeout. */
-export function checkInterval(handshakeTimeoutMs: number): number {
-  return Math.max(50, Math.min(1000, Math.floor(handshakeTimeoutMs / 4)));
-}
-
-/** Answer an upgrade request on the raw socket and close it. */
-function rejectUpgrade(socket: Duplex, status: number, reason: string, message: string, extraHeaders = ''): void {
-  if (socket.writable) {
-    socket.end(
-      `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n${extraHeaders}Content-Length: ${Buffer.byteLength(message)}\r\n\r\n${message}`,
-    );
-  }
-  (socket as Socket).destroySoon?.();
-}
-
 function headerBlock(rawHeaders: readonly string[], skip?: (name: string) => boolean): string {
   let out = '';
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
@@ -327,7 +313,7 @@ class Proxy implements ProxyServer {
     this.server.headersTimeout = options.handshakeTimeoutMs;
     this.server.requestTimeout = options.handshakeTimeoutMs;
     this.server.on('upgrade', this.onUpgrade);
-    this.server.on('clientError', this.onClientError);
+    this.server.on('clientError', onClientError(this.recorder));
     if (options.idleTimeoutMs > 0) {
       this.idleTimer = setInterval(this.closeIdle, Math.max(50, Math.min(1000, options.idleTimeoutMs / 4)));
       this.idleTimer.unref();
@@ -370,18 +356,6 @@ class Proxy implements ProxyServer {
       servername: upstream.hostname,
     };
   }
-
-  private readonly onClientError = (err: NodeJS.ErrnoException, socket: Duplex): void => {
-    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-    this.recorder.recordUpgradeFailure(timeout ? 'handshake_timeout' : 'bad_request');
-    if (err.code === 'ECONNRESET' || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    const status = timeout ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-    const text = timeout ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
-    rejectUpgrade(socket, status, text, `${text.toLowerCase()}\n`);
-  };
 
   private fail(socket: Duplex, reason: UpgradeFailureReason, status: number, text: string, message: string, extraHeaders?: string): void {
     this.recorder.recordUpgradeFailure(reason);

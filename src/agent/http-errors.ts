@@ -1,0 +1,42 @@
+/**
+ * Answers for requests the agent refuses before a WebSocket opens, shared by
+ * the echo endpoint and the proxy. Each refusal is counted by the caller.
+ */
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { CloseRecorder } from '../metrics.js';
+
+/** How often Node should look for requests past the handshake timeout (its default is every 30 s). */
+export function checkInterval(handshakeTimeoutMs: number): number {
+  return Math.max(50, Math.min(1000, Math.floor(handshakeTimeoutMs / 4)));
+}
+
+/** Answer on the raw socket of an upgrade request, then close it once the answer is flushed. */
+export function rejectUpgrade(socket: Duplex, status: number, reason: string, message: string, extraHeaders = ''): void {
+  socket.on('error', () => undefined);
+  if (socket.writable) {
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n${extraHeaders}Content-Length: ${Buffer.byteLength(message)}\r\n\r\n${message}`,
+    );
+  }
+  (socket as Socket).destroySoon?.();
+}
+
+/**
+ * The http server's 'clientError' handler: a request head that did not
+ * arrive within the handshake timeout gets 408, a malformed one 400 (431 when
+ * its headers are too large); both are counted as upgrade failures.
+ */
+export function onClientError(recorder: CloseRecorder): (err: NodeJS.ErrnoException, socket: Duplex) => void {
+  return (err, socket) => {
+    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    recorder.recordUpgradeFailure(timeout ? 'handshake_timeout' : 'bad_request');
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = timeout ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    const text = timeout ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
+    rejectUpgrade(socket, status, text, `${text.toLowerCase()}\n`);
+  };
+}
