@@ -35,6 +35,12 @@ export interface RecorderOptions {
   codes?: Record<number | string, string> | ReadonlyMap<number, string>;
   /** Distinct unnamed 3000-4999 codes that get their own `code` label value before falling back to the range text (default 100). */
   maxCustomCodes?: number;
+  /**
+   * Constant labels for every series of this recorder, e.g. `{ server: 'chat' }`,
+   * to tell several WebSocket servers on one registry apart. Each distinct set
+   * gets its own counters; the same set is the same recorder.
+   */
+  labels?: Record<string, string>;
 }
 
 /** Error for invalid options; `code` is stable for callers and tests. */
@@ -90,7 +96,7 @@ class CollectedMetric {
   }
 }
 
-function validateOptions(options: RecorderOptions): { prefix: string; names: CodeNames; maxCustomCodes: number } {
+function validateOptions(options: RecorderOptions): { prefix: string; names: CodeNames; maxCustomCodes: number; labels: Readonly<Record<string, string>> } {
   if (options === null || typeof options !== 'object') throw new OptionError('options must be an object');
   const prefix = options.prefix ?? DEFAULT_PREFIX;
   if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) {
@@ -104,17 +110,38 @@ function validateOptions(options: RecorderOptions): { prefix: string; names: Cod
   if (registry !== undefined && (typeof registry !== 'object' || typeof registry.registerMetric !== 'function')) {
     throw new OptionError('registry must be a prom-client Registry');
   }
-  return { prefix, names: parseCodeNames(options.codes), maxCustomCodes };
+  return { prefix, names: parseCodeNames(options.codes), maxCustomCodes, labels: validateLabels(options.labels) };
+}
+
+const LABEL_NAME_PATTERN = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+const OWN_LABELS = new Set<string>([...Object.values(LABEL), 'le']);
+const MAX_CONST_LABEL_VALUE = 128;
+
+function validateLabels(labels: unknown): Readonly<Record<string, string>> {
+  if (labels === undefined) return {};
+  if (labels === null || typeof labels !== 'object' || Array.isArray(labels)) throw new OptionError('labels must be an object of label names to string values');
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (!LABEL_NAME_PATTERN.test(name) || name.startsWith('__')) throw new OptionError(`labels.${name}: not a valid Prometheus label name`);
+    if (OWN_LABELS.has(name)) throw new OptionError(`labels.${name}: the label name is used by the metrics themselves`);
+    if (typeof value !== 'string' || value.length > MAX_CONST_LABEL_VALUE) {
+      throw new OptionError(`labels.${name}: the value must be a string of at most ${MAX_CONST_LABEL_VALUE} characters`);
+    }
+    out[name] = value;
+  }
+  return out;
 }
 
 /**
- * Per-process close counters for one registry and prefix. Create with
- * createRecorder(); every hook and proxy connection of the process feeds it.
+ * Close counters for one label set of one registry and prefix. Create with
+ * createRecorder(); every hook and proxy connection it is given feeds it.
  */
 export class CloseRecorder {
   readonly prefix: string;
   readonly names: CodeNames;
   readonly maxCustomCodes: number;
+  /** Constant labels added to every series (sorted by name). */
+  readonly labels: Readonly<Record<string, string>>;
 
   // Slot layout: 0-15 = codes 1000-1015, then one slot per range row, then
   // named codes, then up to maxCustomCodes unnamed 3000-4999 codes in the
@@ -142,11 +169,9 @@ export class CloseRecorder {
   private readonly violations = new Float64Array(SIDES.length * VIOLATION_KINDS.length);
   private readonly failures = new Float64Array(UPGRADE_FAILURE_REASONS.length);
 
-  /** The metric objects registered on the registry (for tests and uninstall). */
-  readonly metrics: readonly CollectedMetric[];
-
   constructor(options: RecorderOptions = {}) {
-    const { prefix, names, maxCustomCodes } = validateOptions(options);
+    const { prefix, names, maxCustomCodes, labels } = validateOptions(options);
+    this.labels = labels;
     this.prefix = prefix;
     this.names = names;
     this.maxCustomCodes = maxCustomCodes;
@@ -197,15 +222,6 @@ export class CloseRecorder {
     this.durationSum = new Float64Array(this.codenames.length);
     this.durationCount = new Float64Array(this.codenames.length);
 
-    const n = metricNames(prefix);
-    this.metrics = [
-      new CollectedMetric(n.closedTotal, 'WebSocket connections closed, by close code, codename, category and initiator.', 'counter', () => this.collectClosed(), () => this.resetCounters()),
-      new CollectedMetric(n.openedTotal, 'WebSocket connections that completed the opening handshake.', 'counter', () => [{ value: this.opened, labels: {} }], () => this.resetCounters()),
-      new CollectedMetric(n.active, 'WebSocket connections currently open.', 'gauge', () => [{ value: this.active, labels: {} }], () => undefined),
-      new CollectedMetric(n.durationSeconds, 'WebSocket connection lifetime from handshake to close, by codename.', 'histogram', () => this.collectDuration(n.durationSeconds), () => this.resetCounters()),
-      new CollectedMetric(n.upgradeFailuresTotal, 'WebSocket upgrades that failed before the connection opened, by reason.', 'counter', () => this.collectFailures(), () => this.resetCounters()),
-      new CollectedMetric(n.protocolViolationsTotal, 'Protocol violations seen on the wire, by offending side and kind.', 'counter', () => this.collectViolations(), () => this.resetCounters()),
-    ];
   }
 
   /** A connection completed its opening handshake. */
@@ -218,7 +234,7 @@ export class CloseRecorder {
    * A connection that was opened has closed. `initiator` is an index into
    * INITIATORS (see the INITIATOR_* constants); `durationSeconds` its lifetime.
    */
-  recordClose(code: number, initiator: number, durationSeconds: number): void {
+  recordClose(code: number, initiator: number, durationSeconds: number): number {
     let slot = code >= 0 && code <= MAX_CODE && (code | 0) === code ? (this.codeSlot[code] as number) : this.invalidSlot;
     if (slot < 0) slot = this.assignCustomSlot(code);
     this.closed[slot * N_INITIATORS + (initiator & 3)]! += 1;
@@ -230,6 +246,16 @@ export class CloseRecorder {
     this.buckets[cn * (N_BUCKETS + 1) + b]! += 1;
     this.durationSum[cn]! += durationSeconds;
     this.durationCount[cn]! += 1;
+    return slot;
+  }
+
+  /** The labels of a slot returned by recordClose(). */
+  slotLabels(slot: number): { code: string; codename: string; category: string } {
+    return {
+      code: this.slotCode[slot] as string,
+      codename: this.codenames[this.slotCodename[slot] as number] as string,
+      category: this.slotCategory[slot] as string,
+    };
   }
 
   /** A protocol violation by `side` (index into SIDES). Unknown kinds count as `other`. */
@@ -272,7 +298,8 @@ export class CloseRecorder {
     return slot;
   }
 
-  private resetCounters(): void {
+  /** Zero the counters (prom-client's registry.resetMetrics()); the active gauge stays true. */
+  resetCounters(): void {
     this.closed.fill(0);
     this.opened = this.active; // keeps opened = closed + active after a reset
     this.buckets.fill(0);
@@ -282,8 +309,18 @@ export class CloseRecorder {
     this.failures.fill(0);
   }
 
-  private collectClosed(): MetricValue[] {
-    const values: MetricValue[] = [];
+  // The collect* methods append this recorder's series to `values` at scrape
+  // time. Label objects are built once per series and reused.
+
+  collectOpened(values: MetricValue[]): void {
+    values.push({ value: this.opened, labels: this.labels });
+  }
+
+  collectActive(values: MetricValue[]): void {
+    values.push({ value: this.active, labels: this.labels });
+  }
+
+  collectClosed(values: MetricValue[]): void {
     for (let i = 0; i < this.nextSlot * N_INITIATORS; i++) {
       const value = this.closed[i] as number;
       if (value === 0) continue;
@@ -295,25 +332,24 @@ export class CloseRecorder {
           [LABEL.codename]: this.codenames[this.slotCodename[slot] as number] as string,
           [LABEL.category]: this.slotCategory[slot] as string,
           [LABEL.initiator]: INITIATORS[i % N_INITIATORS] as string,
+          ...this.labels,
         };
         this.closedLabels[i] = labels;
       }
       values.push({ value, labels });
     }
-    return values;
   }
 
-  private collectDuration(name: string): MetricValue[] {
-    const values: MetricValue[] = [];
+  collectDuration(name: string, values: MetricValue[]): void {
     const bucketName = `${name}_bucket`;
     for (let cn = 0; cn < this.codenames.length; cn++) {
       const count = this.durationCount[cn] as number;
       if (count === 0) continue;
       let labels = this.bucketLabels[cn];
-      const codename = this.codenames[cn] as string;
       if (labels === undefined) {
-        labels = DURATION_BUCKETS_SECONDS.map((le) => ({ le, [LABEL.codename]: codename }));
-        labels.push({ le: '+Inf', [LABEL.codename]: codename }, { [LABEL.codename]: codename });
+        const plain = { [LABEL.codename]: this.codenames[cn] as string, ...this.labels };
+        labels = DURATION_BUCKETS_SECONDS.map((le) => ({ le, ...plain }));
+        labels.push({ le: '+Inf', ...plain }, plain);
         this.bucketLabels[cn] = labels;
       }
       let acc = 0;
@@ -327,33 +363,60 @@ export class CloseRecorder {
       values.push({ value: this.durationSum[cn] as number, labels: plain, metricName: `${name}_sum` });
       values.push({ value: count, labels: plain, metricName: `${name}_count` });
     }
-    return values;
   }
 
-  private collectViolations(): MetricValue[] {
-    const values: MetricValue[] = [];
+  collectViolations(values: MetricValue[]): void {
     for (let i = 0; i < this.violations.length; i++) {
       const value = this.violations[i] as number;
       if (value === 0) continue;
       const side = SIDES[(i / VIOLATION_KINDS.length) | 0] as string;
-      values.push({ value, labels: { [LABEL.side]: side, [LABEL.kind]: VIOLATION_KINDS[i % VIOLATION_KINDS.length] as string } });
+      values.push({ value, labels: { [LABEL.side]: side, [LABEL.kind]: VIOLATION_KINDS[i % VIOLATION_KINDS.length] as string, ...this.labels } });
     }
-    return values;
   }
 
-  private collectFailures(): MetricValue[] {
-    const values: MetricValue[] = [];
+  collectFailures(values: MetricValue[]): void {
     for (let i = 0; i < this.failures.length; i++) {
       const value = this.failures[i] as number;
-      if (value !== 0) values.push({ value, labels: { [LABEL.reason]: UPGRADE_FAILURE_REASONS[i] as string } });
+      if (value !== 0) values.push({ value, labels: { [LABEL.reason]: UPGRADE_FAILURE_REASONS[i] as string, ...this.labels } });
     }
-    return values;
   }
 }
 
-// One recorder per registry and prefix, so that several servers (or a hook and
-// the agent) in one process share counters instead of double-registering.
-const recorders = new WeakMap<Registry, Map<string, CloseRecorder>>();
+/**
+ * The six metrics of one registry and prefix. Every recorder (label set) of
+ * that registry and prefix contributes its series to them at scrape time.
+ */
+class MetricSet {
+  readonly recorders: CloseRecorder[] = [];
+  readonly metrics: CollectedMetric[];
+
+  constructor(prefix: string) {
+    const n = metricNames(prefix);
+    const each =
+      (collect: (r: CloseRecorder, values: MetricValue[]) => void) =>
+      (): MetricValue[] => {
+        const values: MetricValue[] = [];
+        for (const r of this.recorders) collect(r, values);
+        return values;
+      };
+    const reset = (): void => {
+      for (const r of this.recorders) r.resetCounters();
+    };
+    this.metrics = [
+      new CollectedMetric(n.closedTotal, 'WebSocket connections closed, by close code, codename, category and initiator.', 'counter', each((r, v) => r.collectClosed(v)), reset),
+      new CollectedMetric(n.openedTotal, 'WebSocket connections that completed the opening handshake.', 'counter', each((r, v) => r.collectOpened(v)), reset),
+      new CollectedMetric(n.active, 'WebSocket connections currently open.', 'gauge', each((r, v) => r.collectActive(v)), () => undefined),
+      new CollectedMetric(n.durationSeconds, 'WebSocket connection lifetime from handshake to close, by codename.', 'histogram', each((r, v) => r.collectDuration(n.durationSeconds, v)), reset),
+      new CollectedMetric(n.upgradeFailuresTotal, 'WebSocket upgrades that failed before the connection opened, by reason.', 'counter', each((r, v) => r.collectFailures(v)), reset),
+      new CollectedMetric(n.protocolViolationsTotal, 'Protocol violations seen on the wire, by offending side and kind.', 'counter', each((r, v) => r.collectViolations(v)), reset),
+    ];
+  }
+}
+
+// One metric set per registry and prefix, and in it one recorder per label
+// set, so that several servers (or a hook and the agent) in one process share
+// counters instead of double-registering.
+const metricSets = new WeakMap<Registry, Map<string, MetricSet>>();
 
 function sameNames(a: CodeNames, b: CodeNames): boolean {
   if (a.size !== b.size) return false;
@@ -361,37 +424,47 @@ function sameNames(a: CodeNames, b: CodeNames): boolean {
   return true;
 }
 
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  return JSON.stringify(a) === JSON.stringify(b); // both sorted by name
+}
+
 /**
- * The recorder for `options.registry` (default: prom-client's global registry)
- * and prefix, created and registered on first use. Later calls with the same
- * registry and prefix return the same recorder; different `codes` or
- * `maxCustomCodes` for it are an error.
+ * The recorder for `options.registry` (default: prom-client's global registry),
+ * prefix and label set, created (and the metrics registered) on first use.
+ * Later calls with the same registry, prefix and labels return the same
+ * recorder; different `codes` or `maxCustomCodes` for it are an error.
  */
 export function createRecorder(options: RecorderOptions = {}): CloseRecorder {
-  const { prefix, names, maxCustomCodes } = validateOptions(options);
+  const { prefix, names, maxCustomCodes, labels } = validateOptions(options);
   const registry = options.registry ?? globalRegistry;
-  let byPrefix = recorders.get(registry);
+  let byPrefix = metricSets.get(registry);
   if (byPrefix === undefined) {
     byPrefix = new Map();
-    recorders.set(registry, byPrefix);
+    metricSets.set(registry, byPrefix);
   }
-  const existing = byPrefix.get(prefix);
+  let set = byPrefix.get(prefix);
+  if (set === undefined) {
+    const created = new MetricSet(prefix);
+    for (const metric of created.metrics) {
+      if (registry.getSingleMetric(metric.name) !== undefined) {
+        throw new OptionError(`a metric named ${metric.name} is already registered on this registry; use another prefix`, 'WS_CLOSE_AGENT_METRIC_CONFLICT');
+      }
+    }
+    for (const metric of created.metrics) registry.registerMetric(metric as never);
+    byPrefix.set(prefix, created);
+    set = created;
+  }
+  const existing = set.recorders.find((r) => sameLabels(r.labels, labels));
   if (existing !== undefined) {
     if (existing.maxCustomCodes !== maxCustomCodes || !sameNames(existing.names, names)) {
       throw new OptionError(
-        `this registry already records with prefix ${JSON.stringify(prefix)} under different codes/maxCustomCodes; pass the same options (or the same recorder) to every instrument() call`,
+        `this registry already records with prefix ${JSON.stringify(prefix)} and labels ${JSON.stringify(labels)} under different codes/maxCustomCodes; pass the same options (or the same recorder) to every instrument() call`,
         'WS_CLOSE_AGENT_RECORDER_CONFLICT',
       );
     }
     return existing;
   }
-  const recorder = new CloseRecorder({ ...options, prefix, codes: names, maxCustomCodes });
-  for (const metric of recorder.metrics) {
-    if (registry.getSingleMetric(metric.name) !== undefined) {
-      throw new OptionError(`a metric named ${metric.name} is already registered on this registry; use another prefix`, 'WS_CLOSE_AGENT_METRIC_CONFLICT');
-    }
-  }
-  for (const metric of recorder.metrics) registry.registerMetric(metric as never);
-  byPrefix.set(prefix, recorder);
+  const recorder = new CloseRecorder({ prefix, codes: names, maxCustomCodes, labels });
+  set.recorders.push(recorder);
   return recorder;
 }

@@ -219,6 +219,21 @@ describe('parseConfig: unknown and malformed arguments', () => {
     expect(configError([], { WS_CLOSE_AGENT_LISTN: '127.0.0.1:1' }).message).toMatch(/^WS_CLOSE_AGENT_LISTN: unknown environment variable/);
   });
 
+  it('Kubernetes service-link variables for a Service named ws-close-agent are ignored', () => {
+    const links = {
+      WS_CLOSE_AGENT_SERVICE_HOST: '10.0.0.7',
+      WS_CLOSE_AGENT_SERVICE_PORT: '8080',
+      WS_CLOSE_AGENT_SERVICE_PORT_METRICS: '9095',
+      WS_CLOSE_AGENT_PORT: 'tcp://10.0.0.7:8080',
+      WS_CLOSE_AGENT_PORT_8080_TCP: 'tcp://10.0.0.7:8080',
+      WS_CLOSE_AGENT_PORT_8080_TCP_PROTO: 'tcp',
+      WS_CLOSE_AGENT_PORT_8080_TCP_PORT: '8080',
+      WS_CLOSE_AGENT_PORT_8080_TCP_ADDR: '10.0.0.7',
+    };
+    expect(config([], links).listen.port).toBe(8080);
+    expect(configError([], { ...links, WS_CLOSE_AGENT_PORTS: '1' }).message).toMatch(/^WS_CLOSE_AGENT_PORTS: unknown environment variable/);
+  });
+
   it('other variables are ignored', () => {
     expect(config([], { PATH: '/bin', WS_CLOSE: 'x', LISTEN: 'y' }).listen.port).toBe(8080);
   });

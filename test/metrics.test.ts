@@ -170,11 +170,39 @@ describe('createRecorder', () => {
   });
 });
 
+describe('constant label sets', () => {
+  it('keeps one set of counters per label set on one registry, each series carrying its labels', async () => {
+    const registry = new Registry();
+    const chat = createRecorder({ registry, labels: { server: 'chat' } });
+    const feed = createRecorder({ registry, labels: { server: 'feed' } });
+    expect(createRecorder({ registry, labels: { server: 'chat' } })).toBe(chat);
+    expect(feed).not.toBe(chat);
+    for (const r of [chat, chat, feed]) {
+      r.recordOpen();
+      r.recordClose(1000, INITIATOR_CLIENT, 1);
+    }
+    feed.recordOpen();
+    const { text, samples } = await scrape(registry);
+    expect(text.split('\n')).toContain('websocket_connections_closed_total{code="1000",codename="CLOSE_NORMAL",category="standard",initiator="client",server="chat"} 2');
+    expect(text.split('\n')).toContain('websocket_connections_closed_total{code="1000",codename="CLOSE_NORMAL",category="standard",initiator="client",server="feed"} 1');
+    expect(sumOf(samples, 'websocket_connections_active', { server: 'feed' })).toBe(1);
+    expect(sumOf(samples, 'websocket_connections_opened_total', { server: 'chat' })).toBe(2);
+    expect(sumOf(samples, 'websocket_connection_duration_seconds_count', { server: 'chat', codename: 'CLOSE_NORMAL' })).toBe(2);
+    promtoolCheckMetrics(text);
+  });
+
+  it('rejects label names the metrics use and invalid names or values', () => {
+    const registry = new Registry();
+    expect(() => createRecorder({ registry, labels: { code: 'x' } })).toThrow(/labels.code: the label name is used by the metrics/);
+    expect(() => createRecorder({ registry, labels: { 'bad-name': 'x' } })).toThrow(/labels.bad-name: not a valid Prometheus label name/);
+    expect(() => createRecorder({ registry, labels: { server: 7 as never } })).toThrow(/labels.server: the value must be a string/);
+  });
+});
+
 describe('AggregatorRegistry', () => {
   it('sums counters, the active gauge and the histogram across workers', async () => {
     const workers = [new Registry(), new Registry()];
-    const [a, b] = workers.map((registry) => new CloseRecorder({ registry })) as [CloseRecorder, CloseRecorder];
-    workers.forEach((registry, i) => [a, b][i]!.metrics.forEach((m) => registry.registerMetric(m as never)));
+    const [a, b] = workers.map((registry) => createRecorder({ registry })) as [CloseRecorder, CloseRecorder];
     for (let i = 0; i < 3; i++) a.recordOpen();
     a.recordClose(1000, INITIATOR_CLIENT, 0.5);
     for (let i = 0; i < 2; i++) b.recordOpen();

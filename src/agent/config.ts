@@ -71,6 +71,12 @@ export const FLAGS: readonly Flag[] = [
 ];
 
 const ENV_PREFIX = 'WS_CLOSE_AGENT_';
+/**
+ * Kubernetes injects these for a Service named ws-close-agent (service links):
+ * WS_CLOSE_AGENT_SERVICE_HOST, _SERVICE_PORT[_NAME], _PORT, _PORT_8080_TCP[_PROTO|_PORT|_ADDR].
+ * They are not ours; any other unknown WS_CLOSE_AGENT_ variable is a typo worth an error.
+ */
+const SERVICE_LINK = /^WS_CLOSE_AGENT_(?:SERVICE_HOST|SERVICE_PORT(?:_[A-Z0-9_]+)?|PORT(?:_\d+_(?:TCP|UDP|SCTP)(?:_PROTO|_PORT|_ADDR)?)?)$/;
 
 export function envName(flag: string): string {
   return ENV_PREFIX + flag.toUpperCase().replace(/-/g, '_');
@@ -170,7 +176,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
     if (value !== undefined && value !== '') raw.set(flag.name, { value, source: name });
   }
   for (const key of Object.keys(env)) {
-    if (key.startsWith(ENV_PREFIX) && !FLAGS.some((f) => envName(f.name) === key)) {
+    if (key.startsWith(ENV_PREFIX) && !FLAGS.some((f) => envName(f.name) === key) && !SERVICE_LINK.test(key)) {
       throw new ConfigError(`${key}: unknown environment variable (run with --help for the list)`);
     }
   }

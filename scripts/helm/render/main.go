@@ -22,13 +22,15 @@
 //	{"manifests":[{"source":"chart/templates/x.yaml","content":"..."}],
 //	 "notes":"...", "values":{...}}
 //
-// Build without modules (Debian packages golang-1.19-go,
-// golang-github-masterminds-sprig-dev, golang-gopkg-yaml.v2-dev):
+// Build without modules from the Debian packages golang-1.19-go,
+// golang-github-masterminds-sprig-dev and golang-gopkg-yaml.v2-dev, as
+// scripts/helm/render-chart.mjs does: copy main.go and go.mod into
+// $tmp/src/ws-close-agent-render, then there run
 //
-//	GO111MODULE=off GOPATH=$tmp:/usr/share/gocode go build -o $tmp/render ./scripts/helm/render
+//	GO111MODULE=off GOPATH=$tmp:/usr/share/gocode go build -o $tmp/render .
 //
-// The go.mod beside this file is what lets GOPATH mode resolve the
-// "/v3" import paths (minimal module compatibility).
+// GOPATH mode resolves sprig's "/v3" import path (minimal module
+// compatibility) only for a package inside a GOPATH that has a go.mod.
 package main
 
 import (

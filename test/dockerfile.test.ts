@@ -1,0 +1,346 @@
+/**
+ * The Dockerfile, checked without a Docker engine: a small parser reads its
+ * instructions and the tests assert what a linter would (pinned base,
+ * multi-stage, non-root user, exec-form entrypoint through an init, a
+ * healthcheck without curl, labels, apt hygiene, COPY sources present and not
+ * excluded by .dockerignore). Then the image's file layout is reproduced in a
+ * temporary directory by replaying its COPY and RUN steps, and the exact
+ * ENTRYPOINT and HEALTHCHECK commands run on the host against it.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { createServer, get } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FLAGS } from '../src/agent/config.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+interface Instruction {
+  keyword: string;
+  /** Text after the keyword, continuation lines joined. */
+  args: string;
+  line: number;
+}
+
+interface Stage {
+  from: string;
+  name: string | undefined;
+  instructions: Instruction[];
+}
+
+/** Splits a Dockerfile into instructions (default escape character `\`). */
+function parseDockerfile(text: string): Instruction[] {
+  const out: Instruction[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const first = lines[i]!;
+    if (/^\s*(#.*)?$/.test(first)) continue;
+    const line = i + 1;
+    let joined = first;
+    while (/\\\s*$/.test(joined) && i + 1 < lines.length) {
+      joined = joined.replace(/\\\s*$/, '');
+      i++;
+      // Comment lines inside a continuation are dropped, as Docker does.
+      if (!/^\s*#/.test(lines[i]!)) joined += ` ${lines[i]!.trim()}`;
+    }
+    const m = /^\s*([A-Za-z]+)\s+(.*)$/.exec(joined);
+    if (!m) throw new Error(`Dockerfile line ${line}: cannot parse ${JSON.stringify(first)}`);
+    out.push({ keyword: m[1]!.toUpperCase(), args: m[2]!.trim(), line });
+  }
+  return out;
+}
+
+function splitStages(instructions: Instruction[]): { globalArgs: Map<string, string>; stages: Stage[] } {
+  const globalArgs = new Map<string, string>();
+  const stages: Stage[] = [];
+  for (const ins of instructions) {
+    if (ins.keyword === 'FROM') {
+      const m = /^(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?$/i.exec(ins.args);
+      if (!m) throw new Error(`FROM on line ${ins.line}: cannot parse`);
+      const from = m[1]!.replace(/\$\{?(\w+)\}?/g, (_, name: string) => globalArgs.get(name) ?? '');
+      stages.push({ from, name: m[2], instructions: [] });
+    } else if (stages.length === 0) {
+      if (ins.keyword !== 'ARG') throw new Error(`${ins.keyword} before the first FROM`);
+      const [name, value = ''] = ins.args.split('=');
+      globalArgs.set(name!, value);
+    } else {
+      stages.at(-1)!.instructions.push(ins);
+    }
+  }
+  return { globalArgs, stages };
+}
+
+/** Flags (--from=..., --chown=...) and the remaining words or JSON array. */
+function copyParts(args: string): { flags: Map<string, string>; sources: string[]; dest: string } {
+  const flags = new Map<string, string>();
+  let rest = args;
+  for (let m = /^--(\w+)=(\S+)\s+/.exec(rest); m; m = /^--(\w+)=(\S+)\s+/.exec(rest)) {
+    flags.set(m[1]!, m[2]!);
+    rest = rest.slice(m[0].length);
+  }
+  const words: string[] = rest.startsWith('[') ? JSON.parse(rest) : rest.split(/\s+/);
+  return { flags, sources: words.slice(0, -1), dest: words.at(-1)! };
+}
+
+function execForm(args: string): string[] {
+  expect(args.startsWith('['), `exec form (JSON array) expected: ${args}`).toBe(true);
+  const parsed = JSON.parse(args);
+  expect(Array.isArray(parsed) && parsed.every((a) => typeof a === 'string')).toBe(true);
+  return parsed;
+}
+
+function envOf(stage: Stage): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const ins of stage.instructions.filter((i) => i.keyword === 'ENV')) {
+    for (const m of ins.args.matchAll(/(\w+)=("[^"]*"|\S+)/g)) env[m[1]!] = m[2]!.replace(/^"|"$/g, '');
+  }
+  return env;
+}
+
+/** .dockerignore semantics: last matching pattern wins; a match on a parent directory counts. */
+function isIgnored(patterns: string[], path: string): boolean {
+  const toRegExp = (pattern: string) =>
+    new RegExp(
+      `^${pattern
+        .replace(/^\/+|\/+$/g, '')
+        .split('**')
+        .map((part) => part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]'))
+        .join('.*')}$`,
+    );
+  const prefixes = path.split('/').map((_, i, parts) => parts.slice(0, i + 1).join('/'));
+  let ignored = false;
+  for (const raw of patterns) {
+    const negated = raw.startsWith('!');
+    const re = toRegExp(negated ? raw.slice(1) : raw);
+    if (prefixes.some((p) => re.test(p))) ignored = !negated;
+  }
+  return ignored;
+}
+
+const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+const { globalArgs, stages } = splitStages(parseDockerfile(dockerfile));
+const finalStage = stages.at(-1)!;
+const dockerignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l !== '' && !l.startsWith('#'));
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+const only = (stage: Stage, keyword: string) => stage.instructions.filter((i) => i.keyword === keyword);
+const runText = (stage: Stage) => only(stage, 'RUN').map((i) => i.args).join('\n');
+const stageNamed = (name: string) => stages.find((s) => s.name === name);
+
+describe('Dockerfile', () => {
+  it('builds in stages from a Node LTS image pinned to an exact version', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    const stageNames = new Set<string>();
+    for (const stage of stages) {
+      if (stageNames.has(stage.from)) continue;
+      const m = /^node:(\d+)\.(\d+)\.(\d+)-(bookworm|trixie)-slim(@sha256:[a-f0-9]{64})?$/.exec(stage.from);
+      expect(m, `pinned node base, got ${stage.from}`).not.toBeNull();
+      const major = Number(m![1]);
+      expect(major % 2, 'an even (LTS) Node major').toBe(0);
+      expect(major).toBeGreaterThanOrEqual(Number(/\d+/.exec(pkg.engines.node)![0]));
+      if (stage.name) stageNames.add(stage.name);
+    }
+    expect(globalArgs.size).toBeGreaterThan(0);
+  });
+
+  it('compiles with dev dependencies but ships production dependencies only', () => {
+    const copies = only(finalStage, 'COPY').map((c) => copyParts(c.args));
+    const nodeModules = copies.find((c) => c.sources.some((s) => s.endsWith('/node_modules')));
+    const dist = copies.find((c) => c.sources.some((s) => s.endsWith('/dist')));
+    expect(nodeModules?.flags.get('from')).toBeDefined();
+    expect(dist?.flags.get('from')).toBeDefined();
+    const depsStage = stageNamed(nodeModules!.flags.get('from')!)!;
+    const buildStage = stageNamed(dist!.flags.get('from')!)!;
+    expect(runText(depsStage)).toMatch(/npm ci\b.*--omit=dev/);
+    expect(runText(buildStage)).toMatch(/npm ci\b/);
+    expect(runText(buildStage)).not.toMatch(/--omit=dev/);
+    expect(runText(buildStage)).toMatch(/npm run build/);
+    expect(runText(finalStage)).not.toMatch(/\bnpm\b/);
+  });
+
+  it('runs as the node user with NODE_ENV=production', () => {
+    const users = only(finalStage, 'USER');
+    expect(users.at(-1)?.args).toBe('node');
+    const lastRun = only(finalStage, 'RUN').at(-1);
+    expect(users.at(-1)!.line).toBeGreaterThan(lastRun?.line ?? 0);
+    expect(envOf(finalStage).NODE_ENV).toBe('production');
+  });
+
+  it('starts node directly under an init as PID 1, in exec form', () => {
+    expect(only(finalStage, 'ENTRYPOINT')).toHaveLength(1);
+    const entrypoint = execForm(only(finalStage, 'ENTRYPOINT')[0]!.args);
+    expect(entrypoint[0]).toMatch(/\/(tini|dumb-init)$/);
+    const command = entrypoint.slice(entrypoint.indexOf('--') + 1);
+    expect(command[0]).toBe('node');
+    expect(command[1]).toMatch(new RegExp(`/${pkg.bin['ws-close-agent'].replace(/\./g, '\\.')}$`));
+    expect(entrypoint).not.toContain('npm');
+    for (const cmd of only(finalStage, 'CMD')) execForm(cmd.args);
+    // The init comes from a pinned package, installed without the apt cache.
+    const init = basename(entrypoint[0]!);
+    expect(runText(finalStage)).toMatch(new RegExp(`apt-get install -y --no-install-recommends [^\\n]*\\b${init}=\\S+`));
+    expect(runText(finalStage)).toMatch(/rm -rf \/var\/lib\/apt\/lists\/\*/);
+  });
+
+  it('checks /healthz with node (no curl in slim images) and exposes both agent ports', () => {
+    const [healthcheck] = only(finalStage, 'HEALTHCHECK');
+    const m = /^((?:--\w[\w-]*=\S+\s+)*)CMD\s+(.*)$/.exec(healthcheck!.args);
+    expect(m).not.toBeNull();
+    expect(m![1]).toMatch(/--interval=\d+s/);
+    expect(m![1]).toMatch(/--timeout=\d+s/);
+    const command = execForm(m![2]!);
+    expect(command[0]).toBe('node');
+    expect(command.join(' ')).toContain('/healthz');
+    expect(command.join(' ')).not.toMatch(/\b(curl|wget)\b/);
+
+    const exposed = only(finalStage, 'EXPOSE').flatMap((e) => e.args.split(/\s+/)).map((p) => p.replace(/\/tcp$/, ''));
+    const defaultPort = (flag: string) => FLAGS.find((f) => f.name === flag)!.default!.split(':').pop();
+    expect(exposed).toEqual(expect.arrayContaining([defaultPort('listen'), defaultPort('metrics-listen')]));
+    expect(exposed).toEqual(expect.arrayContaining(['8080', '9095']));
+  });
+
+  it('carries OCI labels matching package.json', () => {
+    const labels = new Map<string, string>();
+    for (const ins of only(finalStage, 'LABEL')) {
+      for (const m of ins.args.matchAll(/([\w.-]+)=("(?:[^"\\]|\\.)*"|\S+)/g)) labels.set(m[1]!, m[2]!.replace(/^"|"$/g, ''));
+    }
+    for (const key of ['title', 'description', 'version', 'licenses']) {
+      expect(labels.get(`org.opencontainers.image.${key}`), key).toBeTruthy();
+    }
+    expect(labels.get('org.opencontainers.image.licenses')).toBe(pkg.license);
+    const versionArg = only(finalStage, 'ARG').find((a) => a.args.startsWith('VERSION='));
+    expect(versionArg?.args).toBe(`VERSION=${pkg.version}`);
+  });
+
+  it('copies only files that exist and that .dockerignore lets into the context', () => {
+    expect(only(finalStage, 'ADD')).toHaveLength(0);
+    const sources = stages.flatMap((s) => only(s, 'COPY').map((c) => copyParts(c.args))).filter((c) => !c.flags.has('from'));
+    expect(sources.length).toBeGreaterThan(0);
+    for (const { sources: paths } of sources) {
+      for (const path of paths) {
+        expect(existsSync(join(ROOT, path)), `${path} exists`).toBe(true);
+        expect(isIgnored(dockerignore, path), `${path} is not in .dockerignore`).toBe(false);
+      }
+    }
+    for (const secretish of ['node_modules', 'dist', '.git', '.env', 'test/helm.test.ts', 'helm/ws-close-agent/values.yaml', 'coverage']) {
+      expect(isIgnored(dockerignore, secretish), `${secretish} is kept out of the context`).toBe(true);
+    }
+  });
+});
+
+describe('the image entrypoint, run on the host', () => {
+  const fsRoot = mkdtempSync(join(tmpdir(), 'ws-close-agent-image-'));
+  afterAll(() => rmSync(fsRoot, { recursive: true, force: true }));
+
+  /**
+   * Replays each stage's WORKDIR, COPY and RUN steps into fsRoot/<stage>,
+   * a stand-in for that stage's filesystem. `npm ci` becomes a link to this
+   * checkout's node_modules (no registry here) and apt-get is skipped (the
+   * host has no tini; the entrypoint is run without it).
+   */
+  function replayStages(): string {
+    const stageRoot = (index: number) => join(fsRoot, String(index));
+    stages.forEach((stage, index) => {
+      const root = stageRoot(index);
+      let workdir = '/';
+      mkdirSync(root, { recursive: true });
+      for (const ins of stage.instructions) {
+        const here = join(root, workdir);
+        if (ins.keyword === 'WORKDIR') {
+          workdir = ins.args.startsWith('/') ? ins.args : join(workdir, ins.args);
+          mkdirSync(join(root, workdir), { recursive: true });
+        } else if (ins.keyword === 'COPY') {
+          const { flags, sources, dest } = copyParts(ins.args);
+          const from = flags.get('from');
+          const fromRoot = from ? stageRoot(stages.findIndex((s) => s.name === from)) : ROOT;
+          const target = dest.startsWith('/') ? join(root, dest) : join(here, dest);
+          for (const source of sources) {
+            const src = join(fromRoot, source);
+            // A directory's contents go to dest; a file goes into dest when dest is a directory.
+            const fileIntoDir = !statSync(src).isDirectory() && (dest.endsWith('/') || sources.length > 1);
+            const to = fileIntoDir ? join(target, basename(source)) : target;
+            mkdirSync(join(to, '..'), { recursive: true });
+            cpSync(src, to, { recursive: true, dereference: false });
+          }
+        } else if (ins.keyword === 'RUN') {
+          for (const step of ins.args.split(/\s*&&\s*/)) {
+            if (/^npm ci\b/.test(step)) symlinkSync(join(ROOT, 'node_modules'), join(here, 'node_modules'), 'dir');
+            else if (/^(apt-get|rm -rf \/var\/lib\/apt|npm cache clean)/.test(step)) continue;
+            else execFileSync('sh', ['-c', step], { cwd: here, stdio: 'pipe' });
+          }
+        }
+      }
+    });
+    return stageRoot(stages.length - 1);
+  }
+
+  async function freePort(): Promise<number> {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    return port;
+  }
+
+  function getStatus(url: string): Promise<number> {
+    return new Promise((resolve) => {
+      get(url, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      }).on('error', () => resolve(0));
+    });
+  }
+
+  function runHealthcheck(env: Record<string, string>): number {
+    const [healthcheck] = only(finalStage, 'HEALTHCHECK');
+    const [node, ...args] = execForm(/CMD\s+(.*)$/.exec(healthcheck!.args)![1]!);
+    expect(node).toBe('node');
+    try {
+      execFileSync(process.execPath, args, { env, stdio: 'pipe', timeout: 5_000 });
+      return 0;
+    } catch (err) {
+      return (err as { status?: number }).status ?? -1;
+    }
+  }
+
+  it('serves a healthy /healthz, passes the HEALTHCHECK, and exits 0 on SIGTERM', async () => {
+    const root = replayStages();
+    const entrypoint = execForm(only(finalStage, 'ENTRYPOINT')[0]!.args);
+    const [node, script, ...args] = entrypoint.slice(entrypoint.indexOf('--') + 1);
+    expect(node).toBe('node');
+    const workdir = only(finalStage, 'WORKDIR').at(-1)!.args;
+
+    const [port, metricsPort] = [await freePort(), await freePort()];
+    const env = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      ...envOf(finalStage),
+      WS_CLOSE_AGENT_LISTEN: `127.0.0.1:${port}`,
+      WS_CLOSE_AGENT_METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
+    };
+    const child = spawn(process.execPath, [join(root, script!), ...args], { cwd: join(root, workdir), env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      let status = 0;
+      for (const deadline = Date.now() + 10_000; status !== 200 && Date.now() < deadline; ) {
+        status = await getStatus(`http://127.0.0.1:${metricsPort}/healthz`);
+        if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(status, output).toBe(200);
+      expect(runHealthcheck(env)).toBe(0);
+      const firstLine = output.split('\n')[0]!;
+      expect(() => JSON.parse(firstLine), 'logs are JSON lines').not.toThrow();
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited, output).toBe(0);
+    expect(runHealthcheck(env), 'unhealthy once the agent is gone').not.toBe(0);
+  }, 30_000);
+});
