@@ -13,9 +13,11 @@
  * (1005 for an empty payload), or 1006 when no close frame arrived.
  */
 import type { IncomingMessage } from 'node:http';
+import { trace, type MeterProvider, type Span } from '@opentelemetry/api';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { wireViolation } from './close-codes.js';
 import { createRecorder, OptionError, type CloseRecorder, type RecorderOptions } from './metrics.js';
+import { OtelBridge } from './otel.js';
 import {
   INITIATOR_AGENT,
   INITIATOR_CLIENT,
@@ -29,6 +31,8 @@ export interface InstrumentOptions extends RecorderOptions {
   recorder?: CloseRecorder;
   /** Called with any error raised inside the hook; it never reaches the application. Default: a process warning, once. */
   onError?: (error: Error) => void;
+  /** OpenTelemetry meter provider (default: the global one; the API's no-op provider records nothing and costs nothing). */
+  meterProvider?: MeterProvider;
 }
 
 export interface Instrumentation {
@@ -51,6 +55,8 @@ interface ConnectionState {
   terminated: boolean;
   /** Initiator to record for a close or terminate started by the agent itself (drain). */
   closingAsAgent: boolean;
+  /** The span active when the connection opened (the upgrade request's), for a close event. */
+  readonly span: Span | undefined;
 }
 
 /** The ws internals the hook reads; every access is guarded. */
@@ -135,16 +141,16 @@ function onTrackedClose(this: TrackedSocket, receivedCode: number): void {
     hook.untrack(this);
     const duration = (performance.now() - st.start) / 1000;
     if (st.code !== 0) {
-      hook.recorder.recordClose(st.code, st.initiator, duration);
+      hook.recordClose(st, st.code, st.initiator, duration);
     } else if (this._closeFrameReceived === true || (this._closeFrameReceived === undefined && receivedCode !== 1006)) {
       // ws accepted the client's close frame (it rejects most bad codes; 1014 it lets through).
       if (receivedCode !== 1005) {
         const violation = wireViolation(receivedCode);
         if (violation !== undefined) hook.recorder.recordViolation(SIDE_CLIENT, violation);
       }
-      hook.recorder.recordClose(receivedCode, INITIATOR_CLIENT, duration);
+      hook.recordClose(st, receivedCode, INITIATOR_CLIENT, duration);
     } else {
-      hook.recorder.recordClose(1006, st.terminated ? st.initiator : INITIATOR_CLIENT, duration);
+      hook.recordClose(st, 1006, st.terminated ? st.initiator : INITIATOR_CLIENT, duration);
     }
   } catch (err) {
     hook.report(err);
@@ -159,6 +165,7 @@ class Hook implements Instrumentation {
   constructor(
     readonly wss: WebSocketServer,
     readonly recorder: CloseRecorder,
+    private readonly otel: OtelBridge | undefined,
     private readonly onError: ((error: Error) => void) | undefined,
   ) {
     wss.on('connection', this.onConnection);
@@ -177,11 +184,18 @@ class Hook implements Instrumentation {
   private track(ws: TrackedSocket): void {
     if (ws[kState] !== undefined || ws.readyState !== OPEN) return;
     this.recorder.recordOpen(); // first: if it throws, the connection stays untracked and the counts consistent
-    ws[kState] = { hook: this, start: performance.now(), code: 0, initiator: INITIATOR_SERVER, terminated: false, closingAsAgent: false };
+    this.otel?.recordOpen();
+    const span = this.otel === undefined ? undefined : trace.getActiveSpan();
+    ws[kState] = { hook: this, start: performance.now(), code: 0, initiator: INITIATOR_SERVER, terminated: false, closingAsAgent: false, span };
     ws.close = closeTracked;
     ws.terminate = terminateTracked;
     ws.once('close', onTrackedClose);
     this.live.add(ws);
+  }
+
+  recordClose(st: ConnectionState, code: number, initiator: number, durationSeconds: number): void {
+    const slot = this.recorder.recordClose(code, initiator, durationSeconds);
+    this.otel?.recordClose(slot, initiator, durationSeconds, st.span);
   }
 
   untrack(ws: TrackedSocket): void {
@@ -256,7 +270,7 @@ export function instrument(wss: WebSocketServer, options: InstrumentOptions = {}
     throw new OptionError('onError must be a function');
   }
   const recorder = options.recorder ?? createRecorder(options);
-  return new Hook(wss, recorder, options.onError);
+  return new Hook(wss, recorder, OtelBridge.create(recorder, options.meterProvider), options.onError);
 }
 
 /** Agent-internal access to drain helpers (not part of the public API). */

@@ -4,15 +4,10 @@
  * drain on SIGTERM/SIGINT and exit 0. Bad configuration exits 2 with one
  * message naming the flag or variable.
  */
-import { readFileSync } from 'node:fs';
+import { VERSION } from '../version.js';
 import { startAgent } from './agent.js';
 import { ConfigError, helpText, parseConfig } from './config.js';
 import { createLogger } from './log.js';
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 async function main(): Promise<void> {
   let parsed;
@@ -30,7 +25,7 @@ async function main(): Promise<void> {
     return;
   }
   if (parsed.kind === 'version') {
-    process.stdout.write(`${version()}\n`);
+    process.stdout.write(`${VERSION}\n`);
     return;
   }
   const { config } = parsed;
@@ -54,7 +49,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   logger.info('listening', {
-    version: version(),
+    version: VERSION,
     mode: config.upstream ? 'proxy' : 'echo',
     listen: agent.listen,
     metricsListen: agent.metricsListen,
