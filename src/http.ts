@@ -93,8 +93,13 @@ export function metricsHandler(registry: AnyRegistry = globalRegistry): RequestH
   if (registry === null || typeof registry !== 'object' || typeof registry.metrics !== 'function') {
     throw new OptionError('metricsHandler(registry): registry must be a prom-client Registry');
   }
+  return serveRendered((accept) => renderMetrics(registry, accept));
+}
+
+/** A handler serving whatever `render` produces for the request's Accept header (e.g. a cluster's aggregate). */
+export function serveRendered(render: (accept: string | undefined) => Promise<{ contentType: string; body: string }>): RequestHandler {
   return (req, res) => {
-    renderMetrics(registry, req.headers.accept).then(
+    render(req.headers.accept).then(
       ({ contentType, body }) => {
         res.statusCode = 200;
         res.setHeader('Content-Type', contentType);

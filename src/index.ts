@@ -8,6 +8,6 @@ export { instrument } from './hook.js';
 export type { InstrumentOptions, Instrumentation } from './hook.js';
 export { createRecorder, CloseRecorder, OptionError } from './metrics.js';
 export type { RecorderOptions } from './metrics.js';
-export { metricsHandler } from './http.js';
+export { metricsHandler, renderMetrics } from './http.js';
 export { INITIATORS, VIOLATION_KINDS, UPGRADE_FAILURE_REASONS, DEFAULT_PREFIX } from './metric-names.js';
 export type { Initiator, ViolationKind, UpgradeFailureReason } from './metric-names.js';

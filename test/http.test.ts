@@ -194,7 +194,7 @@ describe('metricsHandler', () => {
 
 describe('admin server', () => {
   async function admin(token: string | undefined, ready = { value: true }): Promise<string> {
-    return serve(createAdminApp({ registry: populatedRegistry(), token, isReady: () => ready.value }));
+    return serve(createAdminApp({ serveMetrics: metricsHandler(populatedRegistry()), token, isReady: () => ready.value }));
   }
 
   it('/metrics needs the bearer token when one is configured', async () => {

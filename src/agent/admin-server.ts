@@ -6,11 +6,11 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Server } from 'node:http';
 import express from 'express';
-import type { AnyRegistry } from '../http.js';
-import { metricsHandler } from '../http.js';
+import type { RequestHandler } from '../http.js';
 
 export interface AdminServerOptions {
-  registry: AnyRegistry;
+  /** Serves /metrics once the token (if any) is checked. */
+  serveMetrics: RequestHandler;
   token: string | undefined;
   /** Whether the agent accepts new connections (false while draining). */
   isReady: () => boolean;
@@ -20,11 +20,10 @@ function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
-export function createAdminApp({ registry, token, isReady }: AdminServerOptions): express.Express {
+export function createAdminApp({ serveMetrics, token, isReady }: AdminServerOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   const expected = token === undefined ? undefined : digest(token);
-  const serveMetrics = metricsHandler(registry);
   app.get('/metrics', (req, res) => {
     // The auth scheme is case-insensitive (RFC 7235 §2.1). Compare digests so the
     // comparison takes the same time for any header length.

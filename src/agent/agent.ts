@@ -1,35 +1,45 @@
 /**
  * Starts the agent from a validated config: the WebSocket side (the echo
- * endpoint, or the proxy when an upstream is set) and the admin side
- * (/metrics, /healthz, /readyz), both feeding one recorder on one registry.
+ * endpoint, or the proxy when an upstream is set) and, unless it is a
+ * cluster worker, the admin side (/metrics, /healthz, /readyz), both feeding
+ * one recorder on one registry.
  */
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { metricsHandler } from '../http.js';
 import { createRecorder, type CloseRecorder } from '../metrics.js';
 import { createAdminApp } from './admin-server.js';
 import type { AgentConfig, HostPort } from './config.js';
 import { createEchoServer } from './echo-server.js';
-import { createProxyServer } from './proxy.js';
 import type { Logger } from './log.js';
+import { createProxyServer } from './proxy.js';
+
+export interface StopResult {
+  drained: number;
+  terminated: number;
+  opened: number;
+  closed: number;
+  active: number;
+}
 
 export interface RunningAgent {
   readonly registry: Registry;
   readonly recorder: CloseRecorder;
   /** Bound address of the WebSocket side, HOST:PORT. */
   readonly listen: string;
-  /** Bound address of /metrics, HOST:PORT. */
-  readonly metricsListen: string;
-  /** Drain (1001 to every connection, up to the drain timeout), then close both servers. */
-  stop(): Promise<void>;
+  /** Bound address of /metrics, HOST:PORT (undefined for a cluster worker). */
+  readonly metricsListen: string | undefined;
+  /** Drain (1001 to every connection, up to the drain timeout), then close the servers. */
+  stop(): Promise<StopResult>;
 }
 
-function formatAddress(server: Server): string {
+export function formatAddress(server: Server): string {
   const a = server.address() as AddressInfo;
   return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
 }
 
-function listenOn(server: Server, { host, port }: HostPort): Promise<void> {
+export function listenOn(server: Server, { host, port }: HostPort): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.once('error', onError);
@@ -40,7 +50,8 @@ function listenOn(server: Server, { host, port }: HostPort): Promise<void> {
   });
 }
 
-export async function startAgent(config: AgentConfig, logger: Logger): Promise<RunningAgent> {
+/** A registry with the agent's metrics and Node's process metrics. */
+export function createAgentRegistry(): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   // prom-client names these gauges *_total, which promtool's lint rejects; the
@@ -48,6 +59,11 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
     registry.removeSingleMetric(name);
   }
+  return registry;
+}
+
+export async function startAgent(config: AgentConfig, logger: Logger, options: { admin: boolean } = { admin: true }): Promise<RunningAgent> {
+  const registry = createAgentRegistry();
   const recorder = createRecorder({ registry, prefix: config.metricPrefix, codes: config.codes, maxCustomCodes: config.maxCustomCodes });
 
   const ws =
@@ -65,36 +81,38 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
         });
 
   let ready = false;
-  const admin = createAdminApp({ registry, token: config.metricsToken, isReady: () => ready });
-  const metricsServer = createServer(admin);
+  const metricsServer = options.admin
+    ? createServer(createAdminApp({ serveMetrics: metricsHandler(registry), token: config.metricsToken, isReady: () => ready }))
+    : undefined;
 
   try {
     await listenOn(ws.server, config.listen);
-    await listenOn(metricsServer, config.metricsListen);
+    if (metricsServer) await listenOn(metricsServer, config.metricsListen);
   } catch (err) {
     ws.server.close();
-    metricsServer.close();
+    metricsServer?.close();
     throw err;
   }
   ready = true;
 
-  let stopping: Promise<void> | undefined;
+  let stopping: Promise<StopResult> | undefined;
   return {
     registry,
     recorder,
     listen: formatAddress(ws.server),
-    metricsListen: formatAddress(metricsServer),
+    metricsListen: metricsServer ? formatAddress(metricsServer) : undefined,
     stop() {
       stopping ??= (async () => {
         ready = false;
-        const open = ws.openConnections;
-        logger.info('draining', { connections: open, drainTimeoutMs: config.drainTimeoutMs });
+        logger.info('draining', { connections: ws.openConnections, drainTimeoutMs: config.drainTimeoutMs });
         const result = await ws.drain(config.drainTimeoutMs);
-        await new Promise<void>((resolve) => {
-          metricsServer.close(() => resolve());
-          metricsServer.closeAllConnections();
-        });
-        logger.info('stopped', { ...result, ...recorder.totals() });
+        if (metricsServer) {
+          await new Promise<void>((resolve) => {
+            metricsServer.close(() => resolve());
+            metricsServer.closeAllConnections();
+          });
+        }
+        return { ...result, ...recorder.totals() };
       })();
       return stopping;
     },

@@ -4,6 +4,7 @@
  * the flag or variable and what was expected.
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parseCodeNames, type CodeNames } from '../close-codes.js';
 import { DEFAULT_MAX_CUSTOM_CODES } from '../metrics.js';
 import { DEFAULT_PREFIX } from '../metric-names.js';
@@ -33,6 +34,8 @@ export interface AgentConfig {
   drainTimeoutMs: number;
   halfCloseTimeoutMs: number;
   logLevel: LogLevel;
+  /** Agent processes (cluster workers); 1 = no cluster. */
+  workers: number;
 }
 
 export type ParseResult = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: AgentConfig };
@@ -41,7 +44,7 @@ export class ConfigError extends Error {
   readonly code = 'WS_CLOSE_AGENT_INVALID_CONFIG';
 }
 
-type FlagType = 'hostport' | 'url' | 'string' | 'file' | 'codes' | 'count' | 'prefix' | 'duration' | 'loglevel';
+type FlagType = 'hostport' | 'url' | 'string' | 'file' | 'codes' | 'count' | 'prefix' | 'duration' | 'loglevel' | 'workers';
 
 interface Flag {
   readonly name: string;
@@ -67,10 +70,12 @@ export const FLAGS: readonly Flag[] = [
   { name: 'connect-timeout',    type: 'duration', arg: 'DURATION',  default: '5s', help: 'upstream connect + 101 answer timeout (504 after it)' },
   { name: 'drain-timeout',      type: 'duration', arg: 'DURATION',  default: '10s', help: 'on SIGTERM/SIGINT, wait this long for closes after sending 1001' },
   { name: 'half-close-timeout', type: 'duration', arg: 'DURATION',  default: '5s', help: 'end a connection this long after one side half-closed it' },
+  { name: 'workers',            type: 'workers',  arg: 'N|auto',    default: '1', help: 'agent processes sharing the listen port; /metrics on the primary sums them (auto = one per core)' },
   { name: 'log-level',          type: 'loglevel', arg: 'LEVEL',     default: 'info', help: `${LOG_LEVELS.join('|')}` },
 ];
 
 const ENV_PREFIX = 'WS_CLOSE_AGENT_';
+const MAX_WORKERS = 256;
 /**
  * Kubernetes injects these for a Service named ws-close-agent (service links):
  * WS_CLOSE_AGENT_SERVICE_HOST, _SERVICE_PORT[_NAME], _PORT, _PORT_8080_TCP[_PROTO|_PORT|_ADDR].
@@ -160,6 +165,11 @@ function convert(flag: Flag, raw: RawValue): unknown {
       return /^(?:[a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(value) ? value : fail('a Prometheus metric name prefix such as websocket_');
     case 'duration':
       return parseDuration(value) ?? fail('a duration: seconds (2, 0.5) or with a unit (500ms, 30s, 5m, 1h)');
+    case 'workers': {
+      if (value === 'auto') return availableParallelism();
+      const n = /^\d+$/.test(value) ? Number(value) : NaN;
+      return n >= 1 && n <= MAX_WORKERS ? n : fail(`a number of workers from 1 to ${MAX_WORKERS}, or auto`);
+    }
     case 'loglevel':
       return (LOG_LEVELS as readonly string[]).includes(value) ? value : fail(`one of ${LOG_LEVELS.join(', ')}`);
   }
@@ -242,6 +252,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
       drainTimeoutMs: get('drain-timeout') as number,
       halfCloseTimeoutMs: get('half-close-timeout') as number,
       logLevel: get('log-level') as LogLevel,
+      workers: get('workers') as number,
     },
   };
 }

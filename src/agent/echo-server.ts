@@ -5,6 +5,7 @@
  * or a test make the server end the connection:
  *   "!close CODE [REASON]"  the server closes with CODE
  *   "!terminate"            the server drops the TCP connection (1006)
+ *   "!pid"                  the server answers with its process id (which --workers process)
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -53,6 +54,10 @@ function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
       } catch (err) {
         this.send(`error: ${(err as Error).message}`);
       }
+      return;
+    }
+    if (text === '!pid') {
+      this.send(String(process.pid)); // which process serves this connection (--workers)
       return;
     }
     if (text === '!terminate') {

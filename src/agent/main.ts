@@ -5,7 +5,9 @@
  * message naming the flag or variable.
  */
 import { VERSION } from '../version.js';
-import { startAgent } from './agent.js';
+import cluster from 'node:cluster';
+import { startAgent, type StopResult } from './agent.js';
+import { runPrimary, runWorker } from './cluster.js';
 import { ConfigError, helpText, parseConfig } from './config.js';
 import { createLogger } from './log.js';
 
@@ -40,9 +42,26 @@ async function main(): Promise<void> {
     logger.error('unhandled rejection', { err: reason instanceof Error ? reason : new Error(String(reason)) });
   });
 
-  let agent;
+  if (config.workers > 1 && cluster.isWorker) {
+    try {
+      await runWorker(config, logger);
+    } catch (err) {
+      logger.error('worker cannot start', { err });
+      process.exit(1);
+    }
+    return;
+  }
+
+  let agent: { listen: string; metricsListen: string | undefined; stop(): Promise<StopResult> };
+  let workerPids: number[] | undefined;
   try {
-    agent = await startAgent(config, logger);
+    if (config.workers > 1) {
+      const primary = await runPrimary(config, logger, config.workers);
+      workerPids = primary.pids;
+      agent = primary;
+    } else {
+      agent = await startAgent(config, logger);
+    }
   } catch (err) {
     logger.error('cannot start', { err });
     process.stderr.write(`ws-close-agent: cannot start: ${(err as Error).message}\n`);
@@ -55,6 +74,8 @@ async function main(): Promise<void> {
     metricsListen: agent.metricsListen,
     upstream: config.upstream?.href,
     pid: process.pid,
+    workers: config.workers,
+    workerPids,
   });
 
   let signals = 0;
@@ -66,7 +87,10 @@ async function main(): Promise<void> {
     }
     logger.info('signal', { signal });
     agent.stop().then(
-      () => process.exit(0),
+      (result) => {
+        logger.info('stopped', { ...result });
+        process.exit(0);
+      },
       (err: unknown) => {
         logger.error('stop failed', { err });
         process.exit(1);

@@ -48,6 +48,7 @@ export interface ProxyServer {
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const KEY_PATTERN = /^[+/0-9A-Za-z]{22}==$/;
 const GOING_AWAY = 1001;
+const NO_CLOSE_YET = -1;
 const MAX_REJECTION_BODY = 64 * 1024;
 
 // Direction modes.
@@ -142,7 +143,8 @@ class Connection {
   readonly s2c: Direction;
   readonly startedAt = performance.now();
   lastActivity = this.startedAt;
-  private firstCode = 0;
+  /** Code of the first close frame; NO_CLOSE_YET until one is seen (0 is a code a peer can send). */
+  private firstCode = NO_CLOSE_YET;
   private initiator = INITIATOR_CLIENT;
   private transportEndedBy = -1;
   private socketsClosed = 0;
@@ -185,7 +187,7 @@ class Connection {
   }
 
   onCloseFrame(direction: Direction, code: number): void {
-    if (this.firstCode === 0) {
+    if (this.firstCode === NO_CLOSE_YET) {
       this.firstCode = code;
       this.initiator = direction.side === SIDE_CLIENT ? INITIATOR_CLIENT : INITIATOR_SERVER;
     }
@@ -199,7 +201,7 @@ class Connection {
    * the peers have not finished within the half-close timeout.
    */
   closeAsAgent(code: number, endAfterGrace: boolean): void {
-    if (this.firstCode === 0) {
+    if (this.firstCode === NO_CLOSE_YET) {
       this.firstCode = code;
       this.initiator = INITIATOR_AGENT;
     }
@@ -210,7 +212,7 @@ class Connection {
 
   /** End both sockets now (drain timeout). */
   destroy(asAgent: boolean): void {
-    if (asAgent && this.firstCode === 0 && this.transportEndedBy < 0) this.transportEndedBy = INITIATOR_AGENT;
+    if (asAgent && this.firstCode === NO_CLOSE_YET && this.transportEndedBy < 0) this.transportEndedBy = INITIATOR_AGENT;
     this.client.destroy();
     this.upstream.destroy();
   }
@@ -275,7 +277,7 @@ class Connection {
     this.proxy.forget(this);
     const duration = (performance.now() - this.startedAt) / 1000;
     try {
-      if (this.firstCode !== 0) this.recorder.recordClose(this.firstCode, this.initiator, duration);
+      if (this.firstCode !== NO_CLOSE_YET) this.recorder.recordClose(this.firstCode, this.initiator, duration);
       else this.recorder.recordClose(1006, this.transportEndedBy < 0 ? INITIATOR_CLIENT : this.transportEndedBy, duration);
     } catch (err) {
       this.proxy.options.logger.error('recording a close failed', { err });

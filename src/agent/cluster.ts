@@ -1,0 +1,180 @@
+/**
+ * --workers N: N agent processes (Node's cluster module) share the listen
+ * port; the primary serves /metrics with the aggregate of all workers
+ * (prom-client's AggregatorRegistry: counters and the active gauge summed,
+ * histograms merged bucket by bucket), /healthz and /readyz, and on
+ * SIGTERM/SIGINT drains every worker.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { createServer } from 'node:http';
+import { AggregatorRegistry, type Registry } from 'prom-client';
+import { renderMetrics, serveRendered } from '../http.js';
+import { createAdminApp } from './admin-server.js';
+import { formatAddress, listenOn, startAgent, type StopResult } from './agent.js';
+import type { AgentConfig } from './config.js';
+import type { Logger } from './log.js';
+
+const MSG_LISTENING = 'ws-close-agent:listening';
+const MSG_METRICS = 'ws-close-agent:metrics';
+const MSG_METRICS_REPLY = 'ws-close-agent:metrics-reply';
+const MSG_DRAIN = 'ws-close-agent:drain';
+const MSG_STOPPED = 'ws-close-agent:stopped';
+/** How long the primary waits for a worker's metrics before scraping without it. */
+const WORKER_SCRAPE_TIMEOUT_MS = 5000;
+const WORKER_START_TIMEOUT_MS = 30_000;
+
+/** One worker's metrics, as registry.getMetricsAsJSON() returns them. */
+type MetricJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>[number];
+
+interface Message {
+  type: string;
+  id?: number;
+  listen?: string;
+  metrics?: MetricJson[];
+  result?: StopResult;
+}
+
+/** A cluster worker: the WebSocket side only, answering the primary's requests. */
+export async function runWorker(config: AgentConfig, logger: Logger): Promise<void> {
+  const agent = await startAgent(config, logger, { admin: false });
+  const send = (message: Message, done?: () => void): void => {
+    if (process.send && process.connected) process.send(message, undefined, {}, () => done?.());
+    else done?.();
+  };
+  // Signals are the primary's to handle: it drains the workers. (A terminal's
+  // Ctrl-C reaches the whole process group, workers included.)
+  process.on('SIGINT', () => undefined);
+  process.on('SIGTERM', () => undefined);
+  process.on('disconnect', () => process.exit(0)); // the primary is gone
+  process.on('message', (message: Message) => {
+    if (message?.type === MSG_METRICS) {
+      agent.registry.getMetricsAsJSON().then(
+        (metrics) => send({ type: MSG_METRICS_REPLY, id: message.id, metrics: metrics as MetricJson[] }),
+        (err: unknown) => logger.error('metrics collection failed', { err }),
+      );
+    } else if (message?.type === MSG_DRAIN) {
+      void agent.stop().then((result) => send({ type: MSG_STOPPED, result }, () => process.exit(0)));
+    }
+  });
+  send({ type: MSG_LISTENING, listen: agent.listen });
+}
+
+export interface RunningPrimary {
+  readonly listen: string;
+  readonly metricsListen: string;
+  readonly pids: number[];
+  stop(): Promise<StopResult>;
+}
+
+/** The primary: forks the workers, serves the aggregate metrics, drains on stop(). */
+export async function runPrimary(config: AgentConfig, logger: Logger, workerCount: number): Promise<RunningPrimary> {
+  let draining = false;
+  let nextId = 1;
+  const pendingScrapes = new Map<number, { replies: MetricJson[][]; waiting: number; done: () => void }>();
+  const results = new Map<number, StopResult>();
+  let listen = '';
+
+  const fork = (): Worker => {
+    const worker = cluster.fork();
+    worker.on('message', (message: Message) => {
+      if (message?.type === MSG_METRICS_REPLY && message.id !== undefined) {
+        const scrape = pendingScrapes.get(message.id);
+        if (!scrape) return;
+        scrape.replies.push(message.metrics ?? []);
+        if (--scrape.waiting === 0) scrape.done();
+      } else if (message?.type === MSG_STOPPED && message.result) {
+        results.set(worker.id, message.result);
+      }
+    });
+    worker.on('exit', (code, signal) => {
+      if (draining) return;
+      // Its connections are gone and so are its counts; a new worker takes its place.
+      logger.error('worker exited; starting a new one', { pid: worker.process.pid, code, signal });
+      fork();
+    });
+    return worker;
+  };
+
+  const started = Array.from({ length: workerCount }, () => {
+    const worker = fork();
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`worker ${worker.process.pid} did not start within ${WORKER_START_TIMEOUT_MS} ms`)), WORKER_START_TIMEOUT_MS);
+      worker.on('message', (message: Message) => {
+        if (message?.type === MSG_LISTENING) {
+          clearTimeout(timer);
+          resolve(message.listen ?? '');
+        }
+      });
+      worker.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`worker ${worker.process.pid} exited with ${code} while starting`));
+      });
+    });
+  });
+  try {
+    listen = (await Promise.all(started))[0] ?? '';
+  } catch (err) {
+    draining = true;
+    for (const w of Object.values(cluster.workers ?? {})) w?.kill();
+    throw err;
+  }
+
+  const liveWorkers = (): Worker[] => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
+
+  const collect = async (): Promise<MetricJson[][]> => {
+    const workers = liveWorkers();
+    if (workers.length === 0) return [];
+    const id = nextId++;
+    const replies: MetricJson[][] = [];
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, WORKER_SCRAPE_TIMEOUT_MS);
+      pendingScrapes.set(id, {
+        replies,
+        waiting: workers.length,
+        done: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+      for (const w of workers) w.send({ type: MSG_METRICS, id });
+    });
+    pendingScrapes.delete(id);
+    return replies;
+  };
+
+  const admin = createServer(
+    createAdminApp({
+      serveMetrics: serveRendered(async (accept) => renderMetrics(AggregatorRegistry.aggregate(await collect()), accept)),
+      token: config.metricsToken,
+      isReady: () => !draining && liveWorkers().length > 0,
+    }),
+  );
+  await listenOn(admin, config.metricsListen);
+
+  let stopping: Promise<StopResult> | undefined;
+  return {
+    listen,
+    metricsListen: formatAddress(admin),
+    pids: liveWorkers().map((w) => w.process.pid as number),
+    stop() {
+      stopping ??= (async () => {
+        draining = true;
+        const workers = liveWorkers();
+        logger.info('draining', { workers: workers.length, drainTimeoutMs: config.drainTimeoutMs });
+        const exited = workers.map((w) => new Promise<void>((r) => (w.isDead() ? r() : w.once('exit', () => r()))));
+        for (const w of workers) w.send({ type: MSG_DRAIN });
+        const deadline = new Promise<void>((r) => setTimeout(r, config.drainTimeoutMs + 5000).unref());
+        await Promise.race([Promise.all(exited), deadline]);
+        for (const w of liveWorkers()) w.process.kill('SIGKILL');
+        await new Promise<void>((resolve) => {
+          admin.close(() => resolve());
+          admin.closeAllConnections();
+        });
+        const total: StopResult = { drained: 0, terminated: 0, opened: 0, closed: 0, active: 0 };
+        for (const r of results.values()) for (const k of Object.keys(total) as (keyof StopResult)[]) total[k] += r[k];
+        return total;
+      })();
+      return stopping;
+    },
+  };
+}
