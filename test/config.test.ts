@@ -1,5 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, FLAGS, envName, parseConfig, parseDuration, parseHostPort, type AgentConfig } from '../src/agent/config.js';
@@ -46,6 +46,7 @@ const CASES: { flag: string; value: string; pick: (c: AgentConfig) => unknown; e
   { flag: 'drain-timeout',      value: '5m',                 pick: (c) => c.drainTimeoutMs,  expected: 300_000, invalid: '5 minutes' },
   { flag: 'half-close-timeout', value: '2',                  pick: (c) => c.halfCloseTimeoutMs, expected: 2000, invalid: '1d' },
   { flag: 'log-level',          value: 'debug',              pick: (c) => c.logLevel,        expected: 'debug', invalid: 'verbose' },
+  { flag: 'workers',            value: '3',                  pick: (c) => c.workers,         expected: 3, invalid: '0' },
 ];
 
 describe('parseConfig: every flag', () => {
@@ -111,7 +112,13 @@ describe('parseConfig: every flag', () => {
       drainTimeoutMs: 10_000,
       halfCloseTimeoutMs: 5000,
       logLevel: 'info',
+      workers: 1,
     } satisfies AgentConfig);
+  });
+
+  it('--workers auto is one per core', () => {
+    expect(config(['--workers', 'auto']).workers).toBe(availableParallelism());
+    expect(configError(['--workers', '257']).message).toMatch(/^--workers: .*from 1 to 256, or auto/);
   });
 
   it('--help and --version', () => {
