@@ -13,11 +13,12 @@ export interface Logger {
   error(msg: string, fields?: LogFields): void;
 }
 
-export function createLogger(level: LogLevel, write: (line: string) => void = (line) => process.stdout.write(line)): Logger {
+/** `base` fields go on every line (e.g. the worker's pid). */
+export function createLogger(level: LogLevel, write: (line: string) => void = (line) => process.stdout.write(line), base: LogFields = {}): Logger {
   const threshold = LOG_LEVELS.indexOf(level);
   const log = (at: LogLevel, msg: string, fields?: LogFields): void => {
     if (LOG_LEVELS.indexOf(at) < threshold) return;
-    const record: LogFields = { time: new Date().toISOString(), level: at, msg, ...fields };
+    const record: LogFields = { time: new Date().toISOString(), level: at, msg, ...base, ...fields };
     if (record.err instanceof Error) record.err = { message: record.err.message, code: (record.err as { code?: unknown }).code };
     write(`${JSON.stringify(record)}\n`);
   };

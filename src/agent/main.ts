@@ -31,7 +31,8 @@ async function main(): Promise<void> {
     return;
   }
   const { config } = parsed;
-  const logger = createLogger(config.logLevel);
+  const worker = config.workers > 1 && cluster.isWorker;
+  const logger = createLogger(config.logLevel, undefined, worker ? { worker: process.pid } : {});
   // A bug that escaped every handler leaves the process in an unknown state:
   // log it and exit non-zero so the supervisor restarts a clean agent.
   process.on('uncaughtException', (err) => {
@@ -42,7 +43,7 @@ async function main(): Promise<void> {
     logger.error('unhandled rejection', { err: reason instanceof Error ? reason : new Error(String(reason)) });
   });
 
-  if (config.workers > 1 && cluster.isWorker) {
+  if (worker) {
     try {
       await runWorker(config, logger);
     } catch (err) {
