@@ -1,0 +1,389 @@
+/**
+ * Named alert-quality scenarios: synthetic traffic of one WebSocket service
+ * and the table of what must fire when. scenario-tests.ts turns each into a
+ * `promtool test rules` file; test/alerts-scenarios.test.ts runs them.
+ *
+ * Times are minutes after a Monday 00:00 (the "clock"); load follows
+ * diurnalFactor() (low at 04:00, peak at 16:00, quieter weekends). A scenario
+ * covers the clock window [from, to) with one sample and one rule evaluation
+ * every `step` minutes.
+ */
+import type { UpgradeFailureReason } from '../../src/metric-names.js';
+import { ALERT_CONFIG } from './config.js';
+import { ALERT, type AlertName } from './rules.js';
+import { createRandom, diurnalFactor, MINUTES_PER_DAY, type MinuteTraffic, type Target } from './scenario-series.js';
+
+/** Every injected anomaly must fire its alert within this many minutes of its start. */
+export const DETECTION_LIMIT_MINUTES = 15;
+/** After an anomaly ends, alerts may take this long to resolve before a firing counts as false. */
+export const RESOLVE_GRACE_MINUTES = 20;
+
+export interface Anomaly {
+  /** First minute of the anomaly (for a ramp: the minute it crosses the alert's threshold), on the clock. */
+  readonly start: number;
+  /** First minute after it. */
+  readonly end: number;
+  /** Must fire within DETECTION_LIMIT_MINUTES of `start`. */
+  readonly mustFire: readonly AlertName[];
+  /** May also fire between `start` and `end` + RESOLVE_GRACE_MINUTES (same cause, another angle). */
+  readonly mayFire: readonly AlertName[];
+  /** Where the injected change itself begins, when earlier than `start` (slow ramp). */
+  readonly onset?: number;
+}
+
+export interface Scenario {
+  readonly name: string;
+  readonly description: string;
+  /** Clock window of the scenario. */
+  readonly from: number;
+  readonly to: number;
+  /** Minutes between samples and between rule evaluations. */
+  readonly step: number;
+  readonly seed: number;
+  readonly targets: readonly Target[];
+  readonly traffic: (target: Target, minute: number) => MinuteTraffic | undefined;
+  /** None: nothing may fire at all. */
+  readonly anomaly?: Anomaly;
+}
+
+const JOB = 'chat-gateway';
+const GATEWAY: Target = { job: JOB, instance: '10.0.0.11:9464' };
+
+/** Mean closes per second of the whole service at relative load 1. */
+const MEAN_CLOSES_PER_SECOND = 5;
+
+/** Normal mix of close codes apart from 1006; the rest of the closes are 1000. */
+const BACKGROUND_SHARES: ReadonlyMap<number, number> = new Map([
+  [1001, 0.24], // tab closed, page navigated away
+  [4000, 0.1], // application logout / session end
+  [1008, 0.001],
+  [1011, 0.0005], // a rare server exception
+  [1002, 0.0002],
+  [1009, 0.0002],
+]);
+
+/** Share of 1006 in normal operation: wanders between 1 % and 3 % over days. */
+function normalAbnormalShare(minute: number): number {
+  return 0.02 + 0.01 * Math.sin((2 * Math.PI * minute) / (MINUTES_PER_DAY * 2.3));
+}
+
+interface TrafficOptions {
+  /** Relative load, default diurnalFactor(minute). */
+  readonly load?: number;
+  /** Share of 1006 among closes, default normalAbnormalShare(minute). */
+  readonly abnormalShare?: number;
+  /** Extra close codes and their share of closes (taken from 1000). */
+  readonly extraShares?: ReadonlyMap<number, number>;
+  /** Closes per second added on top, per code. */
+  readonly extraCloses?: ReadonlyMap<number, number>;
+  /** Opens per second instead of matching the close rate. */
+  readonly opened?: number;
+  readonly upgradeFailures?: ReadonlyMap<UpgradeFailureReason, number>;
+  readonly initiators?: MinuteTraffic['initiators'];
+}
+
+/** A slow random wobble of the load (mean-reverting, about ±10 %), one per scenario. */
+function createWobble(seed: number): (minute: number) => number {
+  const random = createRandom(seed ^ 0x5eed);
+  const values: number[] = [];
+  let x = 0;
+  return (minute) => {
+    while (values.length <= minute) {
+      x = 0.97 * x + 0.025 * (random() - 0.5);
+      values.push(Math.exp(x));
+    }
+    return values[minute] as number;
+  };
+}
+
+function serviceTraffic(minute: number, wobble: (minute: number) => number, options: TrafficOptions = {}): MinuteTraffic {
+  const closeRate = MEAN_CLOSES_PER_SECOND * (options.load ?? diurnalFactor(minute)) * wobble(minute);
+  const abnormal = options.abnormalShare ?? normalAbnormalShare(minute);
+  const closes = new Map<number, number>();
+  let rest = 1 - abnormal;
+  for (const [code, share] of [...BACKGROUND_SHARES, ...(options.extraShares ?? [])]) {
+    closes.set(code, (closes.get(code) ?? 0) + closeRate * share);
+    rest -= share;
+  }
+  closes.set(1006, closeRate * abnormal);
+  closes.set(1000, closeRate * Math.max(rest, 0));
+  for (const [code, rate] of options.extraCloses ?? []) closes.set(code, (closes.get(code) ?? 0) + rate);
+  const opened = options.opened ?? closeRate * 1.001;
+  return {
+    up: true,
+    closes,
+    opened,
+    initiators: options.initiators,
+    upgradeFailures:
+      options.upgradeFailures ??
+      new Map<UpgradeFailureReason, number>([
+        ['client_aborted', opened * 0.002],
+        ['upstream_timeout', opened * 0.0005],
+      ]),
+  };
+}
+
+/** A scenario on the single gateway target with the normal traffic, changed by `change` where it returns options. */
+function gatewayScenario(
+  fields: Omit<Scenario, 'targets' | 'traffic' | 'step'> & { step?: number },
+  change: (minute: number) => TrafficOptions | 'down' | 'absent' | undefined = () => undefined,
+): Scenario {
+  const wobble = createWobble(fields.seed);
+  return {
+    step: 1,
+    ...fields,
+    targets: [GATEWAY],
+    traffic: (_target, minute) => {
+      const options = change(minute);
+      if (options === 'down') return { up: false, closes: new Map(), opened: 0 };
+      if (options === 'absent') return undefined;
+      return serviceTraffic(minute, wobble, options);
+    },
+  };
+}
+
+const at = (hours: number, minutes = 0): number => hours * 60 + minutes;
+const inWindow = (minute: number, start: number, end: number): boolean => minute >= start && minute < end;
+const codes = (entries: readonly [number, number][]): ReadonlyMap<number, number> => new Map(entries);
+
+// Slow ramp: 1006 share from 2 % to 30 % over four hours from 08:00.
+const RAMP_START = at(8);
+const RAMP_MINUTES = 240;
+const RAMP_FROM = 0.02;
+const RAMP_TO = 0.3;
+const rampShare = (minute: number): number => RAMP_FROM + ((RAMP_TO - RAMP_FROM) * (minute - RAMP_START)) / RAMP_MINUTES;
+const RAMP_CROSSES = RAMP_START + Math.ceil(((ALERT_CONFIG.abnormalShare.threshold - RAMP_FROM) / (RAMP_TO - RAMP_FROM)) * RAMP_MINUTES);
+
+// Rolling deploy: two old instances drain one after the other; new ones take over.
+const DEPLOY_AT = at(12);
+const OLD_A: Target = { job: JOB, instance: '10.0.0.11:9464' };
+const OLD_B: Target = { job: JOB, instance: '10.0.0.12:9464' };
+const NEW_A: Target = { job: JOB, instance: '10.0.0.21:9464' };
+const NEW_B: Target = { job: JOB, instance: '10.0.0.22:9464' };
+/** Connections held by one instance at the time of the deploy. */
+const CONNECTIONS_PER_INSTANCE = 6000;
+
+function deployScenario(): Scenario {
+  const wobble = createWobble(606);
+  const drainStart = new Map([
+    [OLD_A.instance, DEPLOY_AT],
+    [OLD_B.instance, DEPLOY_AT + 6],
+  ]);
+  const replaces = new Map([
+    [NEW_A.instance, OLD_A.instance],
+    [NEW_B.instance, OLD_B.instance],
+  ]);
+  return {
+    name: 'deploy',
+    description:
+      'rolling deploy at 12:00: each old instance drains its 6000 connections within 2 minutes (1001 from the agent, 1012 from the server), ' +
+      'disappears from discovery, and a new instance takes the reconnects',
+    from: DEPLOY_AT - 90,
+    to: DEPLOY_AT + 150,
+    step: 1,
+    seed: 606,
+    targets: [OLD_A, OLD_B, NEW_A, NEW_B],
+    traffic: (target, minute) => {
+      const ownDrain = drainStart.get(target.instance);
+      const replaced = replaces.get(target.instance);
+      const replacedDrain = replaced === undefined ? undefined : (drainStart.get(replaced) as number);
+      const half = { load: diurnalFactor(minute) / 2 };
+      if (ownDrain !== undefined) {
+        if (minute < ownDrain) return serviceTraffic(minute, wobble, half);
+        if (minute < ownDrain + 2) {
+          // Half the connections get 1001 Going Away from the agent, half 1012 from the server.
+          const drainRate = CONNECTIONS_PER_INSTANCE / 2 / 120;
+          return serviceTraffic(minute, wobble, {
+            ...half,
+            opened: 0,
+            extraCloses: codes([
+              [1001, drainRate],
+              [1012, drainRate],
+            ]),
+            initiators: new Map([[1001, 'agent' as const]]),
+          });
+        }
+        return undefined;
+      }
+      if (replacedDrain === undefined || minute < replacedDrain + 1) return undefined;
+      // The new instance: clients reconnect over ~3 minutes, then normal traffic.
+      const reconnecting = minute < replacedDrain + 4 ? CONNECTIONS_PER_INSTANCE / 180 : 0;
+      const normal = serviceTraffic(minute, wobble, half);
+      return { ...normal, opened: normal.opened + reconnecting };
+    },
+  };
+}
+
+export const SCENARIOS: readonly Scenario[] = [
+  gatewayScenario({
+    name: 'baseline-week',
+    description: 'seven days of diurnal traffic (0.3-1.6 × 5 closes/s, quieter weekend), Poisson noise, 1006 share wandering between 1 % and 3 %',
+    from: 0,
+    to: 7 * MINUTES_PER_DAY,
+    // Two-minute steps: a week at one minute takes promtool ~20 s; the rate
+    // windows still hold 2-3 samples, which makes the noise worse, not better.
+    step: 2,
+    seed: 101,
+  }),
+  gatewayScenario(
+    {
+      name: 'abnormal-share-jump',
+      description: '1006 share jumps to 25 % at 10:00 for 30 minutes',
+      from: at(8),
+      to: at(12),
+      seed: 202,
+      anomaly: { start: at(10), end: at(10, 30), mustFire: [ALERT.abnormalHigh], mayFire: [ALERT.abnormalSpike] },
+    },
+    (minute) => (inWindow(minute, at(10), at(10, 30)) ? { abnormalShare: 0.25 } : undefined),
+  ),
+  gatewayScenario(
+    {
+      name: 'abnormal-spike-5x-day',
+      description:
+        '1006 rate five times its normal level at 15:00 (peak hours) for 10 minutes, on a 1.5 % baseline share: ' +
+        'the share (7.5 %) stays under the share threshold, only the spike alert can see it',
+      from: at(13),
+      to: at(16, 30),
+      seed: 303,
+      anomaly: { start: at(15), end: at(15, 10), mustFire: [ALERT.abnormalSpike], mayFire: [] },
+    },
+    (minute) => ({ abnormalShare: inWindow(minute, at(15), at(15, 10)) ? 5 * 0.015 : 0.015 }),
+  ),
+  gatewayScenario(
+    {
+      name: 'abnormal-spike-5x-night',
+      description:
+        '1006 rate five times its normal level at 03:00 (lowest traffic) for 10 minutes; at a 2.3 % baseline share ' +
+        'the spike also crosses the 10 % share threshold',
+      from: at(1),
+      to: at(4, 30),
+      seed: 304,
+      anomaly: { start: at(3), end: at(3, 10), mustFire: [ALERT.abnormalSpike], mayFire: [ALERT.abnormalHigh] },
+    },
+    (minute) => (inWindow(minute, at(3), at(3, 10)) ? { abnormalShare: 5 * normalAbnormalShare(minute) } : undefined),
+  ),
+  gatewayScenario(
+    {
+      name: 'abnormal-slow-ramp',
+      description:
+        `1006 share ramps from 2 % to 30 % between 08:00 and 12:00, holds 30 minutes, then recovers; ` +
+        `the anomaly starts when it crosses the ${ALERT_CONFIG.abnormalShare.threshold * 100} % threshold`,
+      from: at(6),
+      to: at(14),
+      seed: 404,
+      anomaly: {
+        start: RAMP_CROSSES,
+        onset: RAMP_START,
+        end: RAMP_START + RAMP_MINUTES + 30,
+        mustFire: [ALERT.abnormalHigh],
+        mayFire: [ALERT.abnormalSpike],
+      },
+    },
+    (minute) => {
+      if (inWindow(minute, RAMP_START, RAMP_START + RAMP_MINUTES)) return { abnormalShare: rampShare(minute) };
+      if (inWindow(minute, RAMP_START + RAMP_MINUTES, RAMP_START + RAMP_MINUTES + 30)) return { abnormalShare: RAMP_TO };
+      return undefined;
+    },
+  ),
+  {
+    name: 'quiet-service',
+    description: 'a quiet service: about one close every 4 minutes for 12 hours, every one of them 1006',
+    from: 0,
+    to: at(12),
+    step: 1,
+    seed: 505,
+    targets: [{ job: 'admin-socket', instance: '10.0.1.5:9464' }],
+    traffic: () => ({ up: true, closes: codes([[1006, 1 / 240]]), opened: 1 / 240 }),
+  },
+  deployScenario(),
+  gatewayScenario(
+    {
+      name: 'internal-error-burst',
+      description: '1011 internal errors at 5 % of closes from 11:00 for 10 minutes (a crashing backend handler)',
+      from: at(9),
+      to: at(12, 30),
+      seed: 707,
+      anomaly: { start: at(11), end: at(11, 10), mustFire: [ALERT.internalErrors], mayFire: [] },
+    },
+    (minute) => (inWindow(minute, at(11), at(11, 10)) ? { extraShares: codes([[1011, 0.05]]) } : undefined),
+  ),
+  gatewayScenario(
+    {
+      name: 'protocol-error-burst',
+      description: '1002 and 1007 at 2 % of closes each from 11:00 for 15 minutes (a bad client release)',
+      from: at(9),
+      to: at(12, 30),
+      seed: 808,
+      anomaly: { start: at(11), end: at(11, 15), mustFire: [ALERT.protocolErrors], mayFire: [] },
+    },
+    (minute) =>
+      inWindow(minute, at(11), at(11, 15))
+        ? {
+            extraShares: codes([
+              [1002, 0.02],
+              [1007, 0.02],
+            ]),
+          }
+        : undefined,
+  ),
+  gatewayScenario(
+    {
+      name: 'overload-burst',
+      description: '1013 try-again-later at 10 % of closes from 11:00 for 15 minutes',
+      from: at(9),
+      to: at(12, 30),
+      seed: 909,
+      anomaly: { start: at(11), end: at(11, 15), mustFire: [ALERT.overload], mayFire: [] },
+    },
+    (minute) => (inWindow(minute, at(11), at(11, 15)) ? { extraShares: codes([[1013, 0.1]]) } : undefined),
+  ),
+  gatewayScenario(
+    {
+      name: 'upstream-down',
+      description:
+        'the upstream dies at 11:00 for 15 minutes: its 6000 connections drop (1006 from the server side) and every new upgrade fails with upstream_unreachable',
+      from: at(9),
+      to: at(12, 30),
+      seed: 1010,
+      anomaly: {
+        start: at(11),
+        end: at(11, 15),
+        mustFire: [ALERT.upgradeFailures],
+        mayFire: [ALERT.abnormalHigh, ALERT.abnormalSpike],
+      },
+    },
+    (minute) => {
+      if (!inWindow(minute, at(11), at(11, 15))) return undefined;
+      const attempts = MEAN_CLOSES_PER_SECOND * diurnalFactor(minute);
+      return {
+        load: 0, // every connection is gone after the first minute
+        opened: 0,
+        extraCloses: minute === at(11) ? codes([[1006, 6000 / 60]]) : undefined,
+        upgradeFailures: new Map<UpgradeFailureReason, number>([['upstream_unreachable', attempts]]),
+        initiators: new Map([[1006, 'server' as const]]),
+      };
+    },
+  ),
+  gatewayScenario(
+    {
+      name: 'target-down',
+      description: 'scrapes of the gateway fail from 11:00 for 20 minutes (the process hangs or a network policy blocks Prometheus)',
+      from: at(9),
+      to: at(12, 30),
+      seed: 1111,
+      anomaly: { start: at(11), end: at(11, 20), mustFire: [ALERT.targetDown], mayFire: [] },
+    },
+    (minute) => (inWindow(minute, at(11), at(11, 20)) ? 'down' : undefined),
+  ),
+  gatewayScenario(
+    {
+      name: 'job-vanished',
+      description: 'at 11:00 every target of the job disappears from service discovery (deleted deployment, broken ServiceMonitor)',
+      from: at(9),
+      to: at(12),
+      seed: 1212,
+      anomaly: { start: at(11), end: at(12), mustFire: [ALERT.metricsAbsent], mayFire: [] },
+    },
+    (minute) => (minute >= at(11) ? 'absent' : undefined),
+  ),
+];

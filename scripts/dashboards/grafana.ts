@@ -1,0 +1,364 @@
+/**
+ * A small typed model of the Grafana dashboard JSON (schemaVersion 39) this
+ * project needs, and builders that fill in Grafana's defaults, so the two
+ * dashboards read as a list of panels and queries.
+ */
+
+export const SCHEMA_VERSION = 39;
+
+/** Every panel and query uses the dashboard's `datasource` variable (never a ${DS_...} input). */
+export const DATASOURCE = { type: 'prometheus', uid: '${datasource}' } as const;
+
+export interface Target {
+  refId: string;
+  datasource: typeof DATASOURCE;
+  expr: string;
+  legendFormat: string;
+  range: boolean;
+  instant: boolean;
+  format: 'time_series' | 'table' | 'heatmap';
+  editorMode: 'code';
+}
+
+export interface GridPos {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+export interface Panel {
+  id: number;
+  type: 'timeseries' | 'stat' | 'table' | 'heatmap' | 'text' | 'row';
+  title: string;
+  description?: string;
+  gridPos: GridPos;
+  datasource?: typeof DATASOURCE;
+  targets?: Target[];
+  fieldConfig?: { defaults: Record<string, unknown>; overrides: unknown[] };
+  options?: Record<string, unknown>;
+  transformations?: unknown[];
+  collapsed?: boolean;
+  panels?: Panel[];
+}
+
+export interface Variable {
+  name: string;
+  label: string;
+  type: 'datasource' | 'query';
+  hide: 0 | 1 | 2;
+  [key: string]: unknown;
+}
+
+export interface Dashboard {
+  id: null;
+  uid: string;
+  title: string;
+  description: string;
+  tags: string[];
+  timezone: 'browser';
+  editable: boolean;
+  graphTooltip: 1;
+  schemaVersion: number;
+  version: number;
+  time: { from: string; to: string };
+  refresh: string;
+  fiscalYearStartMonth: 0;
+  liveNow: false;
+  weekStart: '';
+  links: unknown[];
+  annotations: { list: unknown[] };
+  templating: { list: Variable[] };
+  panels: Panel[];
+}
+
+/** A query of a panel: PromQL and the legend (refIds are assigned A, B, C...). */
+export interface Query {
+  expr: string;
+  legend?: string;
+  /** Instant query (tables, top-N); default: range. */
+  instant?: boolean;
+  format?: Target['format'];
+}
+
+function targets(queries: readonly Query[]): Target[] {
+  return queries.map((q, index) => ({
+    refId: String.fromCharCode(65 + index),
+    datasource: DATASOURCE,
+    expr: q.expr,
+    legendFormat: q.legend ?? '__auto',
+    range: !q.instant,
+    instant: q.instant ?? false,
+    format: q.format ?? (q.instant ? 'table' : 'time_series'),
+    editorMode: 'code',
+  }));
+}
+
+/** Size of a panel; the layout places it. */
+export interface Size {
+  w: number;
+  h: number;
+}
+
+type PanelDraft = Omit<Panel, 'id' | 'gridPos'> & { size: Size };
+
+export interface ThresholdStep {
+  color: string;
+  value: number | null;
+}
+
+const thresholds = (steps: readonly ThresholdStep[] = [{ color: 'green', value: null }]): Record<string, unknown> => ({
+  mode: 'absolute',
+  steps,
+});
+
+export function timeseries(
+  title: string,
+  description: string,
+  queries: readonly Query[],
+  options: { unit: string; size?: Size; stack?: boolean; log?: boolean; max?: number; thresholdLine?: ThresholdStep[] } ,
+): PanelDraft {
+  const custom: Record<string, unknown> = {
+    drawStyle: 'line',
+    lineWidth: 1,
+    fillOpacity: options.stack ? 60 : 10,
+    showPoints: 'never',
+    spanNulls: false,
+    stacking: { mode: options.stack ? 'normal' : 'none', group: 'A' },
+    axisSoftMin: 0,
+    thresholdsStyle: { mode: options.thresholdLine ? 'line+area' : 'off' },
+  };
+  if (options.log) custom.scaleDistribution = { type: 'log', log: 10 };
+  const defaults: Record<string, unknown> = {
+    unit: options.unit,
+    color: { mode: 'palette-classic' },
+    custom,
+    thresholds: thresholds(options.thresholdLine),
+  };
+  if (options.max !== undefined) defaults.max = options.max;
+  return {
+    type: 'timeseries',
+    title,
+    description,
+    size: options.size ?? { w: 12, h: 8 },
+    datasource: DATASOURCE,
+    targets: targets(queries),
+    fieldConfig: { defaults, overrides: [] },
+    options: {
+      legend: { displayMode: 'table', placement: 'right', showLegend: true, calcs: ['mean', 'max', 'lastNotNull'], sortBy: 'Max', sortDesc: true },
+      tooltip: { mode: 'multi', sort: 'desc' },
+    },
+  };
+}
+
+export function stat(
+  title: string,
+  description: string,
+  query: Query,
+  options: { unit: string; size?: Size; thresholds?: ThresholdStep[]; decimals?: number },
+): PanelDraft {
+  const defaults: Record<string, unknown> = {
+    unit: options.unit,
+    color: { mode: 'thresholds' },
+    thresholds: thresholds(options.thresholds),
+  };
+  if (options.decimals !== undefined) defaults.decimals = options.decimals;
+  return {
+    type: 'stat',
+    title,
+    description,
+    size: options.size ?? { w: 4, h: 4 },
+    datasource: DATASOURCE,
+    targets: targets([query]),
+    fieldConfig: { defaults, overrides: [] },
+    options: {
+      reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
+      colorMode: 'value',
+      graphMode: 'area',
+      justifyMode: 'auto',
+      orientation: 'auto',
+      textMode: 'auto',
+    },
+  };
+}
+
+export function table(
+  title: string,
+  description: string,
+  query: Query,
+  options: { size?: Size; columns: readonly string[]; valueName: string; unit?: string; links?: Record<string, string> },
+): PanelDraft {
+  const indexByName = Object.fromEntries([...options.columns, 'Value'].map((name, index) => [name, index]));
+  const overrides = Object.entries(options.links ?? {}).map(([field, url]) => ({
+    matcher: { id: 'byName', options: field },
+    properties: [{ id: 'links', value: [{ title: `Drill down into ${field} \${__value.raw}`, url }] }],
+  }));
+  return {
+    type: 'table',
+    title,
+    description,
+    size: options.size ?? { w: 12, h: 10 },
+    datasource: DATASOURCE,
+    targets: targets([{ ...query, instant: true, format: 'table' }]),
+    fieldConfig: {
+      defaults: { unit: options.unit ?? 'short', decimals: 0, custom: { align: 'auto' }, thresholds: thresholds() },
+      overrides,
+    },
+    options: { showHeader: true, cellHeight: 'sm', sortBy: [{ displayName: options.valueName, desc: true }] },
+    transformations: [
+      { id: 'organize', options: { excludeByName: { Time: true }, indexByName, renameByName: { Value: options.valueName } } },
+    ],
+  };
+}
+
+export function heatmap(title: string, description: string, query: Query, options: { size?: Size }): PanelDraft {
+  return {
+    type: 'heatmap',
+    title,
+    description,
+    size: options.size ?? { w: 12, h: 8 },
+    datasource: DATASOURCE,
+    targets: targets([{ ...query, format: 'heatmap', legend: '{{le}}' }]),
+    fieldConfig: { defaults: { custom: { scaleDistribution: { type: 'linear' } } }, overrides: [] },
+    options: {
+      calculate: false,
+      cellGap: 1,
+      color: { mode: 'scheme', scheme: 'Oranges', scale: 'exponential', exponent: 0.5, fill: 'dark-orange', steps: 64 },
+      yAxis: { axisPlacement: 'left', unit: 's' },
+      rowsFrame: { layout: 'auto' },
+      cellValues: { unit: 'short' },
+      tooltip: { mode: 'single', yHistogram: true, showColorScale: false },
+      legend: { show: true },
+      exemplars: { color: 'rgba(255,0,255,0.7)' },
+      filterValues: { le: 1e-9 },
+    },
+  };
+}
+
+export function text(title: string, description: string, content: string, options: { size?: Size }): PanelDraft {
+  return {
+    type: 'text',
+    title,
+    description,
+    size: options.size ?? { w: 12, h: 10 },
+    options: { mode: 'markdown', content, code: { language: 'plaintext', showLineNumbers: false, showMiniMap: false } },
+  };
+}
+
+export function row(title: string): PanelDraft {
+  return { type: 'row', title, size: { w: 24, h: 1 }, collapsed: false, panels: [] };
+}
+
+/** Places panels left to right in rows of 24 columns and numbers them 1, 2, 3... */
+export function layOut(drafts: readonly PanelDraft[]): Panel[] {
+  const panels: Panel[] = [];
+  let x = 0;
+  let y = 0;
+  let rowHeight = 0;
+  drafts.forEach((draft, index) => {
+    const { size, ...rest } = draft;
+    if (x + size.w > 24 || draft.type === 'row') {
+      y += rowHeight;
+      x = 0;
+      rowHeight = 0;
+    }
+    panels.push({ id: index + 1, gridPos: { x, y, w: size.w, h: size.h }, ...rest });
+    x += size.w;
+    rowHeight = Math.max(rowHeight, size.h);
+    if (draft.type === 'row') {
+      y += size.h;
+      x = 0;
+      rowHeight = 0;
+    }
+  });
+  return panels;
+}
+
+export function datasourceVariable(): Variable {
+  return {
+    name: 'datasource',
+    label: 'Data source',
+    type: 'datasource',
+    query: 'prometheus',
+    hide: 0,
+    refresh: 1,
+    regex: '',
+    includeAll: false,
+    multi: false,
+    current: {},
+    options: [],
+  };
+}
+
+/** A query variable filled by label_values(); `All` matches every value. */
+export function labelValuesVariable(
+  name: string,
+  label: string,
+  query: string,
+  options: { multi?: boolean; hide?: 0 | 2; sort?: 'alphabetical' | 'numerical' } = {},
+): Variable {
+  return {
+    name,
+    label,
+    type: 'query',
+    datasource: DATASOURCE,
+    query: { query, refId: 'PrometheusVariableQueryEditor-VariableQuery' },
+    definition: query,
+    hide: options.hide ?? 0,
+    refresh: 2,
+    regex: '',
+    // Grafana's codes: 1 alphabetical ascending, 3 numerical ascending.
+    sort: options.sort === 'numerical' ? 3 : 1,
+    includeAll: true,
+    allValue: '.+',
+    multi: options.multi ?? true,
+    current: { selected: true, text: ['All'], value: ['$__all'] },
+    options: [],
+  };
+}
+
+export interface DashboardFields {
+  uid: string;
+  title: string;
+  description: string;
+  tags: string[];
+  links: unknown[];
+  variables: Variable[];
+  panels: readonly PanelDraft[];
+}
+
+export function dashboard(fields: DashboardFields): Dashboard {
+  return {
+    id: null,
+    uid: fields.uid,
+    title: fields.title,
+    description: fields.description,
+    tags: fields.tags,
+    timezone: 'browser',
+    editable: true,
+    graphTooltip: 1,
+    schemaVersion: SCHEMA_VERSION,
+    version: 1,
+    time: { from: 'now-6h', to: 'now' },
+    refresh: '1m',
+    fiscalYearStartMonth: 0,
+    liveNow: false,
+    weekStart: '',
+    links: fields.links,
+    annotations: {
+      list: [
+        {
+          builtIn: 1,
+          datasource: { type: 'grafana', uid: '-- Grafana --' },
+          enable: true,
+          hide: true,
+          iconColor: 'rgba(0, 211, 255, 1)',
+          name: 'Annotations & Alerts',
+          type: 'dashboard',
+        },
+      ],
+    },
+    templating: { list: fields.variables },
+    panels: layOut(fields.panels),
+  };
+}

@@ -1,0 +1,231 @@
+/**
+ * Test helpers for the Prometheus-facing assets: a PromQL vocabulary check
+ * (only SPEC metric names, label names and label values), and a real
+ * `prometheus` process on loopback with temporary storage.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLOSE_CODE_TABLE, rangeText } from '../../src/close-codes.js';
+import {
+  DEFAULT_PREFIX,
+  INITIATORS,
+  metricNames,
+  SIDES,
+  UPGRADE_FAILURE_REASONS,
+  VIOLATION_KINDS,
+} from '../../src/metric-names.js';
+
+// ---------------------------------------------------------------------------
+// PromQL vocabulary
+
+const names = metricNames(DEFAULT_PREFIX);
+
+/** Every series name SPEC section 3 defines (histograms as their exposed series). */
+export const SPEC_SERIES: ReadonlySet<string> = new Set([
+  names.closedTotal,
+  names.openedTotal,
+  names.active,
+  `${names.durationSeconds}_bucket`,
+  `${names.durationSeconds}_sum`,
+  `${names.durationSeconds}_count`,
+  names.upgradeFailuresTotal,
+  names.protocolViolationsTotal,
+]);
+
+const CODE_RANGE_TEXTS = new Set(CLOSE_CODE_TABLE.filter((r) => r.from !== r.to).map(rangeText));
+
+function isCodeLabelValue(value: string): boolean {
+  if (CODE_RANGE_TEXTS.has(value)) return true;
+  if (!/^\d+$/.test(value)) return false;
+  const code = Number(value);
+  return (code >= 1000 && code <= 1015) || (code >= 3000 && code <= 4999);
+}
+
+const oneOf =
+  (values: Iterable<string>): ((value: string) => boolean) =>
+  (value) =>
+    new Set(values).has(value);
+const anything = (): boolean => true;
+
+/** Label names the assets may use, each with a check of its literal values. */
+export const SPEC_LABELS: ReadonlyMap<string, (value: string) => boolean> = new Map([
+  ['code', isCodeLabelValue],
+  ['codename', oneOf(CLOSE_CODE_TABLE.map((r) => r.codename))],
+  ['category', oneOf(CLOSE_CODE_TABLE.map((r) => r.category))],
+  ['initiator', oneOf(INITIATORS)],
+  ['reason', oneOf(UPGRADE_FAILURE_REASONS)],
+  ['side', oneOf(SIDES)],
+  ['kind', oneOf(VIOLATION_KINDS)],
+  ['le', anything],
+  // Added by Prometheus.
+  ['job', anything],
+  ['instance', anything],
+]);
+
+export interface Vocabulary {
+  readonly series: ReadonlySet<string>;
+  readonly labels: ReadonlyMap<string, (value: string) => boolean>;
+}
+
+const KEYWORDS = new Set([
+  'and', 'or', 'unless', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'offset', 'inf', 'nan',
+]);
+
+const MATCHER = /([A-Za-z_]\w*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g;
+
+/** Values a matcher can select: the alternatives of a plain `a|b|c` regex, or the literal. */
+function literalValues(op: string, value: string): string[] | undefined {
+  if (value.includes('$')) return undefined; // a Grafana variable
+  if (op === '=~' || op === '!~') return /^[\w-]+(\|[\w-]+)*$/.test(value) ? value.split('|') : undefined;
+  return [value];
+}
+
+/**
+ * Problems with the names an expression uses: series outside the vocabulary,
+ * unknown label names (in matchers and in by/without/on/ignoring lists) and
+ * literal label values outside the fixed sets. Empty when the expression is clean.
+ */
+export function lintPromql(expr: string, vocabulary: Vocabulary): string[] {
+  const problems: string[] = [];
+  const checkLabel = (label: string): void => {
+    if (label !== '__name__' && !vocabulary.labels.has(label)) problems.push(`unknown label "${label}"`);
+  };
+  for (const selector of expr.matchAll(/\{([^{}]*)\}/g)) {
+    for (const [, label, op, value] of (selector[1] as string).matchAll(MATCHER)) {
+      checkLabel(label as string);
+      const check = vocabulary.labels.get(label as string);
+      for (const v of literalValues(op as string, value as string) ?? []) {
+        if (check && !check(v)) problems.push(`label ${label} has no value "${v}"`);
+      }
+    }
+  }
+  for (const clause of expr.matchAll(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^()]*)\)/g)) {
+    for (const label of (clause[1] as string).split(',').map((l) => l.trim()).filter(Boolean)) checkLabel(label);
+  }
+  const bare = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+    .replace(/\{[^{}]*\}/g, '')
+    .replace(/\[[^\]]*\]/g, '')
+    .replace(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)/g, '');
+  for (const match of bare.matchAll(/(?<![\w.$])([A-Za-z_:][\w:]*)(?!\w)(\s*\()?/g)) {
+    const [, name, call] = match;
+    if (call || KEYWORDS.has((name as string).toLowerCase())) continue;
+    if (!vocabulary.series.has(name as string)) problems.push(`unknown series "${name}"`);
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------------------
+// A real Prometheus
+
+/** A free TCP port on 127.0.0.1 (bind to 0, read it, close). */
+export function findFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface PrometheusProcess {
+  readonly url: string;
+  readonly child: ChildProcess;
+  /** Everything it logged, for failure messages. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+export interface PrometheusOptions {
+  /** host:port targets scraped under `job`. */
+  readonly targets: readonly string[];
+  readonly job: string;
+  readonly ruleFiles: readonly string[];
+  readonly intervalSeconds: number;
+  readonly binary?: string;
+  readonly readyTimeoutMs?: number;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Starts `prometheus` on 127.0.0.1 with temporary storage and waits until it is ready. */
+export async function startPrometheus(options: PrometheusOptions): Promise<PrometheusProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'ws-close-prometheus-'));
+  const config = join(dir, 'prometheus.yml');
+  const interval = `${options.intervalSeconds}s`;
+  writeFileSync(
+    config,
+    JSON.stringify({
+      global: { scrape_interval: interval, scrape_timeout: interval, evaluation_interval: interval },
+      rule_files: options.ruleFiles,
+      scrape_configs: [{ job_name: options.job, static_configs: [{ targets: options.targets }] }],
+    }),
+  );
+  let lastError: unknown;
+  // The port is free when we look, but could be taken before Prometheus binds it: retry a few times.
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    const port = await findFreePort();
+    const url = `http://127.0.0.1:${port}`;
+    const child = spawn(
+      options.binary ?? process.env.PROMETHEUS ?? 'prometheus',
+      [
+        `--config.file=${config}`,
+        `--storage.tsdb.path=${join(dir, `data-${attempt}`)}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--log.level=warn',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const stop = async (): Promise<void> => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    };
+    const deadline = Date.now() + (options.readyTimeoutMs ?? 15_000);
+    while (Date.now() < deadline && child.exitCode === null) {
+      try {
+        const response = await fetch(`${url}/-/ready`);
+        if (response.ok) return { url, child, log: () => output, stop };
+      } catch (error) {
+        lastError = error;
+      }
+      await sleep(100);
+    }
+    lastError = new Error(`prometheus did not become ready (exit ${child.exitCode}):\n${output}`);
+    child.kill('SIGKILL');
+    await exited;
+  }
+  rmSync(dir, { recursive: true, force: true });
+  throw lastError;
+}
+
+export interface QueryResult {
+  readonly status: string;
+  readonly error?: string;
+  readonly data?: { resultType: string; result: { metric: Record<string, string>; value?: [number, string] }[] };
+}
+
+/** An instant query through /api/v1/query. */
+export async function queryPrometheus(url: string, expr: string): Promise<QueryResult> {
+  const response = await fetch(`${url}/api/v1/query`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ query: expr }),
+  });
+  return (await response.json()) as QueryResult;
+}
