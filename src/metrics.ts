@@ -17,6 +17,8 @@ import {
   DEFAULT_PREFIX,
   DURATION_BUCKETS_SECONDS,
   INITIATORS,
+  INITIATOR_CLIENT,
+  INITIATOR_SERVER,
   LABEL,
   SIDES,
   UPGRADE_FAILURE_REASONS,
@@ -53,6 +55,8 @@ export class OptionError extends TypeError {
 }
 
 export const DEFAULT_MAX_CUSTOM_CODES = 100;
+/** Codes whose client and server series are exported from the start, at zero. */
+const PRE_EXPORTED_CODES = [1000, 1001, 1006];
 const MAX_CUSTOM_CODES_LIMIT = 2000; // every code in 3000-4999
 const PREFIX_PATTERN = /^(?:[a-zA-Z_:][a-zA-Z0-9_:]*)?$/;
 const N_INITIATORS = INITIATORS.length;
@@ -156,6 +160,8 @@ export class CloseRecorder {
   private nextSlot = 0;
 
   private readonly closed: Float64Array;
+  /** Series exported even at zero, so that rate() sees their first increment. */
+  private readonly alwaysExported: Uint8Array;
   private readonly closedLabels: (Record<string, string> | undefined)[] = [];
   private opened = 0;
   private active = 0;
@@ -218,6 +224,12 @@ export class CloseRecorder {
     this.slotCodename = new Uint16Array(nSlots);
     this.slotCodename.set(slotCodename);
     this.closed = new Float64Array(nSlots * N_INITIATORS);
+    this.alwaysExported = new Uint8Array(nSlots * N_INITIATORS);
+    // A counter series that first appears at 1 loses that increment to rate()
+    // and increase(); the closes alerts and dashboards divide by are there from the start.
+    for (const code of PRE_EXPORTED_CODES) {
+      for (const initiator of [INITIATOR_CLIENT, INITIATOR_SERVER]) this.alwaysExported[(this.codeSlot[code] as number) * N_INITIATORS + initiator] = 1;
+    }
     this.buckets = new Float64Array(this.codenames.length * (N_BUCKETS + 1));
     this.durationSum = new Float64Array(this.codenames.length);
     this.durationCount = new Float64Array(this.codenames.length);
@@ -323,7 +335,7 @@ export class CloseRecorder {
   collectClosed(values: MetricValue[]): void {
     for (let i = 0; i < this.nextSlot * N_INITIATORS; i++) {
       const value = this.closed[i] as number;
-      if (value === 0) continue;
+      if (value === 0 && this.alwaysExported[i] === 0) continue;
       let labels = this.closedLabels[i];
       if (labels === undefined) {
         const slot = (i / N_INITIATORS) | 0;

@@ -224,3 +224,19 @@ describe('AggregatorRegistry', () => {
     promtoolCheckMetrics(text);
   });
 });
+
+describe('series present from the start', () => {
+  it('exports 1000, 1001 and 1006 for client and server at zero before any close, so rate() sees the first one', async () => {
+    const registry = new Registry();
+    createRecorder({ registry });
+    const zero = parseExposition(await registry.metrics()).filter((s) => s.name === 'websocket_connections_closed_total');
+    expect(zero.map((s) => `${s.labels.code} ${s.labels.initiator} ${s.value}`).sort()).toEqual([
+      '1000 client 0',
+      '1000 server 0',
+      '1001 client 0',
+      '1001 server 0',
+      '1006 client 0',
+      '1006 server 0',
+    ]);
+  });
+});

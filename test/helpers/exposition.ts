@@ -33,11 +33,14 @@ export function sumOf(samples: Sample[], name: string, match: Record<string, str
   return total;
 }
 
-/** The closed-total series as "code codename category initiator" -> count, for exact comparisons. */
+/**
+ * The closed-total series with a non-zero count as "code codename category initiator" -> count,
+ * for exact comparisons (the recorder also exports a few common series at zero from the start).
+ */
 export function closesByLabels(samples: Sample[], prefix = 'websocket_'): Record<string, number> {
   const out: Record<string, number> = {};
   for (const s of samples) {
-    if (s.name !== `${prefix}connections_closed_total`) continue;
+    if (s.name !== `${prefix}connections_closed_total` || s.value === 0) continue;
     const key = `${s.labels.code} ${s.labels.codename} ${s.labels.category} ${s.labels.initiator}`;
     out[key] = (out[key] ?? 0) + s.value;
   }
