@@ -255,6 +255,13 @@ class Hook implements Instrumentation {
   }
 }
 
+/** Duck-typed so a recorder from the CommonJS build works with the ESM hook and back. */
+function isRecorder(value: unknown): value is CloseRecorder {
+  if (value === null || typeof value !== 'object') return false;
+  const r = value as Record<string, unknown>;
+  return typeof r.recordOpen === 'function' && typeof r.recordClose === 'function' && typeof r.recordViolation === 'function' && typeof r.slotLabels === 'function';
+}
+
 /**
  * Record every close of `wss`'s connections (SPEC section 3). Works with a
  * server that owns its HTTP server, with `noServer: true` (emit `connection`
@@ -265,6 +272,10 @@ class Hook implements Instrumentation {
 export function instrument(wss: WebSocketServer, options: InstrumentOptions = {}): Instrumentation {
   if (wss === null || typeof wss !== 'object' || typeof (wss as { on?: unknown }).on !== 'function') {
     throw new OptionError('instrument(wss): wss must be a ws WebSocketServer');
+  }
+  if (options === null || typeof options !== 'object') throw new OptionError('options must be an object');
+  if (options.recorder !== undefined && !isRecorder(options.recorder)) {
+    throw new OptionError('recorder must be a CloseRecorder returned by createRecorder()');
   }
   if (options.onError !== undefined && typeof options.onError !== 'function') {
     throw new OptionError('onError must be a function');

@@ -111,7 +111,7 @@ function validateOptions(options: RecorderOptions): { prefix: string; names: Cod
     throw new OptionError(`maxCustomCodes must be an integer from 0 to ${MAX_CUSTOM_CODES_LIMIT}, got ${JSON.stringify(maxCustomCodes)}`);
   }
   const registry = options.registry;
-  if (registry !== undefined && (typeof registry !== 'object' || typeof registry.registerMetric !== 'function')) {
+  if (registry !== undefined && (registry === null || typeof registry !== 'object' || typeof registry.registerMetric !== 'function')) {
     throw new OptionError('registry must be a prom-client Registry');
   }
   return { prefix, names: parseCodeNames(options.codes), maxCustomCodes, labels: validateLabels(options.labels) };

@@ -39,9 +39,15 @@ export function formatAddress(server: Server): string {
   return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
 }
 
-export function listenOn(server: Server, { host, port }: HostPort): Promise<void> {
+/** Listen, or reject with a message naming the flag whose address failed (e.g. already in use). */
+export function listenOn(server: Server, { host, port }: HostPort, flag: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
+    const onError = (err: NodeJS.ErrnoException): void => {
+      const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+      const why = err.code === 'EADDRINUSE' ? 'address already in use' : err.code === 'EACCES' ? 'permission denied' : err.code === 'EADDRNOTAVAIL' ? 'address not available on this host' : err.message;
+      const wrapped = new Error(`${flag} ${address}: ${why} (${err.code ?? 'error'})`, { cause: err });
+      reject(wrapped);
+    };
     server.once('error', onError);
     server.listen(port, host, () => {
       server.removeListener('error', onError);
@@ -86,8 +92,8 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
     : undefined;
 
   try {
-    await listenOn(ws.server, config.listen);
-    if (metricsServer) await listenOn(metricsServer, config.metricsListen);
+    await listenOn(ws.server, config.listen, '--listen');
+    if (metricsServer) await listenOn(metricsServer, config.metricsListen, '--metrics-listen');
   } catch (err) {
     ws.server.close();
     metricsServer?.close();

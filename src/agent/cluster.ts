@@ -149,7 +149,7 @@ export async function runPrimary(config: AgentConfig, logger: Logger, workerCoun
       isReady: () => !draining && liveWorkers().length > 0,
     }),
   );
-  await listenOn(admin, config.metricsListen);
+  await listenOn(admin, config.metricsListen, '--metrics-listen');
 
   let stopping: Promise<StopResult> | undefined;
   return {

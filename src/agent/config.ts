@@ -44,7 +44,7 @@ export class ConfigError extends Error {
   readonly code = 'WS_CLOSE_AGENT_INVALID_CONFIG';
 }
 
-type FlagType = 'hostport' | 'url' | 'string' | 'file' | 'codes' | 'count' | 'prefix' | 'duration' | 'loglevel' | 'workers';
+type FlagType = 'hostport' | 'url' | 'string' | 'file' | 'codes' | 'count' | 'prefix' | 'duration' | 'timeout' | 'loglevel' | 'workers';
 
 interface Flag {
   readonly name: string;
@@ -66,8 +66,8 @@ export const FLAGS: readonly Flag[] = [
   { name: 'metric-prefix',      type: 'prefix',   arg: 'PREFIX',    default: DEFAULT_PREFIX, help: 'metric name prefix' },
   { name: 'max-connections',    type: 'count',    arg: 'N',         default: '10000', help: 'open connections before new upgrades get 503 (0 = no limit)' },
   { name: 'idle-timeout',       type: 'duration', arg: 'DURATION',  default: '0', help: 'close connections with 1001 after no bytes either way (0 = off)' },
-  { name: 'handshake-timeout',  type: 'duration', arg: 'DURATION',  default: '10s', help: 'drop clients whose upgrade request is not complete in time' },
-  { name: 'connect-timeout',    type: 'duration', arg: 'DURATION',  default: '5s', help: 'upstream connect + 101 answer timeout (504 after it)' },
+  { name: 'handshake-timeout',  type: 'timeout',  arg: 'DURATION',  default: '10s', help: 'drop clients whose upgrade request is not complete in time' },
+  { name: 'connect-timeout',    type: 'timeout',  arg: 'DURATION',  default: '5s', help: 'upstream connect + 101 answer timeout (504 after it)' },
   { name: 'drain-timeout',      type: 'duration', arg: 'DURATION',  default: '10s', help: 'on SIGTERM/SIGINT, wait this long for closes after sending 1001' },
   { name: 'half-close-timeout', type: 'duration', arg: 'DURATION',  default: '5s', help: 'end a connection this long after one side half-closed it' },
   { name: 'workers',            type: 'workers',  arg: 'N|auto',    default: '1', help: 'agent processes sharing the listen port; /metrics on the primary sums them (auto = one per core)' },
@@ -112,7 +112,9 @@ function parseCodesText(text: string): unknown {
     if (item.trim() === '') continue;
     const eq = item.indexOf('=');
     if (eq < 0) throw new Error(`"${item.trim()}" is not CODE=NAME`);
-    codes[item.slice(0, eq).trim()] = item.slice(eq + 1).trim();
+    const code = item.slice(0, eq).trim();
+    if (Object.hasOwn(codes, code)) throw new Error(`${code} is named twice`);
+    codes[code] = item.slice(eq + 1).trim();
   }
   return codes;
 }
@@ -165,6 +167,11 @@ function convert(flag: Flag, raw: RawValue): unknown {
       return /^(?:[a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(value) ? value : fail('a Prometheus metric name prefix such as websocket_');
     case 'duration':
       return parseDuration(value) ?? fail('a duration: seconds (2, 0.5) or with a unit (500ms, 30s, 5m, 1h)');
+    case 'timeout': {
+      // 0 would drop every handshake (or answer every upgrade with 504) at once: it is not a way to turn a timeout off.
+      const ms = parseDuration(value);
+      return ms !== undefined && ms > 0 ? ms : fail('a duration above 0: seconds (2, 0.5) or with a unit (500ms, 30s, 5m, 1h)');
+    }
     case 'workers': {
       if (value === 'auto') return availableParallelism();
       const n = /^\d+$/.test(value) ? Number(value) : NaN;

@@ -117,6 +117,12 @@ export function createEchoServer(options: EchoServerOptions): EchoServer {
       recorder.recordUpgradeFailure('over_capacity');
       return rejectUpgrade(socket, 503, 'Service Unavailable', 'over capacity\n');
     }
+    // As the proxy does: only version 13 (ws would also take the hybi-08 draft), and
+    // the answer names it (RFC 6455 §4.4), which ws's wsClientError path cannot add.
+    if (req.headers['sec-websocket-version'] !== '13') {
+      recorder.recordUpgradeFailure('bad_request');
+      return rejectUpgrade(socket, 400, 'Bad Request', 'unsupported Sec-WebSocket-Version (13 is supported)\n', 'Sec-WebSocket-Version: 13\r\n');
+    }
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
 

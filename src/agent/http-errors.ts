@@ -22,16 +22,26 @@ export function rejectUpgrade(socket: Duplex, status: number, reason: string, me
   (socket as Socket).destroySoon?.();
 }
 
+/** Errors of a client that went away in the middle of its request head: reset, or FIN (llhttp's EOF error). */
+const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'HPE_INVALID_EOF_STATE']);
+
 /**
  * The http server's 'clientError' handler: a request head that did not
  * arrive within the handshake timeout gets 408, a malformed one 400 (431 when
- * its headers are too large); both are counted as upgrade failures.
+ * its headers are too large), a client that left mid-head no answer; each is
+ * counted as an upgrade failure.
  */
 export function onClientError(recorder: CloseRecorder): (err: NodeJS.ErrnoException, socket: Duplex) => void {
   return (err, socket) => {
+    if (err.code !== undefined && CLIENT_GONE.has(err.code)) {
+      // Not a malformed request: the client left with its request head half sent.
+      recorder.recordUpgradeFailure('client_aborted');
+      socket.destroy();
+      return;
+    }
     const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
     recorder.recordUpgradeFailure(timeout ? 'handshake_timeout' : 'bad_request');
-    if (err.code === 'ECONNRESET' || !socket.writable) {
+    if (!socket.writable) {
       socket.destroy();
       return;
     }

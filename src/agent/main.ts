@@ -6,8 +6,7 @@
  */
 import { VERSION } from '../version.js';
 import cluster from 'node:cluster';
-import { startAgent, type StopResult } from './agent.js';
-import { runPrimary, runWorker } from './cluster.js';
+import type { StopResult } from './agent.js';
 import { ConfigError, helpText, parseConfig } from './config.js';
 import { createLogger } from './log.js';
 
@@ -31,6 +30,9 @@ async function main(): Promise<void> {
     return;
   }
   const { config } = parsed;
+  // Loaded only now, so --help and configuration errors answer without
+  // loading ws, prom-client and the proxy.
+  const [{ startAgent }, { runPrimary, runWorker }] = await Promise.all([import('./agent.js'), import('./cluster.js')]);
   const worker = config.workers > 1 && cluster.isWorker;
   const logger = createLogger(config.logLevel, undefined, worker ? { worker: process.pid } : {});
   // A bug that escaped every handler leaves the process in an unknown state:

@@ -301,6 +301,7 @@ class Proxy implements ProxyServer {
   private readonly live = new Set<Connection>();
   private pending = 0;
   private draining = false;
+  private openedWhileDraining = 0;
   private readonly idleTimer: NodeJS.Timeout | undefined;
   private readonly requestUpstream: typeof httpRequest;
   private readonly basePath: string;
@@ -394,6 +395,7 @@ class Proxy implements ProxyServer {
       this.pending--;
       clearTimeout(timer);
       client.removeListener('close', onClientGone);
+      client.removeListener('end', onClientGone);
       return true;
     };
     let upstreamReq: ClientRequest;
@@ -412,9 +414,13 @@ class Proxy implements ProxyServer {
     const onClientGone = (): void => {
       if (!settle()) return;
       upstreamReq.destroy();
+      client.destroy();
       this.recorder.recordUpgradeFailure('client_aborted');
     };
+    // A FIN before the 101 means the client gave up: an upgrade socket is not
+    // flowing yet, so its 'end' comes (and would be missed) without a reader.
     client.once('close', onClientGone);
+    client.once('end', onClientGone);
 
     upstreamReq.on('error', (err: NodeJS.ErrnoException) => {
       if (!settle()) return;
@@ -432,8 +438,9 @@ class Proxy implements ProxyServer {
         upstreamSocket.destroy();
         return this.fail(client, 'upstream_rejected', 502, 'Bad Gateway', 'upstream answered the upgrade with an invalid handshake\n');
       }
-      if (!client.writable) {
+      if (!client.writable || client.readableEnded) {
         upstreamSocket.destroy();
+        client.destroy();
         this.recorder.recordUpgradeFailure('client_aborted');
         return;
       }
@@ -442,6 +449,11 @@ class Proxy implements ProxyServer {
       this.live.add(conn);
       this.recorder.recordOpen();
       conn.start(head, upstreamHead);
+      if (this.draining) {
+        // The upgrade was in flight when the drain began: it opens, and closes like the rest.
+        this.openedWhileDraining++;
+        conn.closeAsAgent(GOING_AWAY, false);
+      }
     });
 
     upstreamReq.on('response', (res: IncomingMessage) => {
@@ -514,13 +526,14 @@ class Proxy implements ProxyServer {
     for (const conn of this.live) conn.closeAsAgent(GOING_AWAY, false);
     const deadline = Date.now() + timeoutMs;
     const total = this.live.size;
-    while (this.live.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    // Upgrades in flight (pending) complete and are closed as they open.
+    while ((this.live.size > 0 || this.pending > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     const terminated = this.live.size;
     for (const conn of this.live) conn.destroy(true);
     const hardDeadline = Date.now() + 1000;
     while (this.live.size > 0 && Date.now() < hardDeadline) await new Promise((r) => setTimeout(r, 10));
     this.server.closeAllConnections();
-    return { drained: total - terminated, terminated };
+    return { drained: total + this.openedWhileDraining - terminated, terminated };
   }
 }
 

@@ -1,0 +1,101 @@
+/**
+ * Case 4: echo traffic through each proxy. Every connection keeps `window`
+ * messages in flight to a `ws` echo upstream; a message counts when its echo
+ * is back (so it crossed the proxy twice). Throughput is echoed messages per
+ * second; CPU per message is the proxy processes' own CPU time (nginx: master
+ * + worker) over the same window, divided by the echoed messages.
+ */
+import { startProxyFleet } from '../lib/proxy-fleet.mjs';
+import { compareRow, skippedRow } from '../lib/rows.mjs';
+import { runInterleaved } from '../lib/rounds.mjs';
+
+export const id = 4;
+export const title = 'proxy streaming';
+
+const CONFIGS = [
+  { label: '1 KiB × 4 conns', size: 1024, conns: 4, window: 32, cpuTarget: true },
+  { label: '1 KiB × 16 conns', size: 1024, conns: 16, window: 32, cpuTarget: true },
+  { label: '64 KiB × 4 conns', size: 65536, conns: 4, window: 4, cpuTarget: false },
+];
+
+const mean = (a) => a.reduce((x, y) => x + y, 0) / a.length;
+const pct = (x) => `${Math.round(x * 100)}%`;
+
+export async function run(ctx) {
+  const s = ctx.quick ? { rounds: 2, warmupMs: 150, durationMs: 500, warmRoundMs: 300 } : { rounds: 5, warmupMs: 300, durationMs: 1200, warmRoundMs: 1500 };
+  const fleet = await startProxyFleet({ agentNodeArgs: ctx.agentNodeArgs });
+  const rows = [];
+  try {
+    const configDeadline = (i) => performance.now() + (ctx.deadline - performance.now()) / (CONFIGS.length - i);
+    for (const [i, cfg] of CONFIGS.entries()) {
+      const variants = fleet.targets.map((t) => ({
+        name: t.name,
+        run: (round) =>
+          fleet.client.request('stream', {
+            url: t.url,
+            conns: cfg.conns,
+            size: cfg.size,
+            window: cfg.window,
+            warmupMs: s.warmupMs,
+            durationMs: round < 0 ? s.warmRoundMs : s.durationMs,
+            cpuGroups: { proxy: t.pids(), upstream: [fleet.upstream.pid] },
+          }),
+      }));
+      ctx.log(`  ${cfg.label}`);
+      const { samples } = await runInterleaved(variants, { rounds: s.rounds, deadline: configDeadline(i), warmupRounds: i === 0 ? 1 : 0 });
+      const throughput = {};
+      const cpuPerMsg = {};
+      for (const [name, results] of Object.entries(samples)) {
+        throughput[name] = results.map((r) => r.messages / r.seconds);
+        cpuPerMsg[name] = results.map((r) => (r.cpu.proxy / r.messages) * 1e6);
+      }
+      const util = (name, k) => mean(samples[name].map((r) => r.cpu[k] / r.seconds));
+      const busy = (name) => `${name} run: proxy ${pct(util(name, 'proxy'))}, upstream ${pct(util(name, 'upstream'))}, client ${pct(util(name, 'client'))} of a core`;
+      const base = { caseId: id, oursLabel: 'agent' };
+      for (const against of ['nginx', 'http-proxy']) {
+        const name = `stream ${cfg.label}: throughput, agent vs ${against}`;
+        if (!throughput[against]) {
+          rows.push(skippedRow({ caseId: id, name, reason: fleet.nginxSkip }), skippedRow({ caseId: id, name: `stream ${cfg.label}: CPU per message, agent vs ${against}`, reason: fleet.nginxSkip }));
+          continue;
+        }
+        rows.push(
+          compareRow({
+            ...base,
+            name,
+            unit: 'msg/s',
+            baselineLabel: against,
+            ours: throughput.agent,
+            baseline: throughput[against],
+            target: 'ratio ≥ 1',
+            check: ({ ratio }) => ratio >= 1,
+            note: against === 'nginx' ? `${busy('agent')}; ${busy('nginx')}` : undefined,
+          }),
+          compareRow({
+            ...base,
+            name: `stream ${cfg.label}: CPU per message, agent vs ${against}`,
+            unit: 'µs',
+            baselineLabel: against,
+            ours: cpuPerMsg.agent,
+            baseline: cpuPerMsg[against],
+            target: cfg.cpuTarget || against === 'http-proxy' ? 'ratio ≤ 1' : '(info)',
+            check: cfg.cpuTarget || against === 'http-proxy' ? ({ ratio }) => ratio <= 1 : undefined,
+          }),
+        );
+      }
+      rows.push(
+        compareRow({
+          ...base,
+          name: `stream ${cfg.label}: throughput, agent vs direct`,
+          unit: 'msg/s',
+          baselineLabel: 'direct',
+          ours: throughput.agent,
+          baseline: throughput.direct,
+          note: busy('direct'),
+        }),
+      );
+    }
+  } finally {
+    await fleet.stop();
+  }
+  return rows;
+}

@@ -1,0 +1,153 @@
+/**
+ * Case 1: the cost of recording one connection's life in the hook path
+ * (performance.now() at open and close, recordOpen, recordClose) against the
+ * idiomatic prom-client equivalent (opened.inc + active.inc at open;
+ * closed.inc(labels) + duration.observe(labels) + active.dec at close).
+ * Both replay the same codes, initiators and connection ages.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { INITIATORS, classify, createRecorder } from '../../dist/esm/index.js';
+import { DURATION_BUCKETS_SECONDS, metricNames } from '../../dist/esm/metric-names.js';
+import { compareRow } from '../lib/rows.mjs';
+import { runInterleaved } from '../lib/rounds.mjs';
+import { summarize } from '../lib/stats.mjs';
+import { readOwnCpuNs } from '../lib/proc-stats.mjs';
+
+export const id = 1;
+export const title = 'per-close recording cost';
+
+const MASK = 4095;
+const NAMED = { 4001: 'AUTH_EXPIRED' };
+
+/** A fixed pseudo-random mix: mostly 1000/1001, some abnormal 1006, a few others. */
+function buildWorkload() {
+  let seed = 12345;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const mix = [[1000, 0.55], [1001, 0.2], [1006, 0.15], [1005, 0.04], [1011, 0.02], [4001, 0.02], [1008, 0.01], [4403, 0.01]];
+  const codes = new Int32Array(MASK + 1);
+  const initiators = new Int32Array(MASK + 1);
+  const agesMs = new Float64Array(MASK + 1);
+  for (let i = 0; i <= MASK; i++) {
+    let r = rand();
+    let code = 1000;
+    for (const [c, p] of mix) {
+      if (r < p) {
+        code = c;
+        break;
+      }
+      r -= p;
+    }
+    codes[i] = code;
+    initiators[i] = rand() < 0.6 ? 0 : 1;
+    agesMs[i] = 10 ** (2 + rand() * 5); // 0.1 s .. 2.8 h, spread over the buckets
+  }
+  return { codes, initiators, agesMs };
+}
+
+function createOurs({ codes, initiators, agesMs }) {
+  const recorder = createRecorder({ registry: new Registry(), codes: NAMED });
+  return (n) => {
+    for (let i = 0; i < n; i++) {
+      const k = i & MASK;
+      const start = performance.now() - agesMs[k]; // the connection "opened" agesMs ago
+      recorder.recordOpen();
+      recorder.recordClose(codes[k], initiators[k], (performance.now() - start) / 1000);
+    }
+  };
+}
+
+function createPromClient({ codes, initiators, agesMs }) {
+  const registers = [new Registry()];
+  const n = metricNames('websocket_');
+  const opened = new Counter({ name: n.openedTotal, help: 'opened', registers });
+  const active = new Gauge({ name: n.active, help: 'active', registers });
+  const closed = new Counter({ name: n.closedTotal, help: 'closed', labelNames: ['code', 'codename', 'category', 'initiator'], registers });
+  const duration = new Histogram({ name: n.durationSeconds, help: 'duration', labelNames: ['codename'], buckets: [...DURATION_BUCKETS_SECONDS], registers });
+  // What an idiomatic hook would look up per close: the code's names, from a table built once.
+  const names = new Map();
+  for (const code of new Set(codes)) {
+    const c = classify(code, new Map(Object.entries(NAMED).map(([k, v]) => [Number(k), v])));
+    names.set(code, c);
+  }
+  return (count) => {
+    for (let i = 0; i < count; i++) {
+      const k = i & MASK;
+      const start = performance.now() - agesMs[k];
+      opened.inc();
+      active.inc();
+      const code = codes[k];
+      const c = names.get(code);
+      closed.inc({ code: String(code), codename: c.codename, category: c.category, initiator: INITIATORS[initiators[k]] });
+      duration.observe({ codename: c.codename }, (performance.now() - start) / 1000);
+      active.dec();
+    }
+  };
+}
+
+/** Iterations that take about `ms`, measured after `fn` ran hot for a while (a cold first call would undercount). */
+function calibrate(fn, ms) {
+  let n = 1000;
+  const warmUntil = performance.now() + ms * 3;
+  while (performance.now() < warmUntil) fn(n);
+  for (let k = 0; k < 20; k++) {
+    const t0 = performance.now();
+    fn(n);
+    const dt = performance.now() - t0;
+    if (dt > ms / 4) return Math.max(1000, Math.round((n * ms) / dt));
+    n *= 4;
+  }
+  return n;
+}
+
+/** The clock alone: the two performance.now() calls of the hook path, to tell them from the recorder's share. */
+function createClockOnly({ agesMs }) {
+  let sink = 0;
+  return (n) => {
+    for (let i = 0; i < n; i++) {
+      const start = performance.now() - agesMs[i & MASK];
+      sink += performance.now() - start;
+    }
+    return sink;
+  };
+}
+
+/** CPU ns per iteration (process CPU time, so that a busy neighbour's time slices do not count). */
+function timePerCallNs(fn, n) {
+  globalThis.gc?.();
+  const t0 = readOwnCpuNs();
+  fn(n);
+  return (readOwnCpuNs() - t0) / n;
+}
+
+export async function run(ctx) {
+  const { rounds, sampleMs } = ctx.quick ? { rounds: 7, sampleMs: 60 } : { rounds: 21, sampleMs: 120 };
+  const workload = buildWorkload();
+  const ours = createOurs(workload);
+  const prom = createPromClient(workload);
+  const nOurs = calibrate(ours, sampleMs);
+  const nProm = calibrate(prom, sampleMs);
+  const clock = createClockOnly(workload);
+  const nClock = calibrate(clock, sampleMs);
+  const { samples } = await runInterleaved(
+    [
+      { name: 'ours', run: async () => timePerCallNs(ours, nOurs) },
+      { name: 'prom-client', run: async () => timePerCallNs(prom, nProm) },
+      { name: 'clock', run: async () => timePerCallNs(clock, nClock) },
+    ],
+    { rounds, deadline: ctx.deadline },
+  );
+  return [
+    compareRow({
+      caseId: id,
+      name: 'record: ns per connection close (hook path incl. timestamps)',
+      unit: 'ns',
+      oursLabel: 'hook',
+      baselineLabel: 'prom-client',
+      ours: samples.ours,
+      baseline: samples['prom-client'],
+      target: '≤ 150 ns',
+      check: ({ ours }) => ours <= 150,
+      note: `of which the two performance.now() calls alone: ${summarize(samples.clock).median.toFixed(0)} ns (median)`,
+    }),
+  ];
+}

@@ -1,0 +1,180 @@
+/**
+ * Child processes of a benchmark run: bench children (fork + IPC
+ * request/response), the agent command, and anything else spawned. Every
+ * process is tracked so that the runner can kill what is left on any exit.
+ */
+import { fork, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const live = new Set();
+const cleanups = new Set();
+
+/** Register a synchronous last-resort cleanup (nginx workers, temp dirs); returns its remover. */
+export function onCleanup(fn) {
+  cleanups.add(fn);
+  return () => cleanups.delete(fn);
+}
+
+export const AGENT_MAIN = fileURLToPath(new URL('../../dist/esm/agent/main.js', import.meta.url));
+
+function track(proc) {
+  live.add(proc);
+  proc.once('exit', () => live.delete(proc));
+  return proc;
+}
+
+/** SIGKILL every child still running and run the cleanups (runner exit, error, signal). */
+export function killAllChildren() {
+  for (const fn of cleanups) {
+    try {
+      fn();
+    } catch {
+      // best effort
+    }
+  }
+  cleanups.clear();
+  for (const proc of live) {
+    try {
+      proc.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  live.clear();
+}
+
+/** Resolves with the exit code once `proc` exits; SIGKILLs it after `timeoutMs`. */
+export function waitForExit(proc, timeoutMs) {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve(proc.exitCode);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    }),
+  ]);
+}
+
+/** Spawn any command, tracked. */
+export function spawnTracked(command, args, options) {
+  return track(spawn(command, args, options));
+}
+
+/**
+ * Fork a script of bench/children/ that answers requests over IPC (see
+ * children/ipc.mjs). Resolves once it announced `ready`; `info` holds what it
+ * announced (ports, ...).
+ */
+export async function forkChild(script, { args = [], execArgv = [], readyTimeoutMs = 15_000 } = {}) {
+  const path = fileURLToPath(new URL(`../children/${script}`, import.meta.url));
+  const proc = track(fork(path, args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const pending = new Map();
+  let nextId = 1;
+  let onReady;
+  const ready = new Promise((resolve, reject) => {
+    onReady = resolve;
+    proc.once('exit', (code, signal) => reject(new Error(`${script} exited (${code ?? signal}) before it was ready`)));
+  });
+  proc.on('message', (msg) => {
+    if (msg.type === 'ready') return onReady(msg);
+    const p = pending.get(msg.id);
+    if (!p) return;
+    pending.delete(msg.id);
+    if (msg.error) p.reject(new Error(`${script}: ${msg.error}`));
+    else p.resolve(msg.result);
+  });
+  proc.on('exit', (code, signal) => {
+    for (const p of pending.values()) p.reject(new Error(`${script} exited (${code ?? signal})`));
+    pending.clear();
+  });
+  const info = await withTimeout(ready, readyTimeoutMs, `${script} start`);
+  return {
+    pid: proc.pid,
+    info,
+    /** Ask the child to run `command`; rejects after `timeoutMs`. */
+    request(command, params = {}, timeoutMs = 60_000) {
+      const id = nextId++;
+      const answer = new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        proc.send({ id, command, params });
+      });
+      return withTimeout(answer, timeoutMs, `${script} ${command}`);
+    },
+    async stop() {
+      if (proc.connected) proc.disconnect(); // children exit on disconnect
+      await waitForExit(proc, 5_000);
+    },
+  };
+}
+
+/**
+ * Start the agent command (`node [nodeArgs] dist/esm/agent/main.js --upstream
+ * ...`) on ephemeral ports of 127.0.0.1 and wait for its "listening" line.
+ */
+export async function startAgent({ upstream, nodeArgs = [], extraArgs = [], readyTimeoutMs = 15_000 }) {
+  const args = [
+    ...nodeArgs,
+    AGENT_MAIN,
+    '--upstream', upstream,
+    '--listen', '127.0.0.1:0',
+    '--metrics-listen', '127.0.0.1:0',
+    '--drain-timeout', '1s',
+    ...extraArgs,
+  ];
+  const proc = spawnTracked(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const stderrListeners = new Set();
+  const stderrTail = [];
+  createInterface({ input: proc.stderr }).on('line', (line) => {
+    stderrTail.push(line);
+    if (stderrTail.length > 20) stderrTail.shift();
+    for (const l of stderrListeners) l(line);
+  });
+  const listening = new Promise((resolve, reject) => {
+    createInterface({ input: proc.stdout }).on('line', (line) => {
+      let rec;
+      try {
+        rec = JSON.parse(line);
+      } catch {
+        return;
+      }
+      if (rec.msg === 'listening') resolve(rec);
+    });
+    proc.once('exit', (code) => reject(new Error(`agent exited (${code}) before listening: ${stderrTail.join('\n')}`)));
+  });
+  const rec = await withTimeout(listening, readyTimeoutMs, 'agent start');
+  return {
+    pid: proc.pid,
+    url: `ws://${rec.listen}/`,
+    metricsUrl: `http://${rec.metricsListen}/metrics`,
+    /** Resolves with the first stderr line `match` accepts (the heap probe answers there). */
+    waitForStderrLine(match, timeoutMs = 10_000) {
+      let listener;
+      const found = new Promise((resolve) => {
+        listener = (line) => {
+          const v = match(line);
+          if (v !== undefined) resolve(v);
+        };
+        stderrListeners.add(listener);
+      });
+      return withTimeout(found, timeoutMs, 'agent probe').finally(() => stderrListeners.delete(listener));
+    },
+    signal(sig) {
+      proc.kill(sig);
+    },
+    async stop() {
+      proc.kill('SIGTERM'); // drains (nothing open by now) and exits 0, writing a --cpu-prof profile
+      await waitForExit(proc, 5_000);
+    },
+  };
+}

@@ -1,0 +1,109 @@
+/**
+ * CPU time and memory of other processes, read from /proc. CPU comes from
+ * two sources: utime+stime of /proc/<pid>/stat (whole thread group, in clock
+ * ticks: 10 ms on this kernel) and the per-thread schedstat run time (ns).
+ * Benchmarks use the nanosecond figure when /proc offers it, because a 10 ms
+ * tick is coarser than the differences several cases look for.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { cpus } from 'node:os';
+
+function readClockTicks() {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+}
+
+export const CLOCK_TICKS = readClockTicks();
+
+/** Fields of /proc/<pid>/stat we use. The command name may hold spaces, so split after its ')'. */
+export function readProcStat(pid) {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // f[0] is field 3 (state); field n is f[n - 3].
+  return { ppid: Number(f[1]), utime: Number(f[11]), stime: Number(f[12]) };
+}
+
+/** utime + stime of the thread group, in seconds (tick resolution). */
+export function readStatCpuSeconds(pid) {
+  const s = readProcStat(pid);
+  return (s.utime + s.stime) / CLOCK_TICKS;
+}
+
+/** Sum of the run time of every thread of `pid`, in seconds (ns resolution); undefined without schedstat. */
+export function readSchedCpuSeconds(pid) {
+  let ns = 0;
+  let tasks;
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return undefined;
+  }
+  for (const tid of tasks) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // A thread that exited between readdir and read.
+    }
+  }
+  return Number.isFinite(ns) ? ns / 1e9 : undefined;
+}
+
+/** CPU seconds of `pids` together: the ns figure when available, else the tick figure. */
+export function readCpuSeconds(pids) {
+  let total = 0;
+  for (const pid of pids) total += readSchedCpuSeconds(pid) ?? readStatCpuSeconds(pid);
+  return total;
+}
+
+/** Resident set size of `pids` together, in bytes (VmRSS). */
+export function readRssBytes(pids) {
+  let total = 0;
+  for (const pid of pids) {
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    if (m) total += Number(m[1]) * 1024;
+  }
+  return total;
+}
+
+/** Direct children of `pid` (nginx's workers), by scanning /proc. */
+export function findChildPids(pid) {
+  const out = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readProcStat(entry).ppid === pid) out.push(Number(entry));
+    } catch {
+      // The process exited while we looked.
+    }
+  }
+  return out;
+}
+
+function readCpuLine() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = f[3] + (f[4] || 0); // idle + iowait
+  return { idle, total: f.reduce((a, b) => a + b, 0) };
+}
+
+/** Cores kept busy by the whole machine over the next `ms` (other people's load, when nothing of ours runs). */
+export async function measureBusyCores(ms) {
+  const a = readCpuLine();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const b = readCpuLine();
+  const total = b.total - a.total;
+  return total > 0 ? ((total - (b.idle - a.idle)) / total) * cpus().length : NaN;
+}
+
+/**
+ * This process's CPU time in ns (getrusage: precise, all threads). In-process
+ * cases time with it rather than the wall clock, so that time sliced away to
+ * other processes on a busy machine does not count.
+ */
+export function readOwnCpuNs() {
+  const u = process.cpuUsage();
+  return (u.user + u.system) * 1000;
+}

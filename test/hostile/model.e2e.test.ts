@@ -1,0 +1,348 @@
+/**
+ * A property-based model test against the real agent: fast-check draws
+ * random interleavings of opens, client and server closes with random codes
+ * (valid ones through `ws`, any 16-bit value through a raw client),
+ * terminations, transport resets, messages and scrapes. After each run,
+ * /metrics must equal what a small model of the same events predicts, and
+ * every scrape on the way must be consistent with it.
+ *
+ * The model is written from the SPEC, independently of src/: a label table
+ * for the codes, the codes a close frame may carry, and which codes the `ws`
+ * upstream echoes.
+ */
+import fc from 'fast-check';
+import type { Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { startAgentProcess, type AgentProcess } from '../helpers/agent-process.js';
+import { closePayload, encodeFrame } from '../helpers/raw-client.js';
+import { closesDelta } from '../helpers/upstreams.js';
+import { waitFor } from '../helpers/wait.js';
+import { expectFdsBack, expectNoCrash, expectStillServing, fdBaseline, portOf, snapshot, type Snapshot } from './helpers/agent-health.js';
+import { closeCodes, rawPeer, type RawPeer } from './helpers/raw-peer.js';
+import { startScriptedUpstream, type ScriptedUpstream } from './helpers/scripted-upstream.js';
+
+// ---------------------------------------------------------------------------
+// The model
+
+// prettier-ignore
+const STANDARD: Record<number, string> = {
+  1000: 'CLOSE_NORMAL', 1001: 'CLOSE_GOING_AWAY', 1002: 'CLOSE_PROTOCOL_ERROR', 1003: 'CLOSE_UNSUPPORTED',
+  1004: 'UNUSED', 1005: 'CLOSED_NO_STATUS', 1006: 'CLOSE_ABNORMAL', 1007: 'UNSUPPORTED_DATA',
+  1008: 'POLICY_VIOLATION', 1009: 'CLOSE_TOO_LARGE', 1010: 'MISSING_EXTENSION', 1011: 'INTERNAL_ERROR',
+  1012: 'SERVICE_RESTART', 1013: 'TRY_AGAIN_LATER', 1014: 'UNUSED', 1015: 'TLS_HANDSHAKE_FAIL',
+};
+
+/** "code codename category" of a code, with every 3000-4999 code labelled by value (--max-custom-codes 2000). */
+function series(code: number): string {
+  if (code >= 1000 && code <= 1015) return `${code} ${STANDARD[code]} standard`;
+  if (code >= 3000 && code <= 3999) return `${code} FRAMEWORK framework`;
+  if (code >= 4000 && code <= 4999) return `${code} APPLICATION application`;
+  if (code < 1000) return '0-999 UNUSED unused';
+  if (code < 2000) return '1016-1999 RESERVED reserved';
+  if (code < 3000) return '2000-2999 EXTENSION extension';
+  return '5000-65535 INVALID invalid';
+}
+
+/** The violation a code in a close frame is (RFC 6455 §7.4), or undefined. */
+function wireViolation(code: number): string | undefined {
+  if ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1013) || (code >= 3000 && code <= 4999)) return undefined;
+  return code < 5000 ? 'internal_code_on_wire' : 'invalid_code';
+}
+
+/** Codes `ws` accepts in a close frame (and echoes); it answers the others with 1002. */
+function wsAccepts(code: number): boolean {
+  return (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
+}
+
+type Kind = 'ws' | 'raw';
+
+interface Model {
+  /** Open connections by id. */
+  open: Map<number, Kind>;
+  opened: number;
+  closes: Record<string, number>;
+  violations: Record<string, number>;
+}
+
+function bump(counts: Record<string, number>, key: string): void {
+  counts[key] = (counts[key] ?? 0) + 1;
+}
+
+// ---------------------------------------------------------------------------
+// The real system
+
+interface Conn {
+  kind: Kind;
+  path: string;
+  ws?: WebSocket;
+  raw?: RawPeer;
+}
+
+interface Real {
+  agent: AgentProcess;
+  upstream: ScriptedUpstream;
+  run: number;
+  nextId: number;
+  conns: Map<number, Conn>;
+  base: Snapshot;
+}
+
+const STEP_MS = 5000;
+
+function bounded<T>(p: Promise<T>, what: string, ms = STEP_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms);
+    }),
+  ]);
+}
+
+function clientSocket(conn: Conn): Socket {
+  return conn.kind === 'ws' ? (conn.ws as unknown as { _socket: Socket })._socket : (conn.raw as RawPeer).socket;
+}
+
+/** The open connection of `kind` (any kind when undefined) picked by `index`, or undefined. */
+function pick(m: Model, index: number, kind?: Kind): number | undefined {
+  const ids = [...m.open.entries()].filter(([, k]) => kind === undefined || k === kind).map(([id]) => id);
+  return ids.length === 0 ? undefined : ids[index % ids.length];
+}
+
+type Cmd = fc.AsyncCommand<Model, Real>;
+
+class Open implements Cmd {
+  constructor(readonly kind: Kind) {}
+  check = (m: Model): boolean => m.open.size < 8;
+  async run(m: Model, r: Real): Promise<void> {
+    const id = r.nextId++;
+    const path = `/model/${r.run}/${id}`;
+    const conn: Conn = { kind: this.kind, path };
+    if (this.kind === 'ws') {
+      const ws = new WebSocket(`ws://${r.agent.listen}${path}`);
+      ws.on('error', () => undefined);
+      await bounded(new Promise((res, rej) => ws.once('open', res).once('unexpected-response', rej)), `open ${path}`);
+      conn.ws = ws;
+    } else {
+      conn.raw = await rawPeer(portOf(r.agent.listen), { path });
+      expect(conn.raw.response).toMatch(/^HTTP\/1\.1 101 /);
+    }
+    r.conns.set(id, conn);
+    m.open.set(id, this.kind);
+    m.opened++;
+  }
+  toString = (): string => `open(${this.kind})`;
+}
+
+class Send implements Cmd {
+  constructor(readonly index: number, readonly wait: boolean) {}
+  check = (m: Model): boolean => pick(m, this.index, 'ws') !== undefined;
+  async run(m: Model, r: Real): Promise<void> {
+    const ws = r.conns.get(pick(m, this.index, 'ws') as number)!.ws as WebSocket;
+    const echoed = new Promise((res) => ws.once('message', res));
+    ws.send(Buffer.alloc(1024 + this.index * 97, 0x6d));
+    if (this.wait) await bounded(echoed, 'echo');
+  }
+  toString = (): string => `send(${this.index}${this.wait ? ', await echo' : ''})`;
+}
+
+class ClientClose implements Cmd {
+  constructor(readonly index: number, readonly code: number | undefined) {}
+  check = (m: Model): boolean => pick(m, this.index, 'ws') !== undefined;
+  async run(m: Model, r: Real): Promise<void> {
+    const id = pick(m, this.index, 'ws') as number;
+    r.conns.get(id)!.ws!.close(this.code);
+    m.open.delete(id);
+    const code = this.code ?? 1005;
+    bump(m.closes, `${series(code)} client`);
+    // The upstream echoes the code: 1014 is accepted by ws, yet must not be on the wire.
+    if (code === 1014) {
+      bump(m.violations, 'client internal_code_on_wire');
+      bump(m.violations, 'server internal_code_on_wire');
+    }
+  }
+  toString = (): string => `clientClose(${this.index}, ${this.code ?? 'no code'})`;
+}
+
+type RawClose = number | 'empty' | 'short';
+
+class RawClientClose implements Cmd {
+  constructor(readonly index: number, readonly code: RawClose) {}
+  check = (m: Model): boolean => pick(m, this.index, 'raw') !== undefined;
+  async run(m: Model, r: Real): Promise<void> {
+    const id = pick(m, this.index, 'raw') as number;
+    const peer = r.conns.get(id)!.raw as RawPeer;
+    m.open.delete(id);
+    if (this.code === 'empty') {
+      peer.send(0x8);
+      bump(m.closes, '1005 CLOSED_NO_STATUS standard client');
+      return;
+    }
+    if (this.code === 'short') {
+      peer.send(0x8, Buffer.from([0x03]));
+      bump(m.closes, '1005 CLOSED_NO_STATUS standard client');
+      bump(m.violations, 'client short_close_payload');
+      return;
+    }
+    peer.sendClose(this.code, 'model');
+    bump(m.closes, `${series(this.code)} client`);
+    const violation = wireViolation(this.code);
+    if (violation) bump(m.violations, `client ${violation}`);
+    if (wsAccepts(this.code) && violation) bump(m.violations, `server ${violation}`); // echoed back (1014)
+  }
+  toString = (): string => `rawClientClose(${this.index}, ${this.code})`;
+}
+
+class ServerClose implements Cmd {
+  constructor(readonly index: number, readonly code: number) {}
+  check = (m: Model): boolean => pick(m, this.index) !== undefined;
+  async run(m: Model, r: Real): Promise<void> {
+    const id = pick(m, this.index) as number;
+    const conn = r.conns.get(id)!;
+    m.open.delete(id);
+    bump(m.closes, `${series(this.code)} server`);
+    (await r.upstream.connection(conn.path)).ws.close(this.code);
+    if (conn.kind === 'raw') {
+      // A raw client answers like a well-behaved one: the same code, then FIN.
+      const peer = conn.raw as RawPeer;
+      await bounded(waitFor(() => closeCodes(peer.received()).length > 0, 'the server close at the raw client'), 'server close');
+      peer.socket.end(encodeFrame(0x8, closePayload(this.code)));
+    }
+  }
+  toString = (): string => `serverClose(${this.index}, ${this.code})`;
+}
+
+type Drop = 'client-fin' | 'client-rst' | 'server-fin' | 'server-rst';
+
+class TransportDrop implements Cmd {
+  constructor(readonly index: number, readonly how: Drop) {}
+  check = (m: Model): boolean => pick(m, this.index) !== undefined;
+  async run(m: Model, r: Real): Promise<void> {
+    const id = pick(m, this.index) as number;
+    const conn = r.conns.get(id)!;
+    m.open.delete(id);
+    bump(m.closes, `1006 CLOSE_ABNORMAL standard ${this.how.startsWith('client') ? 'client' : 'server'}`);
+    if (this.how === 'client-fin') {
+      if (conn.ws) conn.ws.terminate();
+      else clientSocket(conn).destroy();
+    } else if (this.how === 'client-rst') {
+      clientSocket(conn).resetAndDestroy();
+    } else {
+      const up = await r.upstream.connection(conn.path);
+      if (this.how === 'server-fin') up.ws.terminate();
+      else (up.ws as unknown as { _socket: Socket })._socket.resetAndDestroy();
+    }
+  }
+  toString = (): string => `drop(${this.index}, ${this.how})`;
+}
+
+class Scrape implements Cmd {
+  check = (): boolean => true;
+  async run(m: Model, r: Real): Promise<void> {
+    const s = await snapshot(r.agent);
+    expect(s.opened).toBe(s.closed + s.active);
+    // Opens are counted before the client sees its 101; closes may still be on their way.
+    expect(s.opened - r.base.opened).toBe(m.opened);
+    for (const [k, v] of Object.entries(closesDelta(r.base.closes, s.closes))) expect(v, k).toBeLessThanOrEqual(m.closes[k] ?? 0);
+    for (const [k, v] of Object.entries(closesDelta(r.base.violations, s.violations))) expect(v, k).toBeLessThanOrEqual(m.violations[k] ?? 0);
+    expect(s.active - r.base.active).toBeGreaterThanOrEqual(m.open.size);
+  }
+  toString = (): string => 'scrape';
+}
+
+// ---------------------------------------------------------------------------
+// Arbitraries
+
+const index = fc.nat({ max: 7 });
+const wsCode = fc.oneof(
+  fc.constantFrom(1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014),
+  fc.integer({ min: 3000, max: 4999 }),
+);
+const serverCode = fc.oneof(fc.constantFrom(1000, 1001, 1008, 1011, 1012, 1013), fc.integer({ min: 3000, max: 4999 }));
+const rawCode: fc.Arbitrary<RawClose> = fc.oneof(
+  fc.integer({ min: 0, max: 65535 }),
+  fc.constantFrom(0, 999, 1000, 1004, 1005, 1006, 1014, 1015, 1016, 2999, 3000, 4999, 5000, 65535),
+  fc.constantFrom<RawClose>('empty', 'short'),
+);
+
+const INITIAL = fc.array(fc.constantFrom<Kind>('ws', 'raw'), { minLength: 1, maxLength: 4 });
+
+const COMMANDS: fc.Arbitrary<Cmd>[] = [
+  fc.constantFrom<Kind>('ws', 'raw').map((k) => new Open(k)),
+  fc.constantFrom<Kind>('ws', 'raw').map((k) => new Open(k)), // opens twice as likely, so there is something to close
+  fc.tuple(index, fc.boolean()).map(([i, w]) => new Send(i, w)),
+  fc.tuple(index, fc.option(wsCode, { nil: undefined })).map(([i, c]) => new ClientClose(i, c)),
+  fc.tuple(index, rawCode).map(([i, c]) => new RawClientClose(i, c)),
+  fc.tuple(index, serverCode).map(([i, c]) => new ServerClose(i, c)),
+  fc.tuple(index, fc.constantFrom<Drop>('client-fin', 'client-rst', 'server-fin', 'server-rst')).map(([i, h]) => new TransportDrop(i, h)),
+  fc.constant(new Scrape()),
+];
+
+// ---------------------------------------------------------------------------
+
+describe('model: random interleavings against the real agent', () => {
+  let upstream: ScriptedUpstream;
+  let agent: AgentProcess;
+  let fds: number;
+  let runs = 0;
+
+  beforeAll(async () => {
+    upstream = await startScriptedUpstream();
+    // Every 3000-4999 code gets its own label, so the model's labels do not depend on history.
+    agent = await startAgentProcess(['--upstream', upstream.url, '--max-custom-codes', '2000', '--half-close-timeout', '500ms']);
+    fds = await fdBaseline(agent);
+  });
+  afterAll(async () => {
+    agent?.kill();
+    await upstream?.close();
+  });
+
+  it('after every run, the metrics equal the model', async () => {
+    const started = Date.now();
+    await fc.assert(
+      fc.asyncProperty(INITIAL, fc.commands(COMMANDS, { maxCommands: 20 }), async (initial, cmds) => {
+        const base = await snapshot(agent);
+        const model: Model = { open: new Map(), opened: 0, closes: {}, violations: {} };
+        const real: Real = { agent, upstream, run: runs++, nextId: 0, conns: new Map(), base };
+        // Start with a few connections open, so that the commands find something to act on.
+        for (const kind of initial) await new Open(kind).run(model, real);
+        await fc.asyncModelRun(() => ({ model, real }), cmds);
+        // End the run: the client closes whatever is still open with 1000.
+        for (const [id, kind] of model.open) {
+          const conn = real.conns.get(id)!;
+          if (kind === 'ws') conn.ws!.close(1000);
+          else conn.raw!.sendClose(1000);
+          bump(model.closes, '1000 CLOSE_NORMAL standard client');
+        }
+        model.open.clear();
+        const total = Object.values(model.closes).reduce((a, b) => a + b, 0);
+        let after = base;
+        await waitFor(
+          async () => {
+            after = await snapshot(agent);
+            return after.closed - base.closed >= total && after.active === base.active;
+          },
+          `${total} closes of the run`,
+          STEP_MS,
+        ).catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 20));
+        after = await snapshot(agent);
+        expect({
+          opened: after.opened - base.opened,
+          active: after.active - base.active,
+          closes: closesDelta(base.closes, after.closes),
+          violations: closesDelta(base.violations, after.violations),
+          failures: closesDelta(base.failures, after.failures),
+        }).toEqual({ opened: model.opened, active: 0, closes: model.closes, violations: model.violations, failures: {} });
+      }),
+      { numRuns: 20, interruptAfterTimeLimit: 40_000, markInterruptAsFailure: false, endOnFailure: true },
+    );
+    expect(runs).toBeGreaterThanOrEqual(5);
+    expect(Date.now() - started).toBeLessThan(60_000);
+    await expectStillServing(agent);
+    await expectFdsBack(agent, fds);
+    expectNoCrash(agent);
+    expect(agent.logs().filter((l) => l.level === 'error')).toEqual([]);
+  }, 90_000);
+});
