@@ -23,6 +23,7 @@ import {
 } from '../metric-names.js';
 import { CLOSE_CODE_NONE, FrameScanner, type FrameScanHandler } from './frame-scanner.js';
 import { checkInterval, onClientError, rejectUpgrade } from './http-errors.js';
+import { upstreamHandshake, type UpstreamTarget } from './upstream-handshake.js';
 import type { Logger } from './log.js';
 
 export interface ProxyOptions {
@@ -49,7 +50,6 @@ const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const KEY_PATTERN = /^[+/0-9A-Za-z]{22}==$/;
 const GOING_AWAY = 1001;
 const NO_CLOSE_YET = -1;
-const MAX_REJECTION_BODY = 64 * 1024;
 
 // Direction modes.
 const FORWARD = 0; // pass bytes through
@@ -285,16 +285,6 @@ class Connection {
   }
 }
 
-function headerBlock(rawHeaders: readonly string[], skip?: (name: string) => boolean): string {
-  let out = '';
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i] as string;
-    if (skip?.(name.toLowerCase())) continue;
-    out += `${name}: ${rawHeaders[i + 1] as string}\r\n`;
-  }
-  return out;
-}
-
 class Proxy implements ProxyServer {
   readonly server: Server;
   readonly recorder: CloseRecorder;
@@ -305,11 +295,15 @@ class Proxy implements ProxyServer {
   private readonly idleTimer: NodeJS.Timeout | undefined;
   private readonly requestUpstream: typeof httpRequest;
   private readonly basePath: string;
+  private readonly target: UpstreamTarget;
 
   constructor(readonly options: ProxyOptions) {
     this.recorder = options.recorder;
     this.requestUpstream = options.upstream.protocol === 'wss:' ? httpsRequest : httpRequest;
     this.basePath = options.upstream.pathname.replace(/\/$/, '');
+    const tls = options.upstream.protocol === 'wss:';
+    const host = options.upstream.hostname.replace(/^\[|\]$/g, '');
+    this.target = { host, port: Number(options.upstream.port) || (tls ? 443 : 80), tls, servername: host };
     // Node checks header/request timeouts every connectionsCheckingInterval (30 s by default).
     this.server = createServer({ connectionsCheckingInterval: checkInterval(options.handshakeTimeoutMs) }, this.onRequest);
     // Slow or incomplete request heads are dropped by Node's header timeout.
@@ -386,100 +380,76 @@ class Proxy implements ProxyServer {
     this.connectUpstream(req, client, head, key);
   };
 
+  /** The request head sent to the upstream: the client's, with the target path and X-Forwarded-For. */
+  private upgradeRequestHead(req: IncomingMessage): string {
+    const remote = req.socket.remoteAddress;
+    const raw = req.rawHeaders;
+    let out = `${req.method ?? 'GET'} ${this.targetPath(req.url)} HTTP/1.1\r\n`;
+    let forwarded = false;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i] as string;
+      let value = raw[i + 1] as string;
+      if (remote && !forwarded && name.length === 15 && name.toLowerCase() === 'x-forwarded-for') {
+        value = `${value}, ${remote}`;
+        forwarded = true;
+      }
+      out += `${name}: ${value}\r\n`;
+    }
+    if (remote && !forwarded) out += `X-Forwarded-For: ${remote}\r\n`;
+    return `${out}\r\n`;
+  }
+
   private connectUpstream(req: IncomingMessage, client: Socket, head: Buffer, key: string): void {
     this.pending++;
-    let settled = false;
-    const settle = (): boolean => {
-      if (settled) return false;
-      settled = true;
-      this.pending--;
-      clearTimeout(timer);
-      client.removeListener('close', onClientGone);
-      client.removeListener('end', onClientGone);
-      return true;
-    };
-    let upstreamReq: ClientRequest;
-    try {
-      upstreamReq = this.requestUpstream(this.upstreamRequestOptions(req, []));
-    } catch (err) {
-      settle();
-      this.options.logger.warn('cannot build the upstream request', { err });
-      return this.fail(client, 'bad_request', 400, 'Bad Request', 'request cannot be forwarded\n');
-    }
-    const timer = setTimeout(() => {
-      if (!settle()) return;
-      upstreamReq.destroy();
-      this.fail(client, 'upstream_timeout', 504, 'Gateway Timeout', 'upstream did not answer in time\n');
-    }, this.options.connectTimeoutMs);
-    const onClientGone = (): void => {
-      if (!settle()) return;
-      upstreamReq.destroy();
+    upstreamHandshake(
+      {
+        target: this.target,
+        requestHead: this.upgradeRequestHead(req),
+        expectedAccept: createHash('sha1').update(key + WS_GUID).digest('base64'),
+        timeoutMs: this.options.connectTimeoutMs,
+        client,
+      },
+      (outcome) => {
+        this.pending--;
+        switch (outcome.kind) {
+          case 'upgraded':
+            return this.opened(client, head, outcome.socket, outcome.head, outcome.answerHead);
+          case 'answered':
+            // Not a 101: relayed unchanged, and the connection is not opened.
+            return this.recorder.recordUpgradeFailure('upstream_rejected');
+          case 'invalid':
+            this.options.logger.debug('upstream answered with an invalid handshake', { why: outcome.why });
+            return this.fail(client, 'upstream_rejected', 502, 'Bad Gateway', 'upstream answered the upgrade with an invalid handshake\n');
+          case 'timeout':
+            return this.fail(client, 'upstream_timeout', 504, 'Gateway Timeout', 'upstream did not answer in time\n');
+          case 'unreachable':
+            this.options.logger.debug('upstream unreachable', { code: outcome.code });
+            return this.fail(client, 'upstream_unreachable', 502, 'Bad Gateway', `upstream unreachable: ${outcome.code}\n`);
+          case 'aborted':
+            return this.recorder.recordUpgradeFailure('client_aborted');
+        }
+      },
+    );
+  }
+
+  /** The upstream answered 101: relay its answer head and start piping. */
+  private opened(client: Socket, clientHead: Buffer, upstream: Socket, upstreamHead: Buffer, answerHead: Buffer): void {
+    if (!client.writable || client.readableEnded) {
+      upstream.destroy();
       client.destroy();
       this.recorder.recordUpgradeFailure('client_aborted');
-    };
-    // A FIN before the 101 means the client gave up: an upgrade socket is not
-    // flowing yet, so its 'end' comes (and would be missed) without a reader.
-    client.once('close', onClientGone);
-    client.once('end', onClientGone);
-
-    upstreamReq.on('error', (err: NodeJS.ErrnoException) => {
-      if (!settle()) return;
-      this.options.logger.debug('upstream unreachable', { err });
-      this.fail(client, 'upstream_unreachable', 502, 'Bad Gateway', `upstream unreachable: ${err.code ?? 'error'}\n`);
-    });
-
-    upstreamReq.on('upgrade', (res: IncomingMessage, upstreamSocket: Socket, upstreamHead: Buffer) => {
-      if (!settle()) {
-        upstreamSocket.destroy();
-        return;
-      }
-      const expected = createHash('sha1').update(key + WS_GUID).digest('base64');
-      if (res.statusCode !== 101 || res.headers['sec-websocket-accept'] !== expected) {
-        upstreamSocket.destroy();
-        return this.fail(client, 'upstream_rejected', 502, 'Bad Gateway', 'upstream answered the upgrade with an invalid handshake\n');
-      }
-      if (!client.writable || client.readableEnded) {
-        upstreamSocket.destroy();
-        client.destroy();
-        this.recorder.recordUpgradeFailure('client_aborted');
-        return;
-      }
-      client.write(`HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}\r\n${headerBlock(res.rawHeaders)}\r\n`);
-      const conn = new Connection(this, client, upstreamSocket);
-      this.live.add(conn);
-      this.recorder.recordOpen();
-      conn.start(head, upstreamHead);
-      if (this.draining) {
-        // The upgrade was in flight when the drain began: it opens, and closes like the rest.
-        this.openedWhileDraining++;
-        conn.closeAsAgent(GOING_AWAY, false);
-      }
-    });
-
-    upstreamReq.on('response', (res: IncomingMessage) => {
-      if (!settle()) {
-        res.destroy();
-        return;
-      }
-      // Not a 101: relay the answer unchanged (status, headers, body) and close.
-      this.recorder.recordUpgradeFailure('upstream_rejected');
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size <= MAX_REJECTION_BODY) chunks.push(chunk);
-      });
-      res.on('error', () => client.destroy());
-      res.on('end', () => {
-        const body = Buffer.concat(chunks);
-        const headers = headerBlock(res.rawHeaders, (n) => n === 'transfer-encoding' || n === 'content-length' || n === 'connection');
-        if (client.writable) {
-          client.end(Buffer.concat([Buffer.from(`HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}\r\n${headers}Connection: close\r\nContent-Length: ${body.length}\r\n\r\n`, 'latin1'), body]));
-        }
-        client.destroySoon?.();
-      });
-    });
-    upstreamReq.end();
+      return;
+    }
+    client.write(answerHead);
+    const conn = new Connection(this, client, upstream);
+    this.live.add(conn);
+    this.recorder.recordOpen();
+    conn.start(clientHead, upstreamHead);
+    if (this.draining) {
+      // The upgrade was in flight when the drain began: it opens, and closes like the rest.
+      this.openedWhileDraining++;
+      conn.closeAsAgent(GOING_AWAY, false);
+    }
   }
 
   /** Plain HTTP: forward to the upstream and stream the answer back. */

@@ -135,5 +135,14 @@ export function runAgentCommand(args: string[], env: Record<string, string> = {}
 
 /** Fetch /metrics (or another admin path) from a running agent. */
 export async function scrape(agent: AgentProcess, path = '/metrics', headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(`http://${agent.metricsListen}${path}`, { headers, signal: AbortSignal.timeout(5000) });
+  const get = (): Promise<Response> => fetch(`http://${agent.metricsListen}${path}`, { headers, signal: AbortSignal.timeout(5000) });
+  try {
+    return await get();
+  } catch (err) {
+    // A pooled keep-alive connection that the server closed just as it was
+    // reused (a race on a loaded machine, as with any HTTP client): once more
+    // on a new connection, as Prometheus's next scrape would.
+    if ((err as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET') throw err;
+    return get();
+  }
 }
