@@ -344,6 +344,29 @@ describe('agent: upstream failures and limits', () => {
     expect(upstream.closeCodes.at(-1)).toBe(1001);
   });
 
+  it('keeps a connection that keeps talking past --idle-timeout, and closes it once it goes quiet', async () => {
+    const agent = await agentFor(upstream.url, ['--idle-timeout', '300ms']);
+    const before = await metricsState(agent);
+    const ws = await open(`ws://${agent.listen}`);
+    const code = closed(ws);
+    const startedAt = Date.now();
+    let quietAt = startedAt;
+    // One message every 100 ms for a second: never 300 ms without a byte.
+    for (let i = 0; i < 10; i++) {
+      ws.send(`tick ${i}`);
+      expect(await nextMessage(ws)).toBe(`tick ${i}`);
+      quietAt = Date.now();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    expect(await code).toBe(1001);
+    expect(quietAt - startedAt).toBeGreaterThanOrEqual(900);
+    // Closed between the timeout and the timeout plus one sweep (a quarter of it), with slack for a loaded machine.
+    expect(Date.now() - quietAt).toBeGreaterThanOrEqual(300 - 20);
+    expect(Date.now() - quietAt).toBeLessThan(300 + 75 + 500);
+    await expectNewCloses(agent, before, { '1001 CLOSE_GOING_AWAY standard agent': 1 });
+  });
+
   it('records 1006 initiator server when the upstream process is killed mid-connection', async () => {
     const py = await startPyUpstream();
     try {

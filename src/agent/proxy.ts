@@ -83,7 +83,8 @@ class Direction implements FrameScanHandler {
   }
 
   readonly onData = (chunk: Buffer): void => {
-    this.conn.lastActivity = performance.now();
+    // A counter, not a clock read: the idle sweep notices when it stops moving.
+    this.conn.activity++;
     if (this.mode === FORWARD) {
       this.scanner.push(chunk);
       if (!this.sink.write(chunk)) this.source.pause();
@@ -142,7 +143,20 @@ class Connection {
   readonly c2s: Direction;
   readonly s2c: Direction;
   readonly startedAt = performance.now();
-  lastActivity = this.startedAt;
+  /** Chunks seen either way; the idle sweep compares it with its last look. */
+  activity = 0;
+  private sweptActivity = 0;
+  private quietSince = this.startedAt;
+
+  /** Called by the idle sweep: true when no byte has passed either way for `idleMs`. */
+  idleFor(now: number, idleMs: number): boolean {
+    if (this.activity !== this.sweptActivity) {
+      this.sweptActivity = this.activity;
+      this.quietSince = now;
+      return false;
+    }
+    return now - this.quietSince >= idleMs;
+  }
   /** Code of the first close frame; NO_CLOSE_YET until one is seen (0 is a code a peer can send). */
   private firstCode = NO_CLOSE_YET;
   private initiator = INITIATOR_CLIENT;
@@ -485,8 +499,8 @@ class Proxy implements ProxyServer {
   };
 
   private readonly closeIdle = (): void => {
-    const cutoff = performance.now() - this.options.idleTimeoutMs;
-    for (const conn of this.live) if (conn.lastActivity < cutoff) conn.closeAsAgent(GOING_AWAY, true);
+    const now = performance.now();
+    for (const conn of this.live) if (conn.idleFor(now, this.options.idleTimeoutMs)) conn.closeAsAgent(GOING_AWAY, true);
   };
 
   async drain(timeoutMs: number): Promise<{ drained: number; terminated: number }> {
