@@ -4,6 +4,7 @@
  * Run `npm run build` first.
  */
 import { execFile } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -216,6 +217,29 @@ describe('ws-close-agent (echo mode): every close is recorded with its code and 
     expect(closesByLabels(m.samples)).toEqual({});
     expect(sumOf(m.samples, 'websocket_connections_opened_total')).toBe(0);
     expectConsistent(m);
+  });
+
+  it('exports the process metrics whose cost does not grow with connections, and process_open_fds as /proc shows it', async () => {
+    const held = await Promise.all(Array.from({ length: 20 }, () => openWs(url)));
+    try {
+      const m = await metrics(agent);
+      const names = new Set(m.samples.map((s) => s.name));
+      for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_heap_size_used_bytes', 'process_open_fds', 'process_max_fds']) {
+        expect(names, name).toContain(name);
+      }
+      // Walking every handle on each scrape costs milliseconds per thousand connections.
+      for (const name of ['nodejs_active_handles', 'nodejs_active_resources', 'nodejs_active_handles_total', 'nodejs_active_resources_total']) {
+        expect(names, name).not.toContain(name);
+      }
+      const fds = readdirSync(`/proc/${agent.child.pid}/fd`).length;
+      // 20 held connections are at least 20 descriptors; the count matches /proc give or take the listing's own.
+      expect(sumOf(m.samples, 'process_open_fds')).toBeGreaterThanOrEqual(20);
+      expect(Math.abs(sumOf(m.samples, 'process_open_fds') - fds)).toBeLessThanOrEqual(2);
+    } finally {
+      for (const ws of held) ws.terminate();
+      // Recorded before the next scenario takes its "before" snapshot.
+      await waitFor(async () => sumOf((await metrics(agent)).samples, 'websocket_connections_active') === 0, 'the held connections closed');
+    }
   });
 
   for (const client of [wsClient, pythonClient]) {

@@ -63,6 +63,37 @@ function encodeClose(code: number, masked: boolean): Buffer {
   return Buffer.from([0x88, 0x82, key[0]!, key[1]!, key[2]!, key[3]!, (code >> 8) ^ key[0]!, (code & 0xff) ^ key[1]!]);
 }
 
+const ignore = (): void => undefined;
+
+/**
+ * Each socket of a connection points at the Direction it feeds, and the
+ * socket events go to these shared functions (called with the socket as
+ * `this`) rather than to closures made per connection: an idle connection
+ * then costs two sockets, two scanners and three small objects.
+ */
+const kDirection = Symbol('ws-close-agent.direction');
+type TappedSocket = Socket & { [kDirection]: Direction };
+
+function onSourceData(this: TappedSocket, chunk: Buffer): void {
+  this[kDirection].onData(chunk);
+}
+/** This socket drained: resume the other socket, the source of the direction that writes here. */
+function onSinkDrain(this: TappedSocket): void {
+  this[kDirection].sink.resume();
+}
+function onSocketEnd(this: TappedSocket): void {
+  const d = this[kDirection];
+  d.conn.onTransportEnd(d);
+}
+function onSocketError(this: TappedSocket): void {
+  const d = this[kDirection];
+  d.conn.onTransportError(d);
+}
+function onSocketClose(this: TappedSocket): void {
+  const d = this[kDirection];
+  d.conn.onTransportClose(d);
+}
+
 /**
  * One direction of a proxied connection: from `source` to `sink`, scanned by
  * its own FrameScanner. `side` is the side that sends in this direction.
@@ -73,16 +104,22 @@ class Direction implements FrameScanHandler {
   private injectCode = 0;
 
   constructor(
-    private readonly conn: Connection,
+    readonly conn: Connection,
     readonly side: number,
     readonly source: Socket,
     readonly sink: Socket,
   ) {
     // Client frames are masked, upstream frames are not (RFC 6455 §5.1).
     this.scanner = new FrameScanner(this, { masked: side === SIDE_CLIENT });
+    (source as TappedSocket)[kDirection] = this;
   }
 
-  readonly onData = (chunk: Buffer): void => {
+  /** The initiator label value of this direction's sender. */
+  get initiator(): number {
+    return this.side === SIDE_CLIENT ? INITIATOR_CLIENT : INITIATOR_SERVER;
+  }
+
+  onData(chunk: Buffer): void {
     // A counter, not a clock read: the idle sweep notices when it stops moving.
     this.conn.activity++;
     if (this.mode === FORWARD) {
@@ -91,7 +128,7 @@ class Direction implements FrameScanHandler {
       return;
     }
     this.onDataWhileClosing(chunk);
-  };
+  }
 
   /** Forward up to the next frame boundary, inject the agent's close frame there, scan the rest without forwarding. */
   private onDataWhileClosing(chunk: Buffer): void {
@@ -123,11 +160,6 @@ class Direction implements FrameScanHandler {
     this.mode = SWALLOW;
     if (this.sink.writable) this.sink.write(encodeClose(this.injectCode, this.side === SIDE_CLIENT));
   }
-
-  readonly onDrain = (): void => {
-    // The sink of the opposite direction drained: resume the socket that fed it.
-    this.source.resume();
-  };
 
   onCloseFrame(code: number): void {
     this.conn.onCloseFrame(this, code === CLOSE_CODE_NONE || code < 0 ? 1005 : code);
@@ -180,24 +212,19 @@ class Connection {
 
   /** Start piping; `clientHead`/`upstreamHead` are bytes that arrived with the request / right after the 101. */
   start(clientHead: Buffer, upstreamHead: Buffer): void {
-    const { client, upstream } = this;
-    client.setNoDelay(true);
-    upstream.setNoDelay(true);
-    client.on('data', this.c2s.onData);
-    upstream.on('data', this.s2c.onData);
-    // Backpressure: a sink that cannot keep up pauses the socket feeding it.
-    upstream.on('drain', this.c2s.onDrain);
-    client.on('drain', this.s2c.onDrain);
-    client.on('end', this.onClientEnd);
-    upstream.on('end', this.onUpstreamEnd);
-    client.on('error', this.onClientError);
-    upstream.on('error', this.onUpstreamError);
-    client.on('close', this.onClientClose);
-    upstream.on('close', this.onUpstreamClose);
+    for (const socket of [this.client, this.upstream]) {
+      socket.setNoDelay(true);
+      socket.on('data', onSourceData);
+      // Backpressure: a sink that cannot keep up pauses the socket feeding it.
+      socket.on('drain', onSinkDrain);
+      socket.on('end', onSocketEnd);
+      socket.on('error', onSocketError);
+      socket.on('close', onSocketClose);
+    }
     if (upstreamHead.length > 0) this.s2c.onData(upstreamHead);
     if (clientHead.length > 0) this.c2s.onData(clientHead);
-    client.resume();
-    upstream.resume();
+    this.client.resume();
+    this.upstream.resume();
   }
 
   onCloseFrame(direction: Direction, code: number): void {
@@ -236,43 +263,27 @@ class Connection {
   }
 
   /** One side half-closed (FIN): pass it on, and end everything after the grace period. */
-  private readonly onClientEnd = (): void => {
-    this.noteTransportEnd(INITIATOR_CLIENT);
-    this.upstream.end();
+  onTransportEnd(from: Direction): void {
+    this.noteTransportEnd(from.initiator);
+    from.sink.end();
     this.armCloseTimer();
-  };
+  }
 
-  private readonly onUpstreamEnd = (): void => {
-    this.noteTransportEnd(INITIATOR_SERVER);
-    this.client.end();
-    this.armCloseTimer();
-  };
+  onTransportError(from: Direction): void {
+    this.noteTransportEnd(from.initiator);
+    from.sink.destroy();
+  }
 
-  private readonly onClientError = (): void => {
-    this.noteTransportEnd(INITIATOR_CLIENT);
-    this.upstream.destroy();
-  };
-
-  private readonly onUpstreamError = (): void => {
-    this.noteTransportEnd(INITIATOR_SERVER);
-    this.client.destroy();
-  };
+  onTransportClose(from: Direction): void {
+    this.noteTransportEnd(from.initiator);
+    this.onSocketClose(from.sink);
+  }
 
   private armCloseTimer(): void {
     if (this.closeTimer !== undefined) return;
     this.closeTimer = setTimeout(() => this.destroy(false), this.proxy.options.halfCloseTimeoutMs);
     this.closeTimer.unref();
   }
-
-  private readonly onClientClose = (): void => {
-    this.noteTransportEnd(INITIATOR_CLIENT);
-    this.onSocketClose(this.upstream);
-  };
-
-  private readonly onUpstreamClose = (): void => {
-    this.noteTransportEnd(INITIATOR_SERVER);
-    this.onSocketClose(this.client);
-  };
 
   private onSocketClose(other: Socket): void {
     if (++this.socketsClosed === 2) {
@@ -375,7 +386,7 @@ class Proxy implements ProxyServer {
 
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const client = socket as Socket;
-    client.on('error', () => undefined); // until piping starts; errors then end the connection
+    client.on('error', ignore); // until piping starts; errors then end the connection
     if (this.draining) return rejectUpgrade(client, 503, 'Service Unavailable', 'draining\n');
     const key = req.headers['sec-websocket-key'];
     if (req.method !== 'GET' || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
