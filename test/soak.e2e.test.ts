@@ -1,0 +1,132 @@
+/**
+ * The short soak in CI: the same driver as `npm run soak` (soak/run.mjs),
+ * with --quick numbers (500 connections held through the real agent while
+ * 5,000 are churned with mixed close codes), run as a child process. Its
+ * JSON summary must show exact counts, /metrics answering every scrape with
+ * its p99 under the latency limit, the agent's descriptors back to their baseline, and no error.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT } from './helpers/agent-process.js';
+
+interface Check {
+  name: string;
+  ok: boolean;
+  /** false: reported, does not fail the run (RSS with --quick). */
+  enforced?: false;
+  detail: unknown;
+}
+
+interface SoakResult {
+  ok: boolean;
+  error?: string;
+  seconds: number;
+  options: { connections: number; churn: number; seconds: number; scrapeLimitMs: number };
+  checks: Check[];
+  checkpoints: { label: string; closesExact: boolean }[];
+  figures: {
+    hold: { opened: number };
+    churn: { completed: number; opened: number; ratePerSecond: number };
+    closes: { opened: number; closed: number; active: number; model: number };
+    scrape: { count: number; maxMs: number; p99Ms: number; limitMs: number; failures: string[] };
+    fds: { before: number; held: number; after: number };
+  };
+}
+
+const DEADLINE_S = 60; // the driver's own --seconds; it fails (and exits) past it
+
+function runSoak(out: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['soak/run.mjs', '--quick', '--seconds', String(DEADLINE_S), '--out', out], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (output += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (output += s));
+    // The driver kills its children and exits 30 s past its deadline at the latest.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`soak/run.mjs --quick still running after ${DEADLINE_S + 40} s\n${output}`));
+    }, (DEADLINE_S + 40) * 1000);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+describe('soak (quick): connections held and churned through the real agent', () => {
+  let dir: string;
+  let result: SoakResult;
+  let output: string;
+  let code: number | null;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ws-close-agent-soak-'));
+    const out = join(dir, 'soak.json');
+    ({ code, output } = await runSoak(out));
+    result = JSON.parse(readFileSync(out, 'utf8')) as SoakResult;
+  }, (DEADLINE_S + 45) * 1000);
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const checkNamed = (prefix: string): Check => {
+    const c = result.checks.find((k) => k.name.startsWith(prefix));
+    expect(c, `check "${prefix}" in the summary\n${output}`).toBeDefined();
+    return c as Check;
+  };
+
+  it('ran to the end within its deadline', () => {
+    expect(result.error, output).toBeUndefined();
+    expect(result.seconds).toBeLessThan(DEADLINE_S);
+    expect(result.figures.hold.opened).toBe(result.options.connections);
+    expect(result.figures.churn.completed).toBe(result.options.churn);
+  });
+
+  it('every close counted once: exact per series at every checkpoint and at the end, opened = closed, nothing active', () => {
+    for (const prefix of ['every close counted once', 'closes exact per series at every checkpoint', 'opened = model, closed = opened', 'opened = closed + active in every scrape', 'no upgrade failures']) {
+      const c = checkNamed(prefix);
+      expect(c.ok, `${c.name}: ${JSON.stringify(c.detail)}`).toBe(true);
+    }
+    const { closes } = result.figures;
+    expect(closes.opened).toBe(result.options.connections + result.options.churn);
+    expect(closes.closed).toBe(closes.opened);
+    expect(closes.active).toBe(0);
+    expect(closes.model).toBe(closes.opened);
+    expect(result.checkpoints.length).toBeGreaterThan(1);
+    expect(result.checkpoints.every((c) => c.closesExact)).toBe(true);
+  });
+
+  it('/metrics answered every scrape, p99 within the limit, no stall near a second', () => {
+    const { scrape } = result.figures;
+    expect(scrape.count).toBeGreaterThan(10);
+    expect(scrape.failures).toEqual([]);
+    expect(scrape.p99Ms, JSON.stringify(scrape)).toBeLessThanOrEqual(result.options.scrapeLimitMs);
+    expect(scrape.maxMs, JSON.stringify(scrape)).toBeLessThan(10 * result.options.scrapeLimitMs);
+  });
+
+  it('the agent descriptors are back to their baseline; none leaked during the churn', () => {
+    const { fds } = result.figures;
+    expect(fds.held).toBeGreaterThanOrEqual(fds.before + 2 * result.options.connections);
+    expect(fds.after).toBeLessThanOrEqual(fds.before);
+    for (const prefix of ['agent descriptors back to the baseline', 'no descriptor leaked during the churn', 'upstream: every connection closed']) {
+      const c = checkNamed(prefix);
+      expect(c.ok, `${c.name}: ${JSON.stringify(c.detail)}`).toBe(true);
+    }
+  });
+
+  it('no error: clients saw the close codes they expected, the agent logged no error and exited 0 on SIGTERM', () => {
+    for (const prefix of ['all ', 'held connections', 'agent exits 0 on SIGTERM', 'no error or warning in the agent log']) {
+      for (const c of result.checks.filter((k) => k.name.startsWith(prefix))) expect(c.ok, `${c.name}: ${JSON.stringify(c.detail)}`).toBe(true);
+    }
+  });
+
+  it('every enforced check of the driver passed (heap flat included), and it exited 0', () => {
+    expect(result.checks.filter((c) => !c.ok && c.enforced !== false), output).toEqual([]);
+    expect(result.ok).toBe(true);
+    expect(code).toBe(0);
+  });
+});
