@@ -593,3 +593,328 @@ describe('FrameScanner against ws Sender.frame (property)', () => {
     );
   });
 });
+
+// --- property tests against a reference parser: valid and invalid frames, split anywhere ---
+
+/**
+ * A simple whole-buffer reader written from RFC 6455 and the scanner's
+ * documented reports, independent of the scanner: it walks the frames with
+ * offsets and says, for every report, after how many bytes it is due and
+ * what the scanner's counters and bytesToBoundary() read at that moment.
+ */
+interface RefFrame {
+  start: number;
+  headerEnd: number;
+  payloadEnd: number;
+  isClose: boolean;
+}
+interface RefReport {
+  /** Bytes consumed when the report is due. */
+  at: number;
+  text: string;
+}
+interface Reference {
+  frames: RefFrame[];
+  reports: RefReport[];
+  /** Start of a header that never completes (cut off, or an unusable length): past it, bytesToBoundary() is -1. */
+  openHeader?: number;
+}
+
+// RFC 6455 §7.4.1-7.4.2 (1014 reserved, unassigned): the codes a close frame may carry.
+const allowedOnWire = (code: number): boolean =>
+  (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1013) || (code >= 3000 && code <= 4999);
+
+/** Without a trailing code point that a cut left incomplete (a lead byte announcing more bytes than follow). */
+function withoutCutCodePoint(b: Buffer): Buffer {
+  for (let k = b.length - 1; k >= Math.max(0, b.length - 4); k--) {
+    const x = b[k] as number;
+    if ((x & 0xc0) === 0x80) continue;
+    const announced = x >= 0xf0 ? 4 : x >= 0xe0 ? 3 : x >= 0xc0 ? 2 : 1;
+    return b.length - k < announced ? b.subarray(0, k) : b;
+  }
+  return b;
+}
+
+function isUtf8Text(b: Buffer): boolean {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(b);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const stateText = (frames: number, closes: number, boundary: number): string =>
+  `(frames ${frames}, closes ${closes}, boundary ${boundary})`;
+
+function reference(bytes: Buffer, masked: boolean): Reference {
+  const frames: RefFrame[] = [];
+  const reports: RefReport[] = [];
+  let closes = 0;
+  let afterCloseReported = false;
+  let p = 0;
+  while (p < bytes.length) {
+    const start = p;
+    if (bytes.length - p < 2) return { frames, reports, openHeader: start };
+    const b0 = bytes[p] as number;
+    const b1 = bytes[p + 1] as number;
+    let q = p + 2;
+    let length = b1 & 0x7f;
+    if (length === 126) {
+      if (bytes.length < q + 2) return { frames, reports, openHeader: start };
+      length = bytes.readUInt16BE(q);
+      q += 2;
+    } else if (length === 127) {
+      if (bytes.length < q + 8) return { frames, reports, openHeader: start };
+      const long = bytes.readBigUInt64BE(q);
+      q += 8;
+      if (long > BigInt(Number.MAX_SAFE_INTEGER)) {
+        reports.push({ at: q, text: `${violation('invalid_frame_length')} ${stateText(frames.length, closes, -1)}` });
+        return { frames, reports, openHeader: start };
+      }
+      length = Number(long);
+    }
+    const hasMask = (b1 & 0x80) !== 0;
+    const key = bytes.subarray(q, q + 4);
+    if (hasMask) {
+      if (bytes.length < q + 4) return { frames, reports, openHeader: start };
+      q += 4;
+    }
+    const opcode = b0 & 0x0f;
+    const frame: RefFrame = { start, headerEnd: q, payloadEnd: q + length, isClose: opcode === 8 };
+    frames.push(frame);
+    const headerReport = (kind: ViolationKind): void => {
+      reports.push({ at: q, text: `${violation(kind)} ${stateText(frames.length, closes, length)}` });
+    };
+    if (closes > 0 && !afterCloseReported) {
+      afterCloseReported = true;
+      headerReport('data_after_close');
+    }
+    if (opcode >= 8 && opcode <= 10) {
+      if ((b0 & 0x70) !== 0) headerReport('unexpected_rsv');
+      if ((b0 & 0x80) === 0) headerReport('fragmented_control_frame');
+      if (length > 125) headerReport('oversized_control_frame');
+    } else if (opcode > 2) {
+      headerReport('invalid_opcode');
+    }
+    if (hasMask !== masked) headerReport('bad_masking');
+    if (frame.isClose && frame.payloadEnd <= bytes.length) {
+      closes++;
+      const payload = Buffer.from(bytes.subarray(q, frame.payloadEnd));
+      if (hasMask) for (let k = 0; k < payload.length; k++) payload[k] = (payload[k] as number) ^ (key[k & 3] as number);
+      const closeReport = (text: string): void => {
+        reports.push({ at: frame.payloadEnd, text: `${text} ${stateText(frames.length, closes, 0)}` });
+      };
+      if (length === 0) closeReport(close(-1, 0));
+      else if (length === 1) {
+        closeReport(violation('short_close_payload'));
+        closeReport(close(-2, 0));
+      } else {
+        const code = payload.readUInt16BE(0);
+        if (!allowedOnWire(code)) closeReport(violation(code < 5000 ? 'internal_code_on_wire' : 'invalid_code'));
+        // Only the first 125 bytes are kept: a code point cut there is not held against the reason.
+        const reasonKept = payload.subarray(2, Math.min(length, 125));
+        const utf8 = isUtf8Text(length > 125 ? withoutCutCodePoint(reasonKept) : reasonKept);
+        if (!utf8) closeReport(violation('invalid_utf8_reason'));
+        closeReport(close(code, length - 2, utf8));
+      }
+    }
+    p = frame.payloadEnd;
+  }
+  return { frames, reports };
+}
+
+/** bytesToBoundary() after `k` bytes, by the reference. */
+function referenceBoundary(ref: Reference, k: number): number {
+  if (ref.openHeader !== undefined && k > ref.openHeader) return -1;
+  for (const f of ref.frames) {
+    if (k > f.start && k < f.headerEnd) return -1;
+    if (k >= f.headerEnd && k < f.payloadEnd) return f.payloadEnd - k;
+  }
+  return 0;
+}
+
+interface Trace {
+  /** Reports in order, each with the scanner's counters and boundary as the handler ran. */
+  reports: string[];
+  /** The push (0-based) each report came from. */
+  pushes: number[];
+  /** After each push: frames, closeFrames and bytesToBoundary(). */
+  after: string[];
+}
+
+function ranges(length: number, cuts: readonly number[]): [number, number][] {
+  const out: [number, number][] = [];
+  let from = 0;
+  for (const to of [...cuts, length]) {
+    out.push([from, to]);
+    from = to;
+  }
+  return out;
+}
+
+/** Push `bytes` cut at `cuts` (separate, wiped chunks with `copyChunks`), recording every report with the scanner's state. */
+function traceScan(bytes: Buffer, masked: boolean, cuts: readonly number[], copyChunks: boolean): Trace {
+  const trace: Trace = { reports: [], pushes: [], after: [] };
+  let push = 0;
+  const record = (text: string): void => {
+    trace.reports.push(`${text} ${stateText(scanner.frames, scanner.closeFrames, scanner.bytesToBoundary())}`);
+    trace.pushes.push(push);
+  };
+  const scanner: FrameScanner = new FrameScanner(
+    {
+      onCloseFrame: (code, reasonLength, reasonUtf8) => record(close(code, reasonLength, reasonUtf8)),
+      onViolation: (kind) => record(violation(kind)),
+    },
+    { masked },
+  );
+  for (const [from, to] of ranges(bytes.length, cuts)) {
+    if (copyChunks) {
+      const chunk = Buffer.from(bytes.subarray(from, to));
+      scanner.push(chunk);
+      chunk.fill(0xff);
+    } else {
+      scanner.push(bytes, from, to);
+    }
+    trace.after.push(stateText(scanner.frames, scanner.closeFrames, scanner.bytesToBoundary()));
+    push++;
+  }
+  return trace;
+}
+
+/** What traceScan must return, by the reference. */
+function referenceTrace(bytes: Buffer, masked: boolean, cuts: readonly number[]): Trace {
+  const ref = reference(bytes, masked);
+  const pushRanges = ranges(bytes.length, cuts);
+  return {
+    reports: ref.reports.map((r) => r.text),
+    pushes: ref.reports.map((r) => pushRanges.findIndex(([from, to]) => from < r.at && r.at <= to)),
+    after: pushRanges.map(([, to]) => {
+      const frames = ref.frames.filter((f) => f.headerEnd <= to).length;
+      const closes = ref.frames.filter((f) => f.isClose && f.payloadEnd <= to).length;
+      return stateText(frames, closes, referenceBoundary(ref, to));
+    }),
+  };
+}
+
+interface AnyFrame {
+  opcode: number;
+  fin: boolean;
+  rsv: number;
+  /** Masked against the direction's rule ('bad_masking'). */
+  flipMask: boolean;
+  key: Uint8Array;
+  /** At least this many extended length bytes (a longer encoding than needed is legal and not judged). */
+  widen: 0 | 2 | 8;
+  payload: Buffer;
+}
+
+const anyBytes = (maxLength: number): fc.Arbitrary<Buffer> => fc.uint8Array({ maxLength }).map((a) => Buffer.from(a));
+const sometimes = <T>(often: T, rarely: fc.Arbitrary<T>, weight = 5): fc.Arbitrary<T> =>
+  fc.oneof({ weight, arbitrary: fc.constant(often) }, { weight: 1, arbitrary: rarely });
+
+const anyCloseCode = fc.oneof(
+  fc.constantFrom(0, 999, 1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1012, 1013, 1014, 1015, 1016),
+  fc.constantFrom(2999, 3000, 4999, 5000, 65535),
+  fc.integer({ min: 0, max: 0xffff }),
+);
+const anyReason = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 40 }).map((s) => Buffer.from(s)), // valid UTF-8, at times past 123 bytes
+  anyBytes(130), // mostly not UTF-8
+  // A code point, valid or not, across the 125-byte mark of an oversized frame.
+  fc
+    .record({
+      pad: fc.integer({ min: 114, max: 124 }),
+      cut: fc.constantFrom('c3a9', 'e282ac', 'f09f9880', 'f48fbfbf', 'eda080', 'c080', 'f8888080', '80', 'ff', 'f4908080'),
+      tail: anyBytes(4),
+    })
+    .map(({ pad, cut, tail }) => Buffer.concat([Buffer.alloc(pad, 0x61), hex(cut), tail])),
+  fc.integer({ min: 124, max: 70_000 }).map(big),
+);
+const anyClosePayload = fc.oneof(
+  { weight: 1, arbitrary: fc.constant(Buffer.alloc(0)) },
+  { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 1 }).map((a) => Buffer.from(a)) },
+  { weight: 6, arbitrary: fc.tuple(anyCloseCode, anyReason).map(([code, r]) => closePayload(code, r)) },
+);
+const anyDataPayload = fc.oneof(
+  { weight: 8, arbitrary: anyBytes(140) },
+  { weight: 2, arbitrary: fc.integer({ min: 126, max: 2000 }).map(big) },
+  { weight: 1, arbitrary: fc.integer({ min: 65_536, max: 66_000 }).map(big) },
+);
+const anyOpcode = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom(0, 1, 2) },
+  { weight: 2, arbitrary: fc.constant(8) },
+  { weight: 3, arbitrary: fc.constantFrom(9, 10) },
+  { weight: 1, arbitrary: fc.constantFrom(3, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf) },
+);
+const anyFrame: fc.Arbitrary<AnyFrame> = anyOpcode.chain((opcode) =>
+  fc.record({
+    opcode: fc.constant(opcode),
+    fin: sometimes(true, fc.constant(false)),
+    rsv: sometimes(0, fc.integer({ min: 1, max: 7 })),
+    flipMask: sometimes(false, fc.constant(true), 9),
+    key: fc.uint8Array({ minLength: 4, maxLength: 4 }),
+    widen: sometimes<0 | 2 | 8>(0, fc.constantFrom(2, 8), 9),
+    payload: opcode === 8 ? anyClosePayload : anyDataPayload,
+  }),
+);
+
+function encodeAny(f: AnyFrame, masked: boolean): Buffer {
+  const n = f.payload.length;
+  const minimal = n > 65535 ? 8 : n > 125 ? 2 : 0;
+  const lengthBytes = Math.max(minimal, f.widen) as 0 | 2 | 8;
+  return frame({
+    opcode: f.opcode,
+    fin: f.fin,
+    rsv: f.rsv,
+    payload: f.payload,
+    lengthBytes,
+    ...(masked !== f.flipMask ? { mask: Buffer.from(f.key) } : {}),
+  });
+}
+
+/** What may follow the frames: nothing, a 64-bit length of 2^53 or more (the scanner stops), or a legal one too long to end. */
+const anyTail = fc.oneof(
+  { weight: 3, arbitrary: fc.constant(Buffer.alloc(0)) },
+  ...[
+    { min: 0x200000, max: 0xffffffff },
+    { min: 0, max: 0x1fffff },
+  ].map((highWord) => ({
+    weight: 1,
+    arbitrary: fc
+      .record({ b0: fc.nat(255), mask: fc.boolean(), high: fc.integer(highWord), low: fc.nat(0xffffffff), rest: anyBytes(24) })
+      .map(({ b0, mask, high, low, rest }) => {
+        const head = Buffer.alloc(10);
+        head[0] = b0;
+        head[1] = (mask ? 0x80 : 0) | 127;
+        head.writeUInt32BE(high, 2);
+        head.writeUInt32BE(low, 6);
+        return Buffer.concat([head, rest]);
+      }),
+  })),
+);
+
+describe('FrameScanner against a reference parser (property)', () => {
+  it('reports the same, with the same counters and boundaries, however the bytes are split', () => {
+    fc.assert(
+      fc.property(
+        fc.array(anyFrame, { maxLength: 8 }),
+        anyTail,
+        fc.option(fc.nat()),
+        direction,
+        fc.boolean(),
+        (frames, tail, truncate, dir, copyChunks) => {
+          let bytes = Buffer.concat([...frames.map((f) => encodeAny(f, dir.masked)), tail]);
+          if (truncate !== null) bytes = bytes.subarray(0, truncate % (bytes.length + 1));
+          const cuts = cutsFor(bytes.length, dir.cuts);
+          const split = traceScan(bytes, dir.masked, cuts, copyChunks);
+          const whole = traceScan(bytes, dir.masked, [], false);
+          expect(split).toEqual(referenceTrace(bytes, dir.masked, cuts));
+          expect(split.reports).toEqual(whole.reports);
+          expect(split.after.at(-1)).toBe(whole.after.at(-1));
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});

@@ -5,7 +5,11 @@
  * (into a preallocated 125-byte buffer) and reports close frames and
  * protocol violations. It never alters, retains or reorders the chunks.
  *
- * The hot loop is a switch on an integer state; nothing is allocated per
+ * At a frame boundary, headers that lie whole inside the chunk are read with
+ * index arithmetic and the payloads of frames that need no report are jumped
+ * over (readHeaders); only a header split across chunks goes through the
+ * byte-at-a-time states of scan(), an integer switch. A chunk that falls
+ * inside a payload costs one comparison in push(). Nothing is allocated per
  * frame or per chunk (only a non-ASCII close reason is checked through a
  * subarray view, once per close frame).
  */
@@ -55,6 +59,8 @@ const MAX_CONTROL_PAYLOAD = 125;
 export class FrameScanner {
   private readonly handler: FrameScanHandler;
   private readonly expectMask: boolean;
+  /** expectMask as the MASK bit of a header's second byte (0x80 or 0). */
+  private readonly expectMaskBit: number;
   private state = S_FIRST_BYTE;
   // Current frame header.
   private fin = false;
@@ -76,6 +82,7 @@ export class FrameScanner {
   constructor(handler: FrameScanHandler, options: FrameScannerOptions) {
     this.handler = handler;
     this.expectMask = options.masked;
+    this.expectMaskBit = options.masked ? 0x80 : 0;
   }
 
   /** Number of close frames seen so far in this direction. */
@@ -107,9 +114,41 @@ export class FrameScanner {
 
   /** Scan bytes [start, end) of chunk (defaults: whole chunk). Never modifies or retains chunk. */
   push(chunk: Buffer, start = 0, end: number = chunk.length): void {
+    // Most chunks of a large message fall inside its payload. This check is
+    // kept small enough for V8 to inline push() into its caller; the rest
+    // is in scan().
+    if (this.state === S_SKIP_PAYLOAD) {
+      const avail = end - start;
+      if (this.payloadLength - this.payloadRead > avail) {
+        if (avail > 0) this.payloadRead += avail; // (an empty or reversed range reads nothing)
+        return;
+      }
+    }
+    this.scan(chunk, start, end);
+  }
+
+  private scan(chunk: Buffer, start: number, end: number): void {
     let i = start;
+    if (this.state === S_SKIP_PAYLOAD) {
+      // The payload ends inside chunk (see push()). Lengths past 2^31 make
+      // payloadLength a double; `| 0` (exact: the rest fits in the chunk)
+      // keeps `i` a small integer, which every index below needs.
+      i += (this.payloadLength - this.payloadRead) | 0;
+      this.state = S_FIRST_BYTE;
+    }
     while (i < end) {
-      switch (this.state) {
+      let state = this.state;
+      if (state === S_FIRST_BYTE) {
+        // Whole headers inside the chunk are read at once; only a header
+        // that straddles the chunk's end goes through the byte states below.
+        const next = this.readHeaders(chunk, i, end);
+        if (next !== i) {
+          i = next;
+          continue;
+        }
+        state = this.state;
+      }
+      switch (state) {
         case S_FIRST_BYTE: {
           const b = chunk[i++] as number;
           this.fin = (b & 0x80) !== 0;
@@ -138,10 +177,7 @@ export class FrameScanner {
           this.payloadLength = this.payloadLength * 256 + (chunk[i++] as number);
           if (--this.extLengthBytesLeft === 0) {
             if (this.payloadLength > Number.MAX_SAFE_INTEGER) {
-              // RFC 6455 §5.2: the most significant bit MUST be 0. Past this
-              // frame the boundaries are unknown, so stop reading.
-              this.state = S_STOPPED;
-              this.handler.onViolation('invalid_frame_length');
+              this.stop();
               return;
             }
             this.endLength();
@@ -154,14 +190,22 @@ export class FrameScanner {
           break;
         }
         case S_SKIP_PAYLOAD: {
-          const n = Math.min(this.payloadLength - this.payloadRead, end - i);
-          i += n;
-          this.payloadRead += n;
-          if (this.payloadRead === this.payloadLength) this.state = S_FIRST_BYTE;
+          // Lengths past 2^31 make payloadLength a double; `| 0` (exact: left
+          // <= avail here) keeps `i` a small integer, which every index needs.
+          const left = this.payloadLength - this.payloadRead;
+          const avail = end - i;
+          if (left > avail) {
+            this.payloadRead += avail;
+            return;
+          }
+          i += left | 0;
+          this.state = S_FIRST_BYTE;
           break;
         }
         case S_CLOSE_PAYLOAD: {
-          const n = Math.min(this.payloadLength - this.payloadRead, end - i);
+          const left = this.payloadLength - this.payloadRead;
+          const avail = end - i;
+          const n = left < avail ? left | 0 : avail;
           // Keep only the first 125 bytes (code + reason of a legal frame).
           const keep = Math.min(n, MAX_CONTROL_PAYLOAD - this.payloadRead);
           const buf = this.closePayload;
@@ -181,6 +225,120 @@ export class FrameScanner {
           return;
       }
     }
+  }
+
+  /**
+   * At a frame boundary: read every header that lies whole inside
+   * chunk[i, end) with index arithmetic, jumping over the payloads of frames
+   * that need no report. Returns the index reached, which is `i` itself
+   * when the header at `i` is not whole (the byte states read it). Returns
+   * after the first header that needs a report or a close payload read (see
+   * beginFrame), and at a payload that runs past `end` (then in
+   * S_SKIP_PAYLOAD, returning end).
+   */
+  private readHeaders(chunk: Buffer, i: number, end: number): number {
+    const expectMaskBit = this.expectMaskBit;
+    // false while the next frame must report 'data_after_close' (see endHeader).
+    const afterCloseQuiet = this.closeFrameCount === 0 || this.reportedDataAfterClose;
+    let frames = 0;
+    while (end - i >= 2) {
+      const b0 = chunk[i] as number;
+      const b1 = chunk[i + 1] as number;
+      let length = b1 & 0x7f;
+      let at = i + 2;
+      if (length >= 126) {
+        // 64-bit lengths are read apart, so that `length` stays a small
+        // integer here (a double would slow every index below).
+        if (length === 127) {
+          this.frameCount += frames;
+          return this.readLongHeader(chunk, i, end);
+        }
+        if (end - at < 2) break;
+        length = ((chunk[at] as number) << 8) | (chunk[at + 1] as number);
+        at += 2;
+      }
+      const masked = (b1 & 0x80) !== 0;
+      if (masked) {
+        if (end - at < 4) break;
+        at += 4;
+      }
+      const opcode = b0 & 0x0f;
+      if (
+        (b1 & 0x80) === expectMaskBit &&
+        afterCloseQuiet &&
+        (opcode <= 0x2 || ((opcode === 0x9 || opcode === 0xa) && (b0 & 0xf0) === 0x80 && length <= MAX_CONTROL_PAYLOAD))
+      ) {
+        // A legal data, ping or pong frame: nothing to report or read.
+        frames++;
+        const left = end - at;
+        if (length <= left) {
+          i = at + length;
+          continue;
+        }
+        this.frameCount += frames;
+        this.payloadLength = length;
+        this.payloadRead = left;
+        this.state = S_SKIP_PAYLOAD;
+        return end;
+      }
+      this.frameCount += frames;
+      this.beginFrame(chunk, b0, masked, length, at);
+      return at;
+    }
+    this.frameCount += frames;
+    return i;
+  }
+
+  /** readHeaders for a header with a 64-bit length at chunk[i]: the index after it, or `i` when it is not whole. */
+  private readLongHeader(chunk: Buffer, i: number, end: number): number {
+    if (end - i < 10) return i;
+    const high =
+      (chunk[i + 2] as number) * 0x1000000 +
+      (((chunk[i + 3] as number) << 16) | ((chunk[i + 4] as number) << 8) | (chunk[i + 5] as number));
+    if (high > 0x1fffff) {
+      // At least 2^53, as in S_EXT_LENGTH: reported before the masking key.
+      this.stop();
+      return end;
+    }
+    const masked = ((chunk[i + 1] as number) & 0x80) !== 0;
+    const at = i + (masked ? 14 : 10);
+    if (at > end) return i;
+    const length =
+      high * 0x100000000 +
+      (chunk[i + 6] as number) * 0x1000000 +
+      (((chunk[i + 7] as number) << 16) | ((chunk[i + 8] as number) << 8) | (chunk[i + 9] as number));
+    this.beginFrame(chunk, chunk[i] as number, masked, length, at);
+    return at;
+  }
+
+  /**
+   * A whole header ending at chunk[at] (first byte b0, masking key, if any,
+   * in the 4 bytes before `at`): the same fields and endHeader() as the byte
+   * states, so every report and state change is theirs.
+   */
+  private beginFrame(chunk: Buffer, b0: number, masked: boolean, length: number, at: number): void {
+    this.fin = (b0 & 0x80) !== 0;
+    this.rsv = b0 & 0x70;
+    this.opcode = b0 & 0x0f;
+    this.hasMask = masked;
+    this.payloadLength = length;
+    if (masked) {
+      const key = this.maskKey;
+      key[0] = chunk[at - 4] as number;
+      key[1] = chunk[at - 3] as number;
+      key[2] = chunk[at - 2] as number;
+      key[3] = chunk[at - 1] as number;
+    }
+    this.endHeader();
+  }
+
+  /**
+   * A 64-bit length of 2^53 or more (RFC 6455 §5.2: the most significant bit
+   * MUST be 0). Past this frame the boundaries are unknown, so stop reading.
+   */
+  private stop(): void {
+    this.state = S_STOPPED;
+    this.handler.onViolation('invalid_frame_length');
   }
 
   /** The length is known: read the masking key, or the header is complete. */
