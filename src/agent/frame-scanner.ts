@@ -70,10 +70,12 @@ export class FrameScanner {
   private extLengthBytesLeft = 0;
   private payloadLength = 0;
   private maskKeyBytes = 0;
-  private readonly maskKey = Buffer.alloc(4);
+  /** The 4-byte masking key, big-endian in one integer (no buffer per scanner). */
+  private maskKey = 0;
   // Payload progress.
   private payloadRead = 0;
-  private readonly closePayload = Buffer.alloc(MAX_CONTROL_PAYLOAD);
+  /** Allocated at the first close frame: an idle connection's scanners hold no buffer. */
+  private closePayload: Buffer | undefined;
   // Direction totals.
   private closeFrameCount = 0;
   private frameCount = 0;
@@ -185,7 +187,8 @@ export class FrameScanner {
           break;
         }
         case S_MASK_KEY: {
-          this.maskKey[this.maskKeyBytes++] = chunk[i++] as number;
+          this.maskKey = ((this.maskKey << 8) | (chunk[i++] as number)) >>> 0;
+          this.maskKeyBytes++;
           if (this.maskKeyBytes === 4) this.endHeader();
           break;
         }
@@ -208,11 +211,11 @@ export class FrameScanner {
           const n = left < avail ? left | 0 : avail;
           // Keep only the first 125 bytes (code + reason of a legal frame).
           const keep = Math.min(n, MAX_CONTROL_PAYLOAD - this.payloadRead);
-          const buf = this.closePayload;
+          const buf = (this.closePayload ??= Buffer.allocUnsafe(MAX_CONTROL_PAYLOAD));
           let at = this.payloadRead;
           if (this.hasMask) {
             const key = this.maskKey;
-            for (let k = 0; k < keep; k++, at++) buf[at] = (chunk[i + k] as number) ^ (key[at & 3] as number);
+            for (let k = 0; k < keep; k++, at++) buf[at] = (chunk[i + k] as number) ^ ((key >>> ((3 - (at & 3)) << 3)) & 0xff);
           } else {
             for (let k = 0; k < keep; k++, at++) buf[at] = chunk[i + k] as number;
           }
@@ -323,11 +326,7 @@ export class FrameScanner {
     this.hasMask = masked;
     this.payloadLength = length;
     if (masked) {
-      const key = this.maskKey;
-      key[0] = chunk[at - 4] as number;
-      key[1] = chunk[at - 3] as number;
-      key[2] = chunk[at - 2] as number;
-      key[3] = chunk[at - 1] as number;
+      this.maskKey = (((chunk[at - 4] as number) << 24) | ((chunk[at - 3] as number) << 16) | ((chunk[at - 2] as number) << 8) | (chunk[at - 1] as number)) >>> 0;
     }
     this.endHeader();
   }
@@ -395,7 +394,7 @@ export class FrameScanner {
       handler.onCloseFrame(CLOSE_CODE_UNREADABLE, 0, true);
       return;
     }
-    const buf = this.closePayload;
+    const buf = this.closePayload as Buffer; // filled: the payload had at least 2 bytes
     const code = ((buf[0] as number) << 8) | (buf[1] as number);
     const violation = wireViolation(code);
     if (violation !== undefined) handler.onViolation(violation);
@@ -410,7 +409,7 @@ export class FrameScanner {
    * prefix was kept, so a code point cut off at its end is not held against it.
    */
   private isReasonUtf8(end: number, truncated: boolean): boolean {
-    const buf = this.closePayload;
+    const buf = this.closePayload as Buffer;
     let ascii = true;
     for (let k = 2; k < end; k++) {
       if ((buf[k] as number) >= 0x80) {
