@@ -4,11 +4,11 @@
  * text format otherwise.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Registry, register as globalRegistry, type OpenMetricsContentType, type RegistryContentType } from 'prom-client';
-
-/** A prom-client registry of either content type. */
-export type AnyRegistry = Registry<RegistryContentType>;
+import { Registry, register as globalRegistry } from 'prom-client';
+import { renderRegistry, renderRegistryChunks, type AnyRegistry } from './exposition.js';
 import { OptionError } from './metrics.js';
+
+export type { AnyRegistry } from './exposition.js';
 
 const OPENMETRICS = 'application/openmetrics-text';
 const TEXT = 'text/plain';
@@ -36,51 +36,23 @@ export function prefersOpenMetrics(accept: string | undefined): boolean {
   return om > 0 && om >= acceptQuality(accept, TEXT) && accept.toLowerCase().includes(OPENMETRICS);
 }
 
-interface PromMetric {
-  name: string;
-  help: string;
-  type: string;
-  aggregator?: string;
-  get(): unknown;
-  getForPromString?(): unknown;
-}
-
 /**
- * Render `registry` as OpenMetrics without touching it. prom-client renames
- * counters in place (strips `_total`) when a registry is switched to
- * OpenMetrics, which would corrupt later text-format scrapes of the same
- * metrics; a throwaway registry of read-only views avoids that.
+ * Render `registry` in the format the Accept header asks for, without
+ * touching it (prom-client renames counters in place when it renders
+ * OpenMetrics, which would corrupt later text-format scrapes).
  */
-export async function renderOpenMetrics(registry: AnyRegistry): Promise<string> {
-  const om = new Registry<OpenMetricsContentType>();
-  om.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
-  const defaults = (registry as unknown as { _defaultLabels?: object })._defaultLabels;
-  if (defaults && Object.keys(defaults).length > 0) om.setDefaultLabels(defaults);
-  for (const metric of registry.getMetricsAsArray() as unknown as PromMetric[]) {
-    const strip = (name: string): string => (metric.type === 'counter' ? name.replace(/_total$/, '') : name);
-    const view = {
-      name: strip(metric.name),
-      help: metric.help,
-      type: metric.type,
-      aggregator: metric.aggregator,
-      async get() {
-        const data = (await (metric.getForPromString ? metric.getForPromString() : metric.get())) as { name: string };
-        return { ...data, name: strip(data.name) };
-      },
-      reset() {},
-    };
-    om.registerMetric(view as never);
-  }
-  return om.metrics();
+export async function renderMetrics(registry: AnyRegistry, accept: string | undefined): Promise<{ contentType: string; body: string }> {
+  const openMetrics = wantsOpenMetrics(registry, accept);
+  return { contentType: contentTypeOf(openMetrics), body: await renderRegistry(registry, openMetrics) };
 }
 
-/** Render `registry` in the format the Accept header asks for. */
-export async function renderMetrics(registry: AnyRegistry, accept: string | undefined): Promise<{ contentType: string; body: string }> {
-  if (prefersOpenMetrics(accept)) {
-    return { contentType: Registry.OPENMETRICS_CONTENT_TYPE, body: await renderOpenMetrics(registry) };
-  }
-  // A registry already set to OpenMetrics renders OpenMetrics; label it as such.
-  return { contentType: registry.contentType, body: await registry.metrics() };
+// A registry already set to OpenMetrics renders OpenMetrics, as registry.metrics() would.
+function wantsOpenMetrics(registry: AnyRegistry, accept: string | undefined): boolean {
+  return prefersOpenMetrics(accept) || registry.contentType === Registry.OPENMETRICS_CONTENT_TYPE;
+}
+
+function contentTypeOf(openMetrics: boolean): string {
+  return openMetrics ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -93,17 +65,26 @@ export function metricsHandler(registry: AnyRegistry = globalRegistry): RequestH
   if (registry === null || typeof registry !== 'object' || typeof registry.metrics !== 'function') {
     throw new OptionError('metricsHandler(registry): registry must be a prom-client Registry');
   }
-  return serveRendered((accept) => renderMetrics(registry, accept));
+  return serveRendered(async (accept) => {
+    const openMetrics = wantsOpenMetrics(registry, accept);
+    return { contentType: contentTypeOf(openMetrics), body: await renderRegistryChunks(registry, openMetrics) };
+  });
 }
 
-/** A handler serving whatever `render` produces for the request's Accept header (e.g. a cluster's aggregate). */
-export function serveRendered(render: (accept: string | undefined) => Promise<{ contentType: string; body: string }>): RequestHandler {
+/**
+ * A handler serving whatever `render` produces for the request's Accept
+ * header (e.g. a cluster's aggregate): one string, or chunks of it written
+ * in order (see renderRegistryChunks).
+ */
+export function serveRendered(render: (accept: string | undefined) => Promise<{ contentType: string; body: string | readonly string[] }>): RequestHandler {
   return (req, res) => {
     render(req.headers.accept).then(
       ({ contentType, body }) => {
         res.statusCode = 200;
         res.setHeader('Content-Type', contentType);
-        res.end(req.method === 'HEAD' ? undefined : body);
+        if (req.method === 'HEAD') res.end();
+        else if (typeof body === 'string') res.end(body);
+        else writeChunks(res, body);
       },
       (err: unknown) => {
         res.statusCode = 500;
@@ -112,4 +93,14 @@ export function serveRendered(render: (accept: string | undefined) => Promise<{ 
       },
     );
   };
+}
+
+/** The body in one writev, with its Content-Length. */
+function writeChunks(res: ServerResponse, chunks: readonly string[]): void {
+  let length = 0;
+  for (const chunk of chunks) length += Buffer.byteLength(chunk);
+  res.setHeader('Content-Length', length);
+  res.cork();
+  for (const chunk of chunks) res.write(chunk);
+  res.end(); // uncorks
 }

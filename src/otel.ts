@@ -2,16 +2,25 @@
  * The OpenTelemetry bridge (SPEC section 5): the same closes as OTel
  * instruments, through @opentelemetry/api only. OpenTelemetry has no
  * WebSocket semantic conventions yet; these names are the project's own.
+ *
+ * Only the duration histogram is recorded per close. The closes counter and
+ * the active-connections up-down counter are observed from the recorder's
+ * own counts when the SDK collects (asynchronous instruments): with the SDK,
+ * every recorded measurement hashes its attribute set, which made the two
+ * synchronous counters cost more per connection than the histogram itself.
+ * The exported data points are the same (a monotonic and a non-monotonic
+ * cumulative sum per attribute set).
  */
 import {
   createNoopMeter,
   metrics,
   type Attributes,
-  type Counter,
+  type BatchObservableResult,
   type Histogram,
+  type Meter,
   type MeterProvider,
+  type Observable,
   type Span,
-  type UpDownCounter,
 } from '@opentelemetry/api';
 import { DURATION_BUCKETS_SECONDS, INITIATORS } from './metric-names.js';
 import type { CloseRecorder } from './metrics.js';
@@ -33,49 +42,130 @@ export const OTEL_ATTRIBUTE = {
 /** The span event added to the upgrade request's span, while it still records. */
 export const OTEL_CLOSE_EVENT = 'websocket.close';
 
-const NOOP_COUNTER = createNoopMeter().createCounter('noop').constructor;
+const NOOP_HISTOGRAM = createNoopMeter().createHistogram('noop').constructor;
+
+/** A stable identity for an attribute set (several recorders may observe the same one: their counts add up). */
+function attributesKey(attributes: Attributes): string {
+  return JSON.stringify(Object.entries(attributes).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/**
+ * The instruments of one MeterProvider and the bridges (recorders) they
+ * observe: one batch callback per provider, which sums the counts of every
+ * recorder bridged to it, so that two recorders with the same attribute
+ * sets (say, two registries) add up as the synchronous counters did.
+ */
+class ProviderInstruments {
+  readonly closes: Observable;
+  readonly active: Observable;
+  readonly bridges = new Map<CloseRecorder, OtelBridge>();
+
+  constructor(
+    private readonly meter: Meter,
+    readonly duration: Histogram,
+  ) {
+    this.closes = meter.createObservableCounter(OTEL_METRIC.closes, { unit: '{close}', description: 'WebSocket connections closed, by close code, codename, category and initiator.' });
+    this.active = meter.createObservableUpDownCounter(OTEL_METRIC.active, { unit: '{connection}', description: 'WebSocket connections currently open.' });
+    meter.addBatchObservableCallback(this.observe, [this.closes, this.active]);
+  }
+
+  private readonly observe = (result: BatchObservableResult): void => {
+    const closes = new Map<string, { attributes: Attributes; value: number }>();
+    const active = new Map<string, { attributes: Attributes; value: number }>();
+    const add = (into: typeof closes, key: string, attributes: Attributes, value: number): void => {
+      const sum = into.get(key);
+      if (sum === undefined) into.set(key, { attributes, value });
+      else sum.value += value;
+    };
+    for (const bridge of this.bridges.values()) {
+      bridge.forEachClose((key, attributes, count) => add(closes, key, attributes, count));
+      add(active, bridge.baseKey, bridge.baseAttributes, bridge.activeConnections());
+    }
+    for (const { attributes, value } of closes.values()) result.observe(this.closes, value, attributes);
+    for (const { attributes, value } of active.values()) result.observe(this.active, value, attributes);
+  };
+
+  /** Stop observing once no bridge is left. */
+  close(): void {
+    this.meter.removeBatchObservableCallback(this.observe, [this.closes, this.active]);
+  }
+}
+
+const byProvider = new WeakMap<MeterProvider, ProviderInstruments>();
 
 export class OtelBridge {
-  private readonly closes: Counter;
-  private readonly active: UpDownCounter;
-  private readonly duration: Histogram;
-  private readonly baseAttributes: Attributes;
-  // Attribute objects per (recorder slot, initiator), built on first use.
+  readonly baseAttributes: Attributes;
+  readonly baseKey: string;
+  // Attribute objects (and their keys) per (recorder slot, initiator), built on first use.
   private readonly attributes: (Attributes | undefined)[] = [];
+  private readonly keys: string[] = [];
+  /** Hooks using this bridge. */
+  private users = 0;
 
   private constructor(
-    provider: MeterProvider,
+    private readonly provider: MeterProvider,
+    private readonly instruments: ProviderInstruments,
     private readonly recorder: CloseRecorder,
   ) {
-    const meter = provider.getMeter('ws-close-agent', VERSION);
-    this.closes = meter.createCounter(OTEL_METRIC.closes, { unit: '{close}', description: 'WebSocket connections closed, by close code, codename, category and initiator.' });
-    this.active = meter.createUpDownCounter(OTEL_METRIC.active, { unit: '{connection}', description: 'WebSocket connections currently open.' });
-    this.duration = meter.createHistogram(OTEL_METRIC.duration, {
-      unit: 's',
-      description: 'WebSocket connection lifetime from handshake to close.',
-      advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
-    });
     this.baseAttributes = { ...recorder.labels };
+    this.baseKey = attributesKey(this.baseAttributes);
   }
 
   /**
-   * A bridge for `provider` (default: the global one), or undefined when it is
-   * the API's no-op provider: then recording costs nothing at all. Register the
-   * SDK before calling instrument() for its meters to be used.
+   * The bridge of `recorder` to `provider` (default: the global one), shared
+   * by every hook that feeds that recorder; undefined when the provider is
+   * the API's no-op one: then recording costs nothing at all. Register the
+   * SDK before calling instrument() for its meters to be used. Each call
+   * must be matched by release().
    */
   static create(recorder: CloseRecorder, provider: MeterProvider = metrics.getMeterProvider()): OtelBridge | undefined {
-    const bridge = new OtelBridge(provider, recorder);
-    return bridge.closes.constructor === NOOP_COUNTER ? undefined : bridge;
+    let instruments = byProvider.get(provider);
+    if (instruments === undefined) {
+      const meter = provider.getMeter('ws-close-agent', VERSION);
+      const duration = meter.createHistogram(OTEL_METRIC.duration, {
+        unit: 's',
+        description: 'WebSocket connection lifetime from handshake to close.',
+        advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
+      });
+      if (duration.constructor === NOOP_HISTOGRAM) return undefined;
+      instruments = new ProviderInstruments(meter, duration);
+      byProvider.set(provider, instruments);
+    }
+    let bridge = instruments.bridges.get(recorder);
+    if (bridge === undefined) {
+      bridge = new OtelBridge(provider, instruments, recorder);
+      instruments.bridges.set(recorder, bridge);
+    }
+    bridge.users++;
+    return bridge;
   }
 
-  recordOpen(): void {
-    this.active.add(1, this.baseAttributes);
+  /** A hook no longer records through this bridge (uninstall()); the last one stops its observation. */
+  release(): void {
+    if (this.users === 0 || --this.users > 0) return;
+    this.instruments.bridges.delete(this.recorder);
+    if (this.instruments.bridges.size === 0) {
+      this.instruments.close();
+      byProvider.delete(this.provider);
+    }
   }
 
-  /** After recorder.recordClose(), with the slot it returned. */
-  recordClose(slot: number, initiator: number, durationSeconds: number, span: Span | undefined): void {
-    const key = slot * INITIATORS.length + initiator;
-    let attributes = this.attributes[key];
+  /** Connections open in the recorder (what the active up-down counter reports). */
+  activeConnections(): number {
+    return this.recorder.totals().active;
+  }
+
+  /** `visit(key, attributes, count)` for every close series of the recorder with a count. */
+  forEachClose(visit: (key: string, attributes: Attributes, count: number) => void): void {
+    this.recorder.forEachClose((slot, initiator, count) => {
+      const attributes = this.attributesOf(slot, initiator);
+      visit(this.keys[slot * INITIATORS.length + initiator] as string, attributes, count);
+    });
+  }
+
+  private attributesOf(slot: number, initiator: number): Attributes {
+    const k = slot * INITIATORS.length + initiator;
+    let attributes = this.attributes[k];
     if (attributes === undefined) {
       const labels = this.recorder.slotLabels(slot);
       attributes = { ...this.baseAttributes };
@@ -84,11 +174,16 @@ export class OtelBridge {
       attributes[OTEL_ATTRIBUTE.codename] = labels.codename;
       attributes[OTEL_ATTRIBUTE.category] = labels.category;
       attributes[OTEL_ATTRIBUTE.initiator] = INITIATORS[initiator] as string;
-      this.attributes[key] = attributes;
+      this.attributes[k] = attributes;
+      this.keys[k] = attributesKey(attributes);
     }
-    this.closes.add(1, attributes);
-    this.active.add(-1, this.baseAttributes);
-    this.duration.record(durationSeconds, attributes);
+    return attributes;
+  }
+
+  /** After recorder.recordClose(), with the slot it returned. */
+  recordClose(slot: number, initiator: number, durationSeconds: number, span: Span | undefined): void {
+    const attributes = this.attributesOf(slot, initiator);
+    this.instruments.duration.record(durationSeconds, attributes);
     if (span !== undefined && span.isRecording()) span.addEvent(OTEL_CLOSE_EVENT, attributes);
   }
 }

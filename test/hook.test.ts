@@ -57,6 +57,7 @@ async function start(options: { noServer?: boolean; maxPayload?: number; codes?:
         server.closeAllConnections();
         server.close(() => r());
       }),
+    () => hook.uninstall(),
   );
   return { registry, wss, server, port, hook, serverSockets, errors };
 }
@@ -252,6 +253,7 @@ describe('instrument(wss): modes and lifecycle', () => {
     const early = await client(port);
     await waitFor(() => wss.clients.size === 1, 'early connection');
     const hook = instrument(wss, { registry });
+    cleanups.push(() => hook.uninstall());
     early.close(4100);
     await waitFor(() => hook.recorder.totals().closed === 1, 'close of the adopted connection');
     expect(closesByLabels(parseExposition(await registry.metrics()))).toEqual({ '4100 APPLICATION application client': 1 });
@@ -262,7 +264,8 @@ describe('instrument(wss): modes and lifecycle', () => {
     const registry = f.registry;
     const server2 = createServer();
     const wss2 = new WebSocketServer({ server: server2 });
-    instrument(wss2, { registry });
+    const hook2 = instrument(wss2, { registry });
+    cleanups.push(() => hook2.uninstall());
     await new Promise<void>((r) => server2.listen(0, '127.0.0.1', r));
     cleanups.push(() => new Promise<void>((r) => (server2.closeAllConnections(), server2.close(() => r()))));
     const a = await client(f.port);
@@ -273,6 +276,9 @@ describe('instrument(wss): modes and lifecycle', () => {
   });
 
   it('uninstall() leaves no listener or wrapper behind and stops recording', async () => {
+    // Every other test's hook is uninstalled by now (cleanups), so ws's own methods are in place.
+    const proto = WebSocket.prototype as WebSocket & { emitClose(): void };
+    const { close: originalClose, terminate: originalTerminate, emitClose: originalEmitClose } = proto;
     const registry = new Registry();
     const server = createServer();
     const wss = new WebSocketServer({ server });
@@ -285,13 +291,19 @@ describe('instrument(wss): modes and lifecycle', () => {
     const c = await client(port);
     await waitFor(() => wss.clients.size === 1, 'connection');
     const [serverWs] = [...wss.clients] as [WebSocket];
-    expect(serverWs.listenerCount('close')).toBeGreaterThan(0);
-    const closeListenersWithHook = serverWs.listenerCount('close');
-    expect(Object.hasOwn(serverWs, 'close')).toBe(true);
+    const closeListenersWithHook = serverWs.listenerCount('close'); // ws's own (client tracking)
+    // close(), terminate() and emitClose() are wrapped once, on the class, never on the connection itself.
+    expect(proto.close).not.toBe(originalClose);
+    expect(proto.terminate).not.toBe(originalTerminate);
+    expect(proto.emitClose).not.toBe(originalEmitClose);
+    expect(Object.hasOwn(serverWs, 'close')).toBe(false);
 
     hook.uninstall();
     expect(wss.listenerCount('connection')).toBe(before);
-    expect(serverWs.listenerCount('close')).toBe(closeListenersWithHook - 1);
+    expect(serverWs.listenerCount('close')).toBe(closeListenersWithHook);
+    expect(proto.close).toBe(originalClose);
+    expect(proto.terminate).toBe(originalTerminate);
+    expect(proto.emitClose).toBe(originalEmitClose);
     expect(Object.hasOwn(serverWs, 'close')).toBe(false);
     expect(Object.hasOwn(serverWs, 'terminate')).toBe(false);
     hook.uninstall(); // idempotent
@@ -301,6 +313,95 @@ describe('instrument(wss): modes and lifecycle', () => {
     c2.close(1000);
     await new Promise((r) => setTimeout(r, 100));
     expect(hook.recorder.totals()).toEqual({ opened: 1, closed: 0, active: 1 });
+  });
+
+  it('the class methods stay wrapped until the last hook using them is uninstalled', async () => {
+    const { close: originalClose } = WebSocket.prototype;
+    const a = instrument(new WebSocketServer({ noServer: true }), { registry: new Registry() });
+    const f = await start(); // its hook wraps the class on its first connection
+    await client(f.port);
+    await waitFor(() => f.serverSockets.length === 1, 'connection');
+    a.uninstall();
+    f.hook.uninstall();
+    expect(WebSocket.prototype.close).toBe(originalClose);
+    const g = await start();
+    const c = await client(g.port);
+    await waitFor(() => g.serverSockets.length === 1, 'connection');
+    expect(WebSocket.prototype.close).not.toBe(originalClose);
+    const h = await start();
+    await client(h.port);
+    await waitFor(() => h.serverSockets.length === 1, 'connection');
+    g.hook.uninstall();
+    expect(WebSocket.prototype.close).not.toBe(originalClose); // h still needs it
+    h.serverSockets[0]!.close(4003);
+    await expectCloses(h, { '4003 APPLICATION application server': 1 });
+    h.hook.uninstall();
+    expect(WebSocket.prototype.close).toBe(originalClose);
+    c.close();
+  });
+
+  it('a WebSocket subclass that overrides close() is recorded once, also next to a plain server', async () => {
+    class AppSocket extends WebSocket {
+      override close(code?: number, data?: string | Buffer): void {
+        super.close(code, data);
+      }
+    }
+    const plain = await start({ maxPayload: 1024 }); // wraps WebSocket.prototype
+    await client(plain.port);
+    await waitFor(() => plain.serverSockets.length === 1, 'plain connection');
+    const registry = new Registry();
+    const server = createServer();
+    const wss = new WebSocketServer({ server, WebSocket: AppSocket, maxPayload: 1024 } as ConstructorParameters<typeof WebSocketServer>[0]);
+    const sockets: WebSocket[] = [];
+    wss.on('connection', (ws) => {
+      sockets.push(ws);
+      ws.on('error', () => undefined);
+    });
+    const hook = instrument(wss, { registry });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))), () => hook.uninstall());
+    const port = (server.address() as AddressInfo).port;
+    const raw = await rawConnect(port);
+    await waitFor(() => sockets.length === 1, 'subclass connection');
+    expect(sockets[0]).toBeInstanceOf(AppSocket);
+    raw.socket.write(encodeFrame(0x8, Buffer.from([0x03]))); // ws rejects it and calls close(1002) itself
+    await waitFor(() => raw.received().length > 0, 'the server close frame');
+    raw.socket.end();
+    await waitFor(() => hook.recorder.totals().closed === 1, 'the close');
+    const samples = parseExposition(await registry.metrics());
+    expect(closesByLabels(samples)).toEqual({ '1002 CLOSE_PROTOCOL_ERROR standard server': 1 });
+    expect(sumOf(samples, 'websocket_protocol_violations_total')).toBe(1);
+  });
+
+  it('a WebSocket class without a wrappable emitClose() gets a close listener instead, removed by uninstall()', async () => {
+    class SealedSocket extends WebSocket {}
+    Object.defineProperty(SealedSocket.prototype, 'emitClose', { value: (WebSocket.prototype as unknown as { emitClose(): void }).emitClose, configurable: false });
+    const registry = new Registry();
+    const server = createServer();
+    const wss = new WebSocketServer({ server, WebSocket: SealedSocket } as ConstructorParameters<typeof WebSocketServer>[0]);
+    const sockets: WebSocket[] = [];
+    wss.on('connection', (ws) => sockets.push(ws));
+    const hook = instrument(wss, { registry });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))), () => hook.uninstall());
+    const port = (server.address() as AddressInfo).port;
+    const a = await client(port);
+    await client(port);
+    await waitFor(() => sockets.length === 2, 'two connections');
+    const withHook = sockets[1]!.listenerCount('close');
+    a.close(4100);
+    sockets[1]!.close(4101);
+    await waitFor(() => hook.recorder.totals().closed === 2, 'two closes');
+    expect(closesByLabels(parseExposition(await registry.metrics()))).toEqual({
+      '4100 APPLICATION application client': 1,
+      '4101 APPLICATION application server': 1,
+    });
+    const c = await client(port);
+    await waitFor(() => sockets.length === 3, 'third connection');
+    expect(sockets[2]!.listenerCount('close')).toBe(withHook);
+    hook.uninstall();
+    expect(sockets[2]!.listenerCount('close')).toBe(withHook - 1);
+    c.close(1000);
   });
 
   async function startWithBrokenRecorder(broken: { open: boolean; close: boolean }) {

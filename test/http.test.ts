@@ -192,6 +192,26 @@ describe('metricsHandler', () => {
     }
   });
 
+  it('a large body goes out whole, with its Content-Length, equal to prom-client\'s rendering; HEAD gets no body', async () => {
+    const registry = new Registry();
+    const recorder = createRecorder({ registry, maxCustomCodes: 600, labels: { server: 'é "chat"' } });
+    for (let code = 3000; code < 3500; code++) {
+      for (let initiator = 0; initiator < 4; initiator++) {
+        recorder.recordOpen();
+        recorder.recordClose(code, initiator, code / 100);
+      }
+    }
+    const base = await appFor(registry);
+    const r = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5000) });
+    const body = await r.text();
+    expect(body).toBe(await registry.metrics());
+    expect(Number(r.headers.get('content-length'))).toBe(Buffer.byteLength(body));
+    expect(body.split('\n').filter((l) => l.startsWith('websocket_connections_closed_total{')).length).toBeGreaterThanOrEqual(2000);
+    const head = await fetch(`${base}/metrics`, { method: 'HEAD', signal: AbortSignal.timeout(5000) });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+  });
+
   it('rejects something that is not a registry', () => {
     expect(() => metricsHandler({} as AnyRegistry)).toThrow(/registry must be a prom-client Registry/);
   });

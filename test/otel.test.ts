@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { instrument } from '../src/hook.js';
 import { createRecorder } from '../src/metrics.js';
-import { DURATION_BUCKETS_SECONDS } from '../src/metric-names.js';
+import { DURATION_BUCKETS_SECONDS, INITIATOR_SERVER } from '../src/metric-names.js';
 import { OTEL_ATTRIBUTE, OTEL_CLOSE_EVENT, OTEL_METRIC, OtelBridge } from '../src/otel.js';
 import { closesByLabels, parseExposition } from './helpers/exposition.js';
 import { waitFor } from './helpers/wait.js';
@@ -141,6 +141,88 @@ describe('OpenTelemetry metrics', () => {
     await waitFor(async () => ((await otelMetrics(reader)).get(OTEL_METRIC.closes)?.dataPoints.length ?? 0) === 1, 'one close');
     const [point] = (await otelMetrics(reader)).get(OTEL_METRIC.closes)!.dataPoints;
     expect(point!.attributes).toMatchObject({ server: 'chat', [OTEL_ATTRIBUTE.code]: 1000 });
+    await meterProvider.shutdown();
+  });
+});
+
+describe('OpenTelemetry counters observed from the recorders', () => {
+  function closeCounts(m: Map<string, MetricData>): Record<string, number> {
+    return Object.fromEntries((m.get(OTEL_METRIC.closes)?.dataPoints ?? []).map((p) => [attributeKey(p.attributes), p.value as number]));
+  }
+
+  it('two servers on one recorder: each close counted once, the open ones in active', async () => {
+    const reader = new TestReader();
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const recorder = createRecorder({ registry: new Registry() });
+    const hooks: ReturnType<typeof instrument>[] = [];
+    const setup = (wss: WebSocketServer, http: Server): void => {
+      http.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)));
+      hooks.push(instrument(wss, { recorder, meterProvider }));
+    };
+    const one = await server(setup);
+    const two = await server(setup);
+    const a = await client(one.port);
+    const b = await client(two.port);
+    const c = await client(two.port);
+    cleanups.push(() => c.terminate());
+    await waitFor(() => recorder.totals().opened === 3, 'three opens');
+    expect((await otelMetrics(reader)).get(OTEL_METRIC.active)!.dataPoints.map((p) => p.value)).toEqual([3]);
+    a.close(1000);
+    b.close(1000);
+    await waitFor(() => recorder.totals().closed === 2, 'two closes');
+    const m = await otelMetrics(reader);
+    expect(closeCounts(m)).toEqual({ '1000 CLOSE_NORMAL standard client': 2 });
+    expect(m.get(OTEL_METRIC.active)!.dataPoints.map((p) => p.value)).toEqual([1]);
+    expect((m.get(OTEL_METRIC.duration)!.dataPoints as DataPoint<HistogramValue>[]).map((p) => p.value.count)).toEqual([2]);
+    for (const hook of hooks) hook.uninstall();
+    await meterProvider.shutdown();
+  });
+
+  it('two registries (same attribute sets) on one provider add up, as synchronous counters would', async () => {
+    const reader = new TestReader();
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const recorders = [createRecorder({ registry: new Registry() }), createRecorder({ registry: new Registry() })];
+    const ports: number[] = [];
+    for (const recorder of recorders) {
+      const { port } = await server((wss, http) => {
+        http.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)));
+        instrument(wss, { recorder, meterProvider });
+      });
+      ports.push(port);
+    }
+    for (const port of [...ports, ports[0]!]) (await client(port)).close(4001);
+    await waitFor(() => recorders[0]!.totals().closed === 2 && recorders[1]!.totals().closed === 1, 'three closes');
+    expect(closeCounts(await otelMetrics(reader))).toEqual({ '4001 APPLICATION application client': 3 });
+    await meterProvider.shutdown();
+  });
+
+  it('uninstall() of the last hook stops the observation; a new hook starts it again', async () => {
+    const reader = new TestReader();
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const recorder = createRecorder({ registry: new Registry() });
+    let wssRef: WebSocketServer | undefined;
+    const { port } = await server((wss, http) => {
+      http.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)));
+      wssRef = wss;
+    });
+    const first = instrument(wssRef!, { recorder, meterProvider });
+    (await client(port)).close(1000);
+    await waitFor(() => recorder.totals().closed === 1, 'the close');
+    expect(closeCounts(await otelMetrics(reader))).toEqual({ '1000 CLOSE_NORMAL standard client': 1 });
+    first.uninstall();
+    // Recorded while no hook bridges the recorder to the provider: not observed.
+    recorder.recordOpen();
+    recorder.recordClose(4000, INITIATOR_SERVER, 1);
+    expect(closeCounts(await otelMetrics(reader))['4000 APPLICATION application server']).toBeUndefined();
+    const second = instrument(wssRef!, { recorder, meterProvider });
+    (await client(port)).close(1001);
+    await waitFor(() => recorder.totals().closed === 3, 'the third close');
+    expect(closeCounts(await otelMetrics(reader))).toEqual({
+      '1000 CLOSE_NORMAL standard client': 1,
+      '1001 CLOSE_GOING_AWAY standard client': 1,
+      '4000 APPLICATION application server': 1,
+    });
+    second.uninstall();
     await meterProvider.shutdown();
   });
 });

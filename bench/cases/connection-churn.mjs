@@ -5,10 +5,15 @@
  * below this machine's round-to-round noise, so both servers are churned at
  * the same time over the same window, and each round's ratio compares two
  * measurements that saw the same neighbours.
+ *
+ * A second row churns both servers in one process over in-memory streams
+ * (children/ws-inmemory.mjs), in alternating blocks: no kernel and no peer,
+ * so the hook's own CPU per connection shows through the noise.
  */
 import { forkChild } from '../lib/children.mjs';
 import { compareRow } from '../lib/rows.mjs';
-import { runInterleaved } from '../lib/rounds.mjs';
+import { pairDifferences, runInterleaved } from '../lib/rounds.mjs';
+import { median } from '../lib/stats.mjs';
 
 export const id = 2;
 export const title = 'connection churn, instrumented vs bare ws server';
@@ -49,6 +54,13 @@ export async function run(ctx) {
     const meanRate = (n) => Math.round(results.reduce((a, r) => a + r[n].connections / r.seconds, 0) / results.length);
     const errors = results.reduce((a, r) => a + r.bare.errors + r.instrumented.errors, 0);
     const totals = await instrumented.request('totals');
+
+    const inMemory = await forkChild('ws-inmemory.mjs');
+    started.push(inMemory);
+    const m = ctx.quick ? { blocks: 60, connections: 200, warmup: 5000 } : { blocks: 300, connections: 250, warmup: 20000 };
+    const pairs = await inMemory.request('pairs', { ...m, deadlineMs: Math.max(1000, ctx.deadline - performance.now()) }, 120_000);
+    const toUs = (ns) => ns.map((x) => x / 1000);
+    const addedNs = median(pairDifferences(pairs.hooked, pairs.bare));
     return [
       compareRow({
         caseId: id,
@@ -61,6 +73,16 @@ export async function run(ctx) {
         target: 'ratio ≤ 1.01',
         check: ({ ratio }) => ratio <= 1.01,
         note: `${rounds} rounds, both servers churned at once by ${LOOPS_PER_SERVER} client loops each; mean rate ${meanRate('instrumented')}/s hooked, ${meanRate('bare')}/s bare; hook recorded ${totals.opened} opened / ${totals.closed} closed; ${errors} client errors`,
+      }),
+      compareRow({
+        caseId: id,
+        name: 'churn, in-memory sockets: ws CPU per connection, instrumented vs bare',
+        unit: 'µs',
+        oursLabel: 'hook',
+        baselineLabel: 'bare',
+        ours: toUs(pairs.hooked),
+        baseline: toUs(pairs.bare),
+        note: `the hook adds ${Math.round(addedNs)} ns per connection (median of ${pairs.bare.length} paired blocks of ${m.connections} connections, one process, no kernel); that is ${((addedNs / 1000 / median(cpuPerConn('bare'))) * 100).toFixed(2)} % of the bare server's CPU per real connection above; hook recorded ${pairs.recorded.closed} closes`,
       }),
     ];
   } finally {

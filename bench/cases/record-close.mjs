@@ -5,44 +5,18 @@
  * closed.inc(labels) + duration.observe(labels) + active.dec at close).
  * Both replay the same codes, initiators and connection ages.
  */
+// The hook reads the clock through perf_hooks' object (the `performance` global is a getter, run on every access).
+import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { INITIATORS, classify, createRecorder } from '../../dist/esm/index.js';
 import { DURATION_BUCKETS_SECONDS, metricNames } from '../../dist/esm/metric-names.js';
+import { MASK, NAMED, buildWorkload, calibrate, timePerCallNs } from '../lib/close-workload.mjs';
 import { compareRow } from '../lib/rows.mjs';
 import { runInterleaved } from '../lib/rounds.mjs';
 import { summarize } from '../lib/stats.mjs';
-import { readOwnCpuNs } from '../lib/proc-stats.mjs';
 
 export const id = 1;
 export const title = 'per-close recording cost';
-
-const MASK = 4095;
-const NAMED = { 4001: 'AUTH_EXPIRED' };
-
-/** A fixed pseudo-random mix: mostly 1000/1001, some abnormal 1006, a few others. */
-function buildWorkload() {
-  let seed = 12345;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
-  const mix = [[1000, 0.55], [1001, 0.2], [1006, 0.15], [1005, 0.04], [1011, 0.02], [4001, 0.02], [1008, 0.01], [4403, 0.01]];
-  const codes = new Int32Array(MASK + 1);
-  const initiators = new Int32Array(MASK + 1);
-  const agesMs = new Float64Array(MASK + 1);
-  for (let i = 0; i <= MASK; i++) {
-    let r = rand();
-    let code = 1000;
-    for (const [c, p] of mix) {
-      if (r < p) {
-        code = c;
-        break;
-      }
-      r -= p;
-    }
-    codes[i] = code;
-    initiators[i] = rand() < 0.6 ? 0 : 1;
-    agesMs[i] = 10 ** (2 + rand() * 5); // 0.1 s .. 2.8 h, spread over the buckets
-  }
-  return { codes, initiators, agesMs };
-}
 
 function createOurs({ codes, initiators, agesMs }) {
   const recorder = createRecorder({ registry: new Registry(), codes: NAMED });
@@ -84,21 +58,6 @@ function createPromClient({ codes, initiators, agesMs }) {
   };
 }
 
-/** Iterations that take about `ms`, measured after `fn` ran hot for a while (a cold first call would undercount). */
-function calibrate(fn, ms) {
-  let n = 1000;
-  const warmUntil = performance.now() + ms * 3;
-  while (performance.now() < warmUntil) fn(n);
-  for (let k = 0; k < 20; k++) {
-    const t0 = performance.now();
-    fn(n);
-    const dt = performance.now() - t0;
-    if (dt > ms / 4) return Math.max(1000, Math.round((n * ms) / dt));
-    n *= 4;
-  }
-  return n;
-}
-
 /** The clock alone: the two performance.now() calls of the hook path, to tell them from the recorder's share. */
 function createClockOnly({ agesMs }) {
   let sink = 0;
@@ -109,14 +68,6 @@ function createClockOnly({ agesMs }) {
     }
     return sink;
   };
-}
-
-/** CPU ns per iteration (process CPU time, so that a busy neighbour's time slices do not count). */
-function timePerCallNs(fn, n) {
-  globalThis.gc?.();
-  const t0 = readOwnCpuNs();
-  fn(n);
-  return (readOwnCpuNs() - t0) / n;
 }
 
 export async function run(ctx) {

@@ -1,0 +1,220 @@
+/**
+ * Rendering a prom-client registry as text exposition (0.0.4) or
+ * OpenMetrics. The recorder's metrics write their own sample lines from label
+ * strings rendered once per series (their labels are bounded); every other
+ * metric in the registry goes through prom-client's own formatter, in the
+ * registry's order. The output is byte for byte what prom-client would
+ * produce from the same registry: same escaping, same default labels, same
+ * number formatting.
+ */
+import { Registry, type OpenMetricsContentType, type RegistryContentType } from 'prom-client';
+
+/** A prom-client registry of either content type. */
+export type AnyRegistry = Registry<RegistryContentType>;
+
+/** The registry's default labels (`registry.setDefaultLabels`), as prom-client applies them. */
+export type DefaultLabels = Readonly<Record<string, unknown>>;
+
+/**
+ * The method by which a metric renders its own sample lines. Registered
+ * with Symbol.for so that the ESM and CommonJS builds of this package
+ * recognise each other's metrics; versioned, so that a copy with another
+ * contract is formatted by prom-client instead.
+ */
+export const RENDER_SAMPLES = Symbol.for('ws-close-agent.renderSamples.v1');
+
+/** What the metric's sample lines are rendered for. */
+export interface SampleFormat {
+  /** The name samples of the family itself carry (for a counter in OpenMetrics: the family name + `_total`). */
+  readonly sampleName: string;
+  /** Default labels of the registry; `undefined` when there are none. */
+  readonly defaults: DefaultLabels | undefined;
+}
+
+/** Where a metric writes its sample lines. */
+export interface LineSink {
+  /** One sample line, newline first: `\nname{labels} value`. */
+  line(text: string): void;
+}
+
+/** A metric that can render its samples without prom-client's formatter. */
+export interface SelfRendering {
+  name: string;
+  readonly help: string;
+  readonly type: string;
+  /** Write every sample line to `sink`. */
+  [RENDER_SAMPLES](format: SampleFormat, sink: LineSink): void;
+}
+
+/**
+ * Lines per chunk of rendered text. Thousands of lines joined into one
+ * string cost more than writing them: a string over ~128 KiB lands in V8's
+ * large-object space (fresh pages each scrape), and so does its UTF-8 copy.
+ * Chunks of ~10 KiB stay in the young generation and go out in one writev.
+ */
+const LINES_PER_CHUNK = 128;
+
+/** Collects text in chunks of at most LINES_PER_CHUNK lines. */
+class ChunkSink implements LineSink {
+  readonly chunks: string[] = [];
+  private current: string;
+  private lines = 0;
+
+  constructor(first: string) {
+    this.current = first;
+  }
+
+  line(text: string): void {
+    this.current += text;
+    if (++this.lines === LINES_PER_CHUNK) {
+      this.chunks.push(this.current);
+      this.current = '';
+      this.lines = 0;
+    }
+  }
+
+  end(): string[] {
+    if (this.current !== '') this.chunks.push(this.current);
+    return this.chunks;
+  }
+}
+
+interface PromMetric {
+  name: string;
+  help: string;
+  type: string;
+  aggregator?: string;
+  get(): unknown;
+  getForPromString?(): unknown;
+}
+
+/** prom-client's escaping of metric names and help text. */
+export function escapeText(text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+/** prom-client's escaping of a label value (non-strings are written as they stringify). */
+export function escapeLabelValue(value: unknown): string {
+  return typeof value === 'string' ? escapeText(value).replace(/"/g, '\\"') : String(value);
+}
+
+/** `name="value",...` for `labels`, in their order, without braces. */
+export function formatLabelPairs(labels: Readonly<Record<string, unknown>>): string {
+  let out = '';
+  for (const name of Object.keys(labels)) out += `${out === '' ? '' : ','}${name}="${escapeLabelValue(labels[name])}"`;
+  return out;
+}
+
+/**
+ * The default labels a series with `own` label names gets, as `,name="value"...`
+ * (prom-client adds the default labels a series does not set itself, after its own).
+ */
+export function defaultLabelsSuffix(defaults: DefaultLabels | undefined, own: ReadonlySet<string>): string {
+  if (defaults === undefined) return '';
+  let out = '';
+  for (const name of Object.keys(defaults)) if (!own.has(name)) out += `,${name}="${escapeLabelValue(defaults[name])}"`;
+  return out;
+}
+
+/** `{pairs}` or '' when there are none (`pairs` may start with the comma of a defaults suffix). */
+export function braces(pairs: string): string {
+  if (pairs === '') return '';
+  return pairs.charCodeAt(0) === 44 /* , */ ? `{${pairs.slice(1)}}` : `{${pairs}}`;
+}
+
+/** prom-client's number formatting. */
+export function formatValue(value: number): string {
+  if (Number.isNaN(value)) return 'Nan';
+  if (!Number.isFinite(value)) return value < 0 ? '-Inf' : '+Inf';
+  return `${value}`;
+}
+
+function isSelfRendering(metric: unknown): metric is SelfRendering {
+  return typeof (metric as Partial<SelfRendering>)[RENDER_SAMPLES] === 'function';
+}
+
+function stripTotal(name: string): string {
+  return name.replace(/_total$/, '');
+}
+
+/** HELP, TYPE and sample lines of a self-rendering metric, in chunks, without a final newline (as prom-client joins them). */
+function renderSelf(metric: SelfRendering, openMetrics: boolean, defaults: DefaultLabels | undefined): string[] {
+  const counter = metric.type === 'counter';
+  const family = escapeText(openMetrics && counter ? stripTotal(metric.name) : metric.name);
+  const sampleName = openMetrics && counter ? `${family}_total` : family;
+  const sink = new ChunkSink(`# HELP ${family} ${escapeText(metric.help)}\n# TYPE ${family} ${metric.type}`);
+  metric[RENDER_SAMPLES]({ sampleName, defaults }, sink);
+  return sink.end();
+}
+
+/**
+ * A read-only view of `metric` for an OpenMetrics registry. prom-client
+ * renames counters in place (strips `_total`) when a registry renders
+ * OpenMetrics, which would corrupt later text-format scrapes of the same
+ * metrics; a view with the stripped name avoids that.
+ */
+function openMetricsView(metric: PromMetric): PromMetric & { reset(): void } {
+  const strip = (name: string): string => (metric.type === 'counter' ? stripTotal(name) : name);
+  return {
+    name: strip(metric.name),
+    help: metric.help,
+    type: metric.type,
+    aggregator: metric.aggregator,
+    async get() {
+      const data = (await (metric.getForPromString ? metric.getForPromString() : metric.get())) as { name: string };
+      return { ...data, name: strip(data.name) };
+    },
+    reset() {},
+  };
+}
+
+/**
+ * `registry` as text exposition or OpenMetrics, without changing it (no
+ * counter is renamed, whatever the registry's content type), as chunks of
+ * text to be written in order (see LINES_PER_CHUNK).
+ */
+export async function renderRegistryChunks(registry: AnyRegistry, openMetrics: boolean): Promise<string[]> {
+  const defaults = (registry as unknown as { _defaultLabels?: DefaultLabels })._defaultLabels;
+  const withDefaults = defaults !== undefined && defaults !== null && Object.keys(defaults).length > 0 ? defaults : undefined;
+  // prom-client formats the other metrics: on a throwaway registry of the right content type where `registry` is not one.
+  let formatter: AnyRegistry = registry;
+  if (openMetrics || registry.contentType !== Registry.PROMETHEUS_CONTENT_TYPE) {
+    if (openMetrics) {
+      const om = new Registry<OpenMetricsContentType>();
+      om.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+      formatter = om;
+    } else {
+      formatter = new Registry();
+    }
+    if (withDefaults !== undefined) formatter.setDefaultLabels(withDefaults as Record<string, string>);
+  }
+  const format = (formatter as unknown as { getMetricsAsString(metric: unknown): Promise<string> }).getMetricsAsString;
+  const formatOther = (metric: PromMetric): Promise<string> => format.call(formatter, openMetrics ? openMetricsView(metric) : metric);
+  // Every metric's collection starts in registry order, as in registry.metrics().
+  const parts = (registry.getMetricsAsArray() as unknown[]).map((metric): string[] | Promise<string> =>
+    isSelfRendering(metric) ? renderSelf(metric, openMetrics, withDefaults) : formatOther(metric as PromMetric),
+  );
+  const rendered = parts.every((p) => Array.isArray(p)) ? (parts as string[][]) : await Promise.all(parts);
+  const separator = openMetrics ? '\n' : '\n\n';
+  const chunks: string[] = [];
+  let carry = ''; // separators and other metrics' text, written with the next chunk
+  for (let i = 0; i < rendered.length; i++) {
+    if (i > 0) carry += separator;
+    const part = rendered[i] as string | string[];
+    if (typeof part === 'string') {
+      carry += part;
+      continue;
+    }
+    for (const chunk of part) {
+      chunks.push(carry + chunk);
+      carry = '';
+    }
+  }
+  chunks.push(carry + (openMetrics ? '\n# EOF\n' : '\n'));
+  return chunks;
+}
+
+/** `registry` as one string of text exposition or OpenMetrics (see renderRegistryChunks). */
+export async function renderRegistry(registry: AnyRegistry, openMetrics: boolean): Promise<string> {
+  return (await renderRegistryChunks(registry, openMetrics)).join('');
+}
