@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   CLOSE_CODE_TABLE,
@@ -10,7 +10,11 @@ import {
 } from '../src/close-codes.js';
 
 // The seed table is the authority: parse it and check every row against classify().
-const SEED = new URL('../../shared/seed/close-codes.md', import.meta.url);
+// test/fixtures holds a verbatim copy, so that the suite runs from any clone;
+// where the project's shared folder sits beside the checkout, the copy must
+// still equal it.
+const SEED = new URL('./fixtures/close-codes.seed.md', import.meta.url);
+const SHARED_SEED = new URL('../../shared/seed/close-codes.md', import.meta.url);
 
 interface SeedRow {
   from: number;
@@ -47,6 +51,12 @@ function expectedCodename(row: SeedRow): string | undefined {
 
 describe('classify against the seed table', () => {
   const rows = seedRows();
+
+  it('the copy of the seed table is the shared one, where that is present', () => {
+    const copy = readFileSync(SEED, 'utf8');
+    expect(copy).toMatch(/^\| 1006 +\| `CLOSE_ABNORMAL`/m);
+    if (existsSync(SHARED_SEED)) expect(copy).toBe(readFileSync(SHARED_SEED, 'utf8'));
+  });
 
   it('the seed table has the 21 rows this module was written from', () => {
     expect(rows).toHaveLength(21);
