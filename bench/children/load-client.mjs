@@ -9,7 +9,7 @@ import WebSocket from 'ws';
 import { readCpuSeconds } from '../lib/proc-stats.mjs';
 import { percentileOfSorted } from '../lib/stats.mjs';
 import { sleep } from '../lib/rounds.mjs';
-import { announceReady, serveRequests } from './ipc.mjs';
+import { announceReady, serveRequests } from '../../scripts/lib/child-ipc-serve.mjs';
 
 const OPEN_TIMEOUT_MS = 10_000;
 const CLOSE_TIMEOUT_MS = 5_000;

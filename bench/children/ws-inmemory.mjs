@@ -10,7 +10,7 @@ import { Duplex } from 'node:stream';
 import { Registry } from 'prom-client';
 import { WebSocketServer } from 'ws';
 import { instrument } from '../../dist/esm/index.js';
-import { announceReady, serveRequests } from './ipc.mjs';
+import { announceReady, serveRequests } from '../../scripts/lib/child-ipc-serve.mjs';
 
 /** A socket whose peer says nothing but what is pushed, and answers the server's end with its own. */
 class MemorySocket extends Duplex {

@@ -6,6 +6,7 @@
 import { fork, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { connectChild, waitForExit, withTimeout } from '../../scripts/lib/child-ipc.mjs';
 
 const live = new Set();
 const cleanups = new Set();
@@ -44,27 +45,7 @@ export function killAllChildren() {
   live.clear();
 }
 
-/** Resolves with the exit code once `proc` exits; SIGKILLs it after `timeoutMs`. */
-export function waitForExit(proc, timeoutMs) {
-  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve(proc.exitCode);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve(code);
-    });
-  });
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-    }),
-  ]);
-}
+export { waitForExit };
 
 /** Spawn any command, tracked. */
 export function spawnTracked(command, args, options) {
@@ -79,43 +60,8 @@ export function spawnTracked(command, args, options) {
 export async function forkChild(script, { args = [], execArgv = [], readyTimeoutMs = 15_000 } = {}) {
   const path = fileURLToPath(new URL(`../children/${script}`, import.meta.url));
   const proc = track(fork(path, args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
-  const pending = new Map();
-  let nextId = 1;
-  let onReady;
-  const ready = new Promise((resolve, reject) => {
-    onReady = resolve;
-    proc.once('exit', (code, signal) => reject(new Error(`${script} exited (${code ?? signal}) before it was ready`)));
-  });
-  proc.on('message', (msg) => {
-    if (msg.type === 'ready') return onReady(msg);
-    const p = pending.get(msg.id);
-    if (!p) return;
-    pending.delete(msg.id);
-    if (msg.error) p.reject(new Error(`${script}: ${msg.error}`));
-    else p.resolve(msg.result);
-  });
-  proc.on('exit', (code, signal) => {
-    for (const p of pending.values()) p.reject(new Error(`${script} exited (${code ?? signal})`));
-    pending.clear();
-  });
-  const info = await withTimeout(ready, readyTimeoutMs, `${script} start`);
-  return {
-    pid: proc.pid,
-    info,
-    /** Ask the child to run `command`; rejects after `timeoutMs`. */
-    request(command, params = {}, timeoutMs = 60_000) {
-      const id = nextId++;
-      const answer = new Promise((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        proc.send({ id, command, params });
-      });
-      return withTimeout(answer, timeoutMs, `${script} ${command}`);
-    },
-    async stop() {
-      if (proc.connected) proc.disconnect(); // children exit on disconnect
-      await waitForExit(proc, 5_000);
-    },
-  };
+  const child = await connectChild(proc, script, { readyTimeoutMs });
+  return { pid: child.pid, info: child.info, request: child.request, stop: child.stop };
 }
 
 /**

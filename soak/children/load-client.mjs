@@ -11,7 +11,7 @@
  */
 import WebSocket from 'ws';
 import { scenarioOf } from '../lib/scenarios.mjs';
-import { announceReady, sendEvent, serveRequests } from './ipc.mjs';
+import { announceReady, sendEvent, serveRequests } from '../../scripts/lib/child-ipc-serve.mjs';
 
 const OPEN_TIMEOUT_MS = 15_000;
 const ECHO_TIMEOUT_MS = 15_000;

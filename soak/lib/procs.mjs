@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { connectChild, waitForExit, withTimeout } from '../../scripts/lib/child-ipc.mjs';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const AGENT_MAIN = fileURLToPath(new URL('../../dist/esm/agent/main.js', import.meta.url));
@@ -63,27 +64,7 @@ export function openFilesLimit(pid) {
   return m[1] === 'unlimited' ? Infinity : Number(m[1]);
 }
 
-/** Resolves with the exit code once `proc` exits; SIGKILLs it after `timeoutMs` (resolves null then). */
-export function waitForExit(proc, timeoutMs) {
-  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve(proc.exitCode);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve(code);
-    });
-  });
-}
-
-export function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${Math.round(ms)} ms`)), Math.max(0, ms));
-    }),
-  ]);
-}
+export { waitForExit, withTimeout };
 
 /**
  * Start a script of soak/children/ that answers requests over IPC (see
@@ -93,45 +74,7 @@ export function withTimeout(promise, ms, what) {
 export async function startChild(script, { onEvent = () => undefined, readyTimeoutMs = 15_000, nice = 0 } = {}) {
   const path = fileURLToPath(new URL(`../children/${script}`, import.meta.url));
   const proc = spawnNode([path], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], nice });
-  const pending = new Map();
-  let nextId = 1;
-  let onReady;
-  const ready = new Promise((resolve, reject) => {
-    onReady = resolve;
-    proc.once('exit', (code, signal) => reject(new Error(`${script} exited (${code ?? signal}) before it was ready`)));
-  });
-  proc.on('message', (msg) => {
-    if (msg.type === 'ready') return onReady(msg);
-    if (msg.type === 'event') return onEvent(msg.name, msg.data);
-    const p = pending.get(msg.id);
-    if (!p) return;
-    pending.delete(msg.id);
-    if (msg.error) p.reject(new Error(`${script}: ${msg.error}`));
-    else p.resolve(msg.result);
-  });
-  proc.on('exit', (code, signal) => {
-    for (const p of pending.values()) p.reject(new Error(`${script} exited (${code ?? signal})`));
-    pending.clear();
-  });
-  const info = await withTimeout(ready, readyTimeoutMs, `${script} start`);
-  return {
-    proc,
-    pid: proc.pid,
-    info,
-    /** Ask the child to run `command`; rejects after `timeoutMs`. */
-    request(command, params = {}, timeoutMs = 60_000) {
-      const id = nextId++;
-      const answer = new Promise((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        proc.send({ id, command, params });
-      });
-      return withTimeout(answer, timeoutMs, `${script} ${command}`);
-    },
-    async stop() {
-      if (proc.connected) proc.disconnect(); // children exit on disconnect
-      await waitForExit(proc, 5_000);
-    },
-  };
+  return connectChild(proc, script, { onEvent, readyTimeoutMs });
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
- * The child side of lib/procs.mjs: announce readiness, answer requests
- * ({ id, command, params } -> { id, result } or { id, error }), send events,
- * and exit when the runner goes away (the IPC channel closes).
+ * The child side of child-ipc.mjs, for the children of bench/ and soak/:
+ * announce readiness, answer requests ({ id, command, params } -> { id,
+ * result } or { id, error }), send events, and exit when the runner goes
+ * away (the IPC channel closes).
  */
 export function announceReady(info = {}) {
   process.send({ type: 'ready', ...info });

@@ -1,0 +1,75 @@
+/**
+ * The parent side of the request/answer protocol that bench/ and soak/ use
+ * with their child processes (the child side is child-ipc-serve.mjs):
+ * { id, command, params } -> { id, result } or { id, error }, plus
+ * { type: 'ready', ...info } once and { type: 'event', name, data } at will.
+ */
+
+/** Resolves with the exit code once `proc` exits; SIGKILLs it after `timeoutMs` (resolves null then). */
+export function waitForExit(proc, timeoutMs) {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve(proc.exitCode);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}
+
+/** `promise`, or a rejection naming `what` after `ms`. */
+export function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${Math.round(ms)} ms`)), Math.max(0, ms));
+    }),
+  ]);
+}
+
+/**
+ * Talk to a child started with an IPC channel (`script` names it in errors).
+ * Resolves once the child announced `ready`; `info` holds what it announced.
+ */
+export async function connectChild(proc, script, { onEvent = () => undefined, readyTimeoutMs = 15_000 } = {}) {
+  const pending = new Map();
+  let nextId = 1;
+  let onReady;
+  const ready = new Promise((resolve, reject) => {
+    onReady = resolve;
+    proc.once('exit', (code, signal) => reject(new Error(`${script} exited (${code ?? signal}) before it was ready`)));
+  });
+  proc.on('message', (msg) => {
+    if (msg.type === 'ready') return onReady(msg);
+    if (msg.type === 'event') return onEvent(msg.name, msg.data);
+    const p = pending.get(msg.id);
+    if (!p) return;
+    pending.delete(msg.id);
+    if (msg.error) p.reject(new Error(`${script}: ${msg.error}`));
+    else p.resolve(msg.result);
+  });
+  proc.on('exit', (code, signal) => {
+    for (const p of pending.values()) p.reject(new Error(`${script} exited (${code ?? signal})`));
+    pending.clear();
+  });
+  const info = await withTimeout(ready, readyTimeoutMs, `${script} start`);
+  return {
+    proc,
+    pid: proc.pid,
+    info,
+    /** Ask the child to run `command`; rejects after `timeoutMs`. */
+    request(command, params = {}, timeoutMs = 60_000) {
+      const id = nextId++;
+      const answer = new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        proc.send({ id, command, params });
+      });
+      return withTimeout(answer, timeoutMs, `${script} ${command}`);
+    },
+    async stop() {
+      if (proc.connected) proc.disconnect(); // children exit on disconnect
+      await waitForExit(proc, 5_000);
+    },
+  };
+}
