@@ -324,11 +324,11 @@ class Proxy implements ProxyServer {
 
   constructor(readonly options: ProxyOptions) {
     this.recorder = options.recorder;
-    this.requestUpstream = options.upstream.protocol === 'wss:' ? httpsRequest : httpRequest;
-    this.basePath = options.upstream.pathname.replace(/\/$/, '');
     const tls = options.upstream.protocol === 'wss:';
+    this.requestUpstream = tls ? httpsRequest : httpRequest;
+    this.basePath = options.upstream.pathname.replace(/\/$/, '');
     const host = options.upstream.hostname.replace(/^\[|\]$/g, '');
-    this.target = { host, port: Number(options.upstream.port) || (tls ? 443 : 80), tls, servername: host };
+    this.target = { host, port: Number(options.upstream.port) || (tls ? 443 : 80), tls };
     // Node checks header/request timeouts every connectionsCheckingInterval (30 s by default).
     this.server = createServer({ connectionsCheckingInterval: checkInterval(options.handshakeTimeoutMs) }, this.onRequest);
     // Slow or incomplete request heads are dropped by Node's header timeout.
@@ -357,8 +357,8 @@ class Proxy implements ProxyServer {
     return path === '/' ? this.basePath + this.options.upstream.search : this.basePath + path;
   }
 
-  private upstreamRequestOptions(req: IncomingMessage, extra: string[]): HttpsRequestOptions {
-    const { upstream } = this.options;
+  /** The client's headers as received (name, value, ...), with the client's address added to X-Forwarded-For. */
+  private forwardedHeaders(req: IncomingMessage): string[] {
     const remote = req.socket.remoteAddress;
     const headers = [...req.rawHeaders];
     if (remote) {
@@ -366,16 +366,20 @@ class Proxy implements ProxyServer {
       if (i >= 0) headers[i + 1] = `${headers[i + 1] as string}, ${remote}`;
       else headers.push('X-Forwarded-For', remote);
     }
-    headers.push(...extra);
+    return headers;
+  }
+
+  private upstreamRequestOptions(req: IncomingMessage): HttpsRequestOptions {
+    const { host, port } = this.target;
     return {
-      host: upstream.hostname.replace(/^\[|\]$/g, ''),
-      port: Number(upstream.port) || (upstream.protocol === 'wss:' ? 443 : 80),
+      host,
+      port,
       method: req.method,
       path: this.targetPath(req.url),
-      headers: headers as unknown as Record<string, string>, // Node accepts rawHeaders-style arrays
+      headers: this.forwardedHeaders(req) as unknown as Record<string, string>, // Node accepts rawHeaders-style arrays
       setHost: false,
       agent: false,
-      servername: upstream.hostname,
+      servername: this.options.upstream.hostname,
     };
   }
 
@@ -407,20 +411,9 @@ class Proxy implements ProxyServer {
 
   /** The request head sent to the upstream: the client's, with the target path and X-Forwarded-For. */
   private upgradeRequestHead(req: IncomingMessage): string {
-    const remote = req.socket.remoteAddress;
-    const raw = req.rawHeaders;
+    const headers = this.forwardedHeaders(req);
     let out = `${req.method ?? 'GET'} ${this.targetPath(req.url)} HTTP/1.1\r\n`;
-    let forwarded = false;
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      const name = raw[i] as string;
-      let value = raw[i + 1] as string;
-      if (remote && !forwarded && name.length === 15 && name.toLowerCase() === 'x-forwarded-for') {
-        value = `${value}, ${remote}`;
-        forwarded = true;
-      }
-      out += `${name}: ${value}\r\n`;
-    }
-    if (remote && !forwarded) out += `X-Forwarded-For: ${remote}\r\n`;
+    for (let i = 0; i + 1 < headers.length; i += 2) out += `${headers[i] as string}: ${headers[i + 1] as string}\r\n`;
     return `${out}\r\n`;
   }
 
@@ -481,7 +474,7 @@ class Proxy implements ProxyServer {
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     let upstreamReq: ClientRequest;
     try {
-      upstreamReq = this.requestUpstream(this.upstreamRequestOptions(req, []));
+      upstreamReq = this.requestUpstream(this.upstreamRequestOptions(req));
     } catch {
       res.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8' }).end('request cannot be forwarded\n');
       return;

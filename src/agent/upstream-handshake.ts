@@ -14,14 +14,13 @@ import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 
 /** Node's own default limit for a response head (--max-http-header-size). */
-export const MAX_ANSWER_HEAD = 16 * 1024;
+const MAX_ANSWER_HEAD = 16 * 1024;
 
 export interface UpstreamTarget {
   host: string;
   port: number;
+  /** wss://: TLS, with the host as server name (SNI, unless an IP address; the certificate is checked against it). */
   tls: boolean;
-  /** TLS server name (SNI, unless an IP address; the certificate is checked against it). */
-  servername: string;
 }
 
 export type HandshakeOutcome =
@@ -140,7 +139,7 @@ export function upstreamHandshake(request: HandshakeRequest, done: (outcome: Han
   let socket: Socket;
   try {
     const { host, port } = target;
-    socket = target.tls ? tlsConnect({ host, port, ...(isIP(target.servername) === 0 ? { servername: target.servername } : {}) }) : netConnect({ host, port });
+    socket = target.tls ? tlsConnect({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}) }) : netConnect({ host, port });
   } catch (err) {
     done({ kind: 'unreachable', code: (err as NodeJS.ErrnoException).code ?? 'error' });
     return;
