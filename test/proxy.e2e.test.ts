@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { startAgentProcess, type AgentProcess } from './helpers/agent-process.js';
 import { closePayload, encodeFrame, firstCloseCode, rawConnect } from './helpers/raw-client.js';
@@ -76,6 +76,11 @@ describe.each([['ws'], ['python3-websockets']])('agent in front of a %s upstream
   afterAll(async () => {
     agent?.kill();
     if (upstream) await ('close' in upstream ? upstream.close() : upstream.kill());
+  });
+  // Every test leaves nothing open, so the next one's "before" snapshot
+  // cannot catch a close that was still on its way.
+  afterEach(async () => {
+    await waitFor(async () => (await metricsState(agent)).active === 0, 'no connection left open by the test');
   });
 
   it('passes 1 MiB+ binary and text messages byte for byte with permessage-deflate and the subprotocol (ws client)', async () => {
