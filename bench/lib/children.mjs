@@ -4,9 +4,9 @@
  * process is tracked so that the runner can kill what is left on any exit.
  */
 import { fork, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { connectChild, waitForExit, withTimeout } from '../../scripts/lib/child-ipc.mjs';
+import { watchAgent } from '../../scripts/lib/agent-child.mjs';
+import { connectChild, waitForExit } from '../../scripts/lib/child-ipc.mjs';
 
 const live = new Set();
 const cleanups = new Set();
@@ -79,42 +79,13 @@ export async function startAgent({ upstream, nodeArgs = [], extraArgs = [], read
     ...extraArgs,
   ];
   const proc = spawnTracked(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const stderrListeners = new Set();
-  const stderrTail = [];
-  createInterface({ input: proc.stderr }).on('line', (line) => {
-    stderrTail.push(line);
-    if (stderrTail.length > 20) stderrTail.shift();
-    for (const l of stderrListeners) l(line);
-  });
-  const listening = new Promise((resolve, reject) => {
-    createInterface({ input: proc.stdout }).on('line', (line) => {
-      let rec;
-      try {
-        rec = JSON.parse(line);
-      } catch {
-        return;
-      }
-      if (rec.msg === 'listening') resolve(rec);
-    });
-    proc.once('exit', (code) => reject(new Error(`agent exited (${code}) before listening: ${stderrTail.join('\n')}`)));
-  });
-  const rec = await withTimeout(listening, readyTimeoutMs, 'agent start');
+  const { rec, waitForStderrLine } = await watchAgent(proc, { readyTimeoutMs, keepStderrLines: 20 });
   return {
     pid: proc.pid,
     url: `ws://${rec.listen}/`,
     metricsUrl: `http://${rec.metricsListen}/metrics`,
     /** Resolves with the first stderr line `match` accepts (the heap probe answers there). */
-    waitForStderrLine(match, timeoutMs = 10_000) {
-      let listener;
-      const found = new Promise((resolve) => {
-        listener = (line) => {
-          const v = match(line);
-          if (v !== undefined) resolve(v);
-        };
-        stderrListeners.add(listener);
-      });
-      return withTimeout(found, timeoutMs, 'agent probe').finally(() => stderrListeners.delete(listener));
-    },
+    waitForStderrLine,
     signal(sig) {
       proc.kill(sig);
     },

@@ -6,8 +6,8 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { watchAgent } from '../../scripts/lib/agent-child.mjs';
 import { connectChild, waitForExit, withTimeout } from '../../scripts/lib/child-ipc.mjs';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -86,61 +86,13 @@ export async function startChild(script, { onEvent = () => undefined, readyTimeo
  */
 export async function startAgent({ upstream, extraArgs = [], readyTimeoutMs = 15_000 }) {
   const proc = spawnNode(['--expose-gc', '--import', GC_PROBE, AGENT_MAIN, '--upstream', upstream, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', ...extraArgs]);
-  const lines = [];
-  const stderrLines = [];
-  const stderrListeners = new Set();
-  createInterface({ input: proc.stderr }).on('line', (line) => {
-    stderrLines.push(line);
-    for (const l of stderrListeners) l(line);
-  });
-  // 'close', not 'exit': by then every line has been read.
-  const exited = new Promise((resolve) => proc.once('close', (code, signal) => resolve({ code, signal })));
-  const listening = new Promise((resolve, reject) => {
-    const rl = createInterface({ input: proc.stdout });
-    rl.on('line', (line) => lines.push(line));
-    const onLine = (line) => {
-      try {
-        const rec = JSON.parse(line);
-        if (rec.msg !== 'listening') return;
-        rl.removeListener('line', onLine);
-        resolve(rec);
-      } catch {
-        // not a log line
-      }
-    };
-    rl.on('line', onLine);
-    void exited.then(({ code, signal }) => reject(new Error(`agent exited (${code ?? signal}) before listening (is dist/ built? npm run build)\n${lines.join('\n')}\n${stderrLines.join('\n')}`)));
-  });
-  const rec = await withTimeout(listening, readyTimeoutMs, 'agent start');
+  const { rec, ...watched } = await watchAgent(proc, { readyTimeoutMs });
   return {
     proc,
     pid: proc.pid,
     listen: rec.listen,
     metricsListen: rec.metricsListen,
     url: `ws://${rec.listen}`,
-    lines,
-    stderrLines,
-    exited,
-    logs() {
-      return lines.flatMap((l) => {
-        try {
-          return [JSON.parse(l)];
-        } catch {
-          return [];
-        }
-      });
-    },
-    /** Resolves with the first stderr line `match` accepts. */
-    waitForStderrLine(match, timeoutMs = 10_000) {
-      let listener;
-      const found = new Promise((resolve) => {
-        listener = (line) => {
-          const v = match(line);
-          if (v !== undefined) resolve(v);
-        };
-        stderrListeners.add(listener);
-      });
-      return withTimeout(found, timeoutMs, 'agent gc probe').finally(() => stderrListeners.delete(listener));
-    },
+    ...watched,
   };
 }
