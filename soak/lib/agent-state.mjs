@@ -3,7 +3,7 @@
  * (every scrape timed, one at a time), the Prometheus text parsed back into
  * numbers, and the process's descriptors and RSS from /proc.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { fdCount, portOf, rssBytes } from '../../scripts/lib/proc-fs.mjs';
 import { Agent, request } from 'node:http';
 
 const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$/;
@@ -113,60 +113,7 @@ export function createScraper(metricsListen, { timeoutMs = 5000, parse = true } 
   };
 }
 
-/** Inodes of the TCP connections (not listeners) whose local port is `port`. */
-function connectionInodes(port) {
-  const inodes = new Set();
-  const hex = port.toString(16).toUpperCase().padStart(4, '0');
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(table, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      // local_address is field 1 ("ADDR:PORT"), st field 3 (0A = LISTEN), inode field 9.
-      if (f.length > 9 && f[1].endsWith(`:${hex}`) && f[3] !== '0A') inodes.add(f[9]);
-    }
-  }
-  return inodes;
-}
-
-/**
- * Open descriptors of a process (/proc/PID/fd). With `ignorePort`, the
- * connections accepted on that local port (the runner's own /metrics
- * scrapes) are not counted.
- */
-export function fdCount(pid, ignorePort) {
-  const entries = readdirSync(`/proc/${pid}/fd`);
-  if (ignorePort === undefined) return entries.length;
-  const ignored = connectionInodes(ignorePort);
-  let n = 0;
-  for (const e of entries) {
-    let target = '';
-    try {
-      target = readlinkSync(`/proc/${pid}/fd/${e}`);
-    } catch {
-      continue; // closed meanwhile
-    }
-    const m = /^socket:\[(\d+)\]$/.exec(target);
-    if (m && ignored.has(m[1])) continue;
-    n++;
-  }
-  return n;
-}
-
-/** Resident set size in bytes (VmRSS of /proc/PID/status). */
-export function rssBytes(pid) {
-  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no VmRSS for ${pid}`);
-  return Number(m[1]) * 1024;
-}
-
-export function portOf(hostPort) {
-  return Number(hostPort.slice(hostPort.lastIndexOf(':') + 1));
-}
+export { fdCount, portOf, rssBytes };
 
 /** Percentile p (0-100) of the values, by linear interpolation between ranks. */
 export function percentile(values, p) {

@@ -3,7 +3,7 @@
  * scrape, opened = closed + active, the agent's file descriptors back to
  * their baseline, its memory, and no crash in its logs.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { fdCount, portOf, rssBytes } from '../../../scripts/lib/proc-fs.mjs';
 import { expect } from 'vitest';
 import { scrape, type AgentProcess } from '../../helpers/agent-process.js';
 import { closesDelta, metricsState, type MetricsState } from '../../helpers/upstreams.js';
@@ -80,60 +80,11 @@ export async function expectChange(agent: AgentProcess, before: Snapshot, expect
   return after;
 }
 
-/** Inodes of the TCP connections (not listeners) whose local port is `port`. */
-function connectionInodes(port: number): Set<string> {
-  const inodes = new Set<string>();
-  const hex = port.toString(16).toUpperCase().padStart(4, '0');
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(table, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      // local_address is field 1 ("ADDR:PORT"), st field 3 (0A = LISTEN), inode field 9.
-      if (f.length > 9 && f[1]!.endsWith(`:${hex}`) && f[3] !== '0A') inodes.add(f[9] as string);
-    }
-  }
-  return inodes;
-}
-
-/**
- * Open file descriptors of a process (entries of /proc/PID/fd). With
- * `ignorePort`, connections accepted on that local port are not counted: the
- * test's own /metrics scrapes (fetch keeps them alive) are not the agent's leak.
- */
-export function fdCount(pid: number, ignorePort?: number): number {
-  const entries = readdirSync(`/proc/${pid}/fd`);
-  if (ignorePort === undefined) return entries.length;
-  const ignored = connectionInodes(ignorePort);
-  let n = 0;
-  for (const e of entries) {
-    let target = '';
-    try {
-      target = readlinkSync(`/proc/${pid}/fd/${e}`);
-    } catch {
-      continue; // closed meanwhile
-    }
-    const m = /^socket:\[(\d+)\]$/.exec(target);
-    if (m && ignored.has(m[1] as string)) continue;
-    n++;
-  }
-  return n;
-}
+export { fdCount, rssBytes, portOf };
 
 /** The agent's descriptors, without the admin connections of the test's scrapes. */
 export function agentFds(agent: AgentProcess): number {
   return fdCount(agent.child.pid as number, portOf(agent.metricsListen));
-}
-
-/** Resident set size of a process in bytes (VmRSS of /proc/PID/status). */
-export function rssBytes(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no VmRSS for ${pid}`);
-  return Number(m[1]) * 1024;
 }
 
 /** Wait (bounded) until the agent's descriptors are back to `baseline`; fail with the count otherwise. */
@@ -167,9 +118,4 @@ export function expectNoCrash(agent: AgentProcess): void {
   const crashes = agent.logs().filter((l) => CRASH.test(String(l.msg)));
   expect(crashes, 'crash log lines').toEqual([]);
   expect(agent.stderr(), 'agent stderr').not.toMatch(CRASH);
-}
-
-/** The port of an agent's HOST:PORT. */
-export function portOf(hostPort: string): number {
-  return Number(hostPort.slice(hostPort.lastIndexOf(':') + 1));
 }
