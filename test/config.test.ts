@@ -2,8 +2,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, FLAGS, envName, parseConfig, parseDuration, parseHostPort, type AgentConfig } from '../src/agent/config.js';
+import { FLAGS, envName, parseConfig, parseDuration, parseHostPort, type AgentConfig } from '../src/agent/config.js';
 import { ROOT, runAgentCommand } from './helpers/agent-process.js';
+import { configError } from './helpers/config-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ws-close-agent-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -14,18 +15,6 @@ function config(argv: string[], env: NodeJS.ProcessEnv = {}): AgentConfig {
   const r = parseConfig(argv, env);
   if (r.kind !== 'run') throw new Error(`expected a run config, got ${r.kind}`);
   return r.config;
-}
-
-/** The ConfigError thrown by parseConfig(argv, env). */
-function configError(argv: string[], env: NodeJS.ProcessEnv = {}): ConfigError {
-  try {
-    parseConfig(argv, env);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).code).toBe('WS_CLOSE_AGENT_INVALID_CONFIG');
-    return err as ConfigError;
-  }
-  throw new Error(`expected a ConfigError for ${JSON.stringify(argv)} ${JSON.stringify(env)}`);
 }
 
 // Every flag: a valid value, what it becomes, and an invalid value.

@@ -100,6 +100,21 @@ interface Scan {
   boundaries: number[];
 }
 
+/**
+ * Push bytes [from, to) to the scanner: as a range of `bytes`, or with
+ * `copyChunks` as a separate buffer wiped after the push (nothing may be
+ * read from it later).
+ */
+function pushRange(scanner: FrameScanner, bytes: Buffer, from: number, to: number, copyChunks: boolean): void {
+  if (copyChunks) {
+    const chunk = Buffer.from(bytes.subarray(from, to));
+    scanner.push(chunk);
+    chunk.fill(0xff);
+  } else {
+    scanner.push(bytes, from, to);
+  }
+}
+
 /** Push `bytes` cut at `cuts`, recording bytesToBoundary() after each push. */
 function scan(bytes: Buffer, masked: boolean, cuts: readonly number[], copyChunks = false): Scan {
   const { events, handler } = recorder();
@@ -107,14 +122,7 @@ function scan(bytes: Buffer, masked: boolean, cuts: readonly number[], copyChunk
   const boundaries: number[] = [];
   let from = 0;
   for (const to of [...cuts, bytes.length]) {
-    if (copyChunks) {
-      // Separate buffers, wiped after the push: nothing may be read from them later.
-      const chunk = Buffer.from(bytes.subarray(from, to));
-      scanner.push(chunk);
-      chunk.fill(0xff);
-    } else {
-      scanner.push(bytes, from, to);
-    }
+    pushRange(scanner, bytes, from, to, copyChunks);
     boundaries.push(scanner.bytesToBoundary());
     from = to;
   }
@@ -769,13 +777,7 @@ function traceScan(bytes: Buffer, masked: boolean, cuts: readonly number[], copy
     { masked },
   );
   for (const [from, to] of ranges(bytes.length, cuts)) {
-    if (copyChunks) {
-      const chunk = Buffer.from(bytes.subarray(from, to));
-      scanner.push(chunk);
-      chunk.fill(0xff);
-    } else {
-      scanner.push(bytes, from, to);
-    }
+    pushRange(scanner, bytes, from, to, copyChunks);
     trace.after.push(stateText(scanner.frames, scanner.closeFrames, scanner.bytesToBoundary()));
     push++;
   }

@@ -14,12 +14,13 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { ConfigError, FLAGS, envName, parseConfig } from '../../src/agent/config.js';
+import { FLAGS, envName } from '../../src/agent/config.js';
 import { CodeNameError } from '../../src/close-codes.js';
 import { instrument } from '../../src/hook.js';
 import { metricsHandler } from '../../src/http.js';
 import { OptionError, createRecorder } from '../../src/metrics.js';
 import { MAIN, ROOT, cleanEnv } from '../helpers/agent-process.js';
+import { configError } from '../helpers/config-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ws-close-agent-hostile-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -48,17 +49,6 @@ const INVALID: Record<string, string[]> = {
   'workers':            ['0', '-1', 'many', '2.5', '100000'],
   'log-level':          ['verbose', 'INFO', 'trace', ' info'],
 };
-
-function configError(argv: string[], env: NodeJS.ProcessEnv = {}): ConfigError {
-  try {
-    parseConfig(argv, env);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).code).toBe('WS_CLOSE_AGENT_INVALID_CONFIG');
-    return err as ConfigError;
-  }
-  throw new Error(`expected a ConfigError for ${JSON.stringify(argv)} ${JSON.stringify(env)}`);
-}
 
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 

@@ -29,6 +29,23 @@ const body = (ex: HttpExchange): string => {
 };
 const refused = (reason: string): Change => ({ closes: {}, failures: { [reason]: 1 }, opened: 0 });
 
+/** Send `request` to the agent at `port`, expect `status` and exactly `change`, then the agent is unharmed (descriptors back to `fds`). */
+async function answers(
+  { agent, port, fds }: { agent: AgentProcess; port: number; fds: number },
+  request: string | Buffer,
+  status: number,
+  change: Change,
+  options: Parameters<typeof exchange>[2],
+): Promise<HttpExchange> {
+  const before = await snapshot(agent);
+  const ex = await exchange(port, request, options);
+  expect(ex.status, head(ex)).toBe(status);
+  await expectChange(agent, before, change);
+  await expectStillServing(agent);
+  await expectFdsBack(agent, fds);
+  return ex;
+}
+
 describe('hostile handshakes through the proxy', () => {
   let upstream: ScriptedUpstream;
   let agent: AgentProcess;
@@ -51,16 +68,8 @@ describe('hostile handshakes through the proxy', () => {
     await upstream?.close();
   });
 
-  /** Send `request`, expect `status` and exactly `change`, then the agent is unharmed. */
-  async function expectAnswer(request: string | Buffer, status: number, change: Change, options: Parameters<typeof exchange>[2] = {}): Promise<HttpExchange> {
-    const before = await snapshot(agent);
-    const ex = await exchange(port, request, options);
-    expect(ex.status, head(ex)).toBe(status);
-    await expectChange(agent, before, change);
-    await expectStillServing(agent);
-    await expectFdsBack(agent, fds);
-    return ex;
-  }
+  const expectAnswer = (request: string | Buffer, status: number, change: Change, options: Parameters<typeof exchange>[2] = {}): Promise<HttpExchange> =>
+    answers({ agent, port, fds }, request, status, change, options);
 
   const badRequests: [string, string][] = [
     ['no Sec-WebSocket-Key', upgradeRequest('/', { 'Sec-WebSocket-Key': null })],
@@ -228,15 +237,8 @@ describe('hostile handshakes against the echo endpoint (hook mode)', () => {
   });
   afterAll(() => agent?.kill());
 
-  async function expectAnswer(request: string, status: number, change: Change, options: Parameters<typeof exchange>[2] = {}): Promise<HttpExchange> {
-    const before = await snapshot(agent);
-    const ex = await exchange(port, request, options);
-    expect(ex.status, head(ex)).toBe(status);
-    await expectChange(agent, before, change);
-    await expectStillServing(agent);
-    await expectFdsBack(agent, fds);
-    return ex;
-  }
+  const expectAnswer = (request: string | Buffer, status: number, change: Change, options: Parameters<typeof exchange>[2] = {}): Promise<HttpExchange> =>
+    answers({ agent, port, fds }, request, status, change, options);
 
   const badRequests: [string, string][] = [
     ['no Sec-WebSocket-Key', upgradeRequest('/', { 'Sec-WebSocket-Key': null })],
