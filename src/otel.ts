@@ -1,14 +1,14 @@
 /**
- * The OpenTelemetry bridge (SPEC section 5): the same closes as OTel
- * instruments, through @opentelemetry/api only. OpenTelemetry has no
- * WebSocket semantic conventions yet; these names are the project's own.
+ * The OpenTelemetry bridge: the same closes as OTel instruments, through
+ * @opentelemetry/api only. OpenTelemetry has no WebSocket semantic
+ * conventions yet; these names are the project's own (docs/metrics.md).
  *
  * Only the duration histogram is recorded per close. The closes counter and
  * the active-connections up-down counter are observed from the recorder's
  * own counts when the SDK collects (asynchronous instruments): with the SDK,
- * every recorded measurement hashes its attribute set, which made the two
- * synchronous counters cost more per connection than the histogram itself.
- * The exported data points are the same (a monotonic and a non-monotonic
+ * every recorded measurement hashes its attribute set, so two synchronous
+ * counters would cost more per connection than the histogram itself. The
+ * exported data points are the same (a monotonic and a non-monotonic
  * cumulative sum per attribute set).
  */
 import {
@@ -22,8 +22,8 @@ import {
   type Observable,
   type Span,
 } from '@opentelemetry/api';
-import { DURATION_BUCKETS_SECONDS, INITIATORS } from './metric-names.js';
-import type { CloseRecorder } from './metrics.js';
+import { DURATION_BUCKETS_SECONDS } from './codes/vocabulary.js';
+import type { CloseRecorder, CloseSeries } from './recorder/recorder.js';
 import { VERSION } from './version.js';
 
 export const OTEL_METRIC = {
@@ -96,9 +96,8 @@ const byProvider = new WeakMap<MeterProvider, ProviderInstruments>();
 export class OtelBridge {
   readonly baseAttributes: Attributes;
   readonly baseKey: string;
-  // Attribute objects (and their keys) per (recorder slot, initiator), built on first use.
-  private readonly attributes: (Attributes | undefined)[] = [];
-  private readonly keys: string[] = [];
+  // Attribute objects (and their keys) per close series, built on first use.
+  private readonly attributes = new Map<CloseSeries, { attributes: Attributes; key: string }>();
   /** Hooks using this bridge. */
   private users = 0;
 
@@ -157,32 +156,30 @@ export class OtelBridge {
 
   /** `visit(key, attributes, count)` for every close series of the recorder with a count. */
   forEachClose(visit: (key: string, attributes: Attributes, count: number) => void): void {
-    this.recorder.forEachClose((slot, initiator, count) => {
-      const attributes = this.attributesOf(slot, initiator);
-      visit(this.keys[slot * INITIATORS.length + initiator] as string, attributes, count);
+    this.recorder.forEachClose((series, count) => {
+      const { attributes, key } = this.attributesOf(series);
+      visit(key, attributes, count);
     });
   }
 
-  private attributesOf(slot: number, initiator: number): Attributes {
-    const k = slot * INITIATORS.length + initiator;
-    let attributes = this.attributes[k];
-    if (attributes === undefined) {
-      const labels = this.recorder.slotLabels(slot);
-      attributes = { ...this.baseAttributes };
+  private attributesOf(series: CloseSeries): { attributes: Attributes; key: string } {
+    let entry = this.attributes.get(series);
+    if (entry === undefined) {
+      const attributes: Attributes = { ...this.baseAttributes };
       // Codes folded into a range (over the cap, or outside 1000-1015/3000-4999) carry no code attribute, as in Prometheus.
-      if (/^\d+$/.test(labels.code)) attributes[OTEL_ATTRIBUTE.code] = Number(labels.code);
-      attributes[OTEL_ATTRIBUTE.codename] = labels.codename;
-      attributes[OTEL_ATTRIBUTE.category] = labels.category;
-      attributes[OTEL_ATTRIBUTE.initiator] = INITIATORS[initiator] as string;
-      this.attributes[k] = attributes;
-      this.keys[k] = attributesKey(attributes);
+      if (/^\d+$/.test(series.code)) attributes[OTEL_ATTRIBUTE.code] = Number(series.code);
+      attributes[OTEL_ATTRIBUTE.codename] = series.codename;
+      attributes[OTEL_ATTRIBUTE.category] = series.category;
+      attributes[OTEL_ATTRIBUTE.initiator] = series.initiator;
+      entry = { attributes, key: attributesKey(attributes) };
+      this.attributes.set(series, entry);
     }
-    return attributes;
+    return entry;
   }
 
-  /** After recorder.recordClose(), with the slot it returned. */
-  recordClose(slot: number, initiator: number, durationSeconds: number, span: Span | undefined): void {
-    const attributes = this.attributesOf(slot, initiator);
+  /** After recorder.recordClose(), with the series it returned. */
+  recordClose(series: CloseSeries, durationSeconds: number, span: Span | undefined): void {
+    const { attributes } = this.attributesOf(series);
     this.instruments.duration.record(durationSeconds, attributes);
     if (span !== undefined && span.isRecording()) span.addEvent(OTEL_CLOSE_EVENT, attributes);
   }

@@ -7,7 +7,7 @@ import {
   isAllowedOnWire,
   parseCodeNames,
   wireViolation,
-} from '../src/close-codes.js';
+} from '../src/codes/close-codes.js';
 
 // The seed table is the authority: parse it and check every row against classify().
 // test/fixtures holds a verbatim copy, so that the suite runs from any clone;

@@ -1,9 +1,12 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FLAGS, envName, parseConfig, parseDuration, parseHostPort, type AgentConfig } from '../src/agent/config.js';
-import { ROOT, runAgentCommand } from './helpers/agent-process.js';
+import { Registry } from 'prom-client';
+import { createRecorder } from '../src/recorder/registry.js';
+import { MAIN, ROOT, runAgentCommand } from './helpers/agent-process.js';
 import { configError } from './helpers/config-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ws-close-agent-config-'));
@@ -115,6 +118,23 @@ describe('parseConfig: every flag', () => {
     expect(parseConfig(['-h'])).toEqual({ kind: 'help' });
     expect(parseConfig(['--version'])).toEqual({ kind: 'version' });
   });
+
+  it('the command answers --help and a configuration error without loading prom-client or ws', () => {
+    // A resolve hook that fails the process if either package is imported.
+    const hook = `export async function resolve(s, c, next) { if (s === 'prom-client' || s === 'ws') throw new Error('loaded ' + s); return next(s, c); }`;
+    const register = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)});`;
+    const run = (arg: string) => spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, MAIN, arg], { cwd: ROOT, encoding: 'utf8', timeout: 10_000 });
+    const help = run('--help');
+    expect(help.stderr).not.toMatch(/loaded/);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/--upstream/);
+    const bad = run('--no-such-flag');
+    expect(bad.stderr).toMatch(/--no-such-flag: unknown flag/);
+    expect(bad.stderr).not.toMatch(/loaded/);
+    // The hook itself works: importing the library through it fails.
+    const lib = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, '-e', "import('prom-client').then(() => process.exit(0), () => process.exit(3))"], { cwd: ROOT, timeout: 10_000 });
+    expect(lib.status).toBe(3);
+  });
 });
 
 describe('parseConfig: values', () => {
@@ -194,8 +214,17 @@ describe('parseConfig: values', () => {
     expect(configError(['--metrics-token', 'a', '--metrics-token-file', tokenFile]).message).toMatch(/--metrics-token and --metrics-token-file/);
   });
 
-  it('--max-custom-codes above 2000 is capped at 2000 (every code in 3000-4999)', () => {
-    expect(config(['--max-custom-codes', '5000']).maxCustomCodes).toBe(2000);
+  it('--max-custom-codes above 2000 is rejected with the library\'s own rule and message', () => {
+    expect(config(['--max-custom-codes', '2000']).maxCustomCodes).toBe(2000);
+    const message = configError(['--max-custom-codes', '5000']).message;
+    expect(message).toBe('--max-custom-codes: must be an integer from 0 to 2000 (every code in 3000-4999), got 5000');
+    let libraryMessage = '';
+    try {
+      createRecorder({ registry: new Registry(), maxCustomCodes: 5000 });
+    } catch (err) {
+      libraryMessage = (err as Error).message;
+    }
+    expect(libraryMessage).toBe('maxCustomCodes must be an integer from 0 to 2000 (every code in 3000-4999), got 5000');
   });
 
   it('--upstream rejects credentials and non-ws schemes', () => {

@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, Summary } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { renderRegistry } from '../src/exposition.js';
-import { createRecorder, type CloseRecorder } from '../src/metrics.js';
-import { INITIATOR_AGENT, INITIATOR_CLIENT, INITIATOR_SERVER, INITIATOR_UNKNOWN, SIDE_CLIENT, SIDE_SERVER } from '../src/metric-names.js';
+import { renderRegistry } from '../src/export/exposition.js';
+import { createRecorder } from '../src/recorder/registry.js'
+import { type CloseRecorder } from '../src/recorder/recorder.js';
+import { INITIATOR_AGENT, INITIATOR_CLIENT, INITIATOR_SERVER, INITIATOR_UNKNOWN, SIDE_CLIENT, SIDE_SERVER } from '../src/codes/vocabulary.js';
 import { promtoolCheckMetrics } from './helpers/exposition.js';
 
 /**

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FrameScanner, type FrameScanHandler } from '../src/agent/frame-scanner.js';
-import type { ViolationKind } from '../src/metric-names.js';
+import type { ViolationKind } from '../src/codes/vocabulary.js';
 
 // ws's own encoder, independent of the scanner: the oracle of the property tests.
 interface SenderFrameOptions {

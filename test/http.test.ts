@@ -4,9 +4,9 @@ import express from 'express';
 import { Counter, Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAdminApp } from '../src/agent/admin-server.js';
-import { metricsHandler, prefersOpenMetrics, type AnyRegistry } from '../src/http.js';
-import { createRecorder } from '../src/metrics.js';
-import { INITIATOR_CLIENT, INITIATOR_SERVER, SIDE_CLIENT } from '../src/metric-names.js';
+import { metricsHandler, prefersOpenMetrics, type AnyRegistry } from '../src/export/http.js';
+import { createRecorder } from '../src/recorder/registry.js';
+import { INITIATOR_CLIENT, INITIATOR_SERVER, SIDE_CLIENT } from '../src/codes/vocabulary.js';
 import { parseExposition, promtoolCheckMetrics, sumOf } from './helpers/exposition.js';
 
 /** What Prometheus sends when scraping (scrape_protocols default, OpenMetrics first). */

@@ -1,7 +1,9 @@
 import { AggregatorRegistry, Counter, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { CloseRecorder, OptionError, createRecorder } from '../src/metrics.js';
-import { INITIATOR_AGENT, INITIATOR_CLIENT, INITIATOR_SERVER, INITIATOR_UNKNOWN, SIDE_CLIENT, SIDE_SERVER } from '../src/metric-names.js';
+import { CloseRecorder } from '../src/recorder/recorder.js'
+import { OptionError } from '../src/recorder/options.js'
+import { createRecorder } from '../src/recorder/registry.js';
+import { INITIATOR_AGENT, INITIATOR_CLIENT, INITIATOR_SERVER, INITIATOR_UNKNOWN, SIDE_CLIENT, SIDE_SERVER } from '../src/codes/vocabulary.js';
 import { closesByLabels, parseExposition, promtoolCheckMetrics, sumOf } from './helpers/exposition.js';
 
 async function scrape(registry: Registry) {

@@ -7,9 +7,9 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { instrument } from '../src/hook.js';
-import { createRecorder } from '../src/metrics.js';
-import { DURATION_BUCKETS_SECONDS, INITIATOR_SERVER } from '../src/metric-names.js';
+import { instrument } from '../src/hook/instrument.js';
+import { createRecorder } from '../src/recorder/registry.js';
+import { DURATION_BUCKETS_SECONDS, INITIATOR_SERVER } from '../src/codes/vocabulary.js';
 import { OTEL_ATTRIBUTE, OTEL_CLOSE_EVENT, OTEL_METRIC, OtelBridge } from '../src/otel.js';
 import { closesByLabels, parseExposition } from './helpers/exposition.js';
 import { waitFor } from './helpers/wait.js';

@@ -14,7 +14,8 @@ import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { createProxyServer, type ProxyServer } from '../src/agent/proxy.js';
-import { createRecorder, type CloseRecorder } from '../src/metrics.js';
+import { createRecorder } from '../src/recorder/registry.js'
+import { type CloseRecorder } from '../src/recorder/recorder.js';
 import { scrape, startAgentProcess } from './helpers/agent-process.js';
 import { closesByLabels, parseExposition } from './helpers/exposition.js';
 import { waitFor } from './helpers/wait.js';

@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { INITIATORS, classify, createRecorder } from '../../dist/esm/index.js';
-import { DURATION_BUCKETS_SECONDS, metricNames } from '../../dist/esm/metric-names.js';
+import { DURATION_BUCKETS_SECONDS, metricNames } from '../../dist/esm/codes/vocabulary.js';
 import { MASK, NAMED, buildWorkload, calibrate, timePerCallNs } from '../lib/close-workload.mjs';
 import { compareRow } from '../lib/rows.mjs';
 import { runInterleaved } from '../lib/rounds.mjs';

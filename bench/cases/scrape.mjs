@@ -9,7 +9,7 @@
 import { Agent, createServer, request } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { classify, createRecorder, INITIATORS, metricsHandler } from '../../dist/esm/index.js';
-import { DURATION_BUCKETS_SECONDS, metricNames } from '../../dist/esm/metric-names.js';
+import { DURATION_BUCKETS_SECONDS, metricNames } from '../../dist/esm/codes/vocabulary.js';
 import { compareRow } from '../lib/rows.mjs';
 import { runInterleaved } from '../lib/rounds.mjs';
 import { median } from '../lib/stats.mjs';

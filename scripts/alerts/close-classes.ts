@@ -2,7 +2,7 @@
  * Which closes the dashboards and alerts call "abnormal" and "error", derived
  * once from the close-code table so that no query spells a code list by hand.
  */
-import { CLOSE_CODE_TABLE, rowOf, type CloseCategory } from '../../src/close-codes.js';
+import { CLOSE_CODE_TABLE, rowOf, type CloseCategory } from '../../src/codes/close-codes.js';
 
 /** No close frame at all (SPEC section 3): the connection just ended. */
 export const ABNORMAL_CODE = 1006;

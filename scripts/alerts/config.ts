@@ -7,7 +7,7 @@
  * (test/alerts.test.ts fails while the committed file differs from what this
  * config generates.)
  */
-import { DEFAULT_PREFIX } from '../../src/metric-names.js';
+import { DEFAULT_PREFIX } from '../../src/codes/vocabulary.js';
 
 export type Severity = 'critical' | 'warning' | 'info';
 

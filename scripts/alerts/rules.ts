@@ -4,7 +4,7 @@
  * level:metric:operations.
  */
 import YAML from 'yaml';
-import { metricNames } from '../../src/metric-names.js';
+import { metricNames } from '../../src/codes/vocabulary.js';
 import { ABNORMAL_CODE, ERROR_CODENAME_REGEX } from './close-classes.js';
 import { ALERT_CONFIG, type AlertConfig, type BurstAlertConfig, type Severity } from './config.js';
 

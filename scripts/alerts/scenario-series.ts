@@ -3,8 +3,8 @@
  * load curve, and the conversion of rates into the cumulative series notation
  * of `promtool test rules`.
  */
-import { classify } from '../../src/close-codes.js';
-import { DEFAULT_PREFIX, metricNames, type Initiator, type UpgradeFailureReason } from '../../src/metric-names.js';
+import { classify } from '../../src/codes/close-codes.js';
+import { DEFAULT_PREFIX, metricNames, type Initiator, type UpgradeFailureReason } from '../../src/codes/vocabulary.js';
 
 export const MINUTES_PER_DAY = 1440;
 

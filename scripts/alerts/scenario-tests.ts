@@ -12,7 +12,7 @@
  *   got, and parseProbeOutput() reads the measurements from that report.
  */
 import YAML from 'yaml';
-import { metricNames } from '../../src/metric-names.js';
+import { metricNames } from '../../src/codes/vocabulary.js';
 import { ALERT_CONFIG } from './config.js';
 import { ALERT_NAMES, baselineHistory, durationSeconds, RECORD, type AlertName } from './rules.js';
 import { buildInputSeries, createRandom, type InputSeries } from './scenario-series.js';

@@ -8,7 +8,7 @@
  * covers the clock window [from, to) with one sample and one rule evaluation
  * every `step` minutes.
  */
-import type { UpgradeFailureReason } from '../../src/metric-names.js';
+import type { UpgradeFailureReason } from '../../src/codes/vocabulary.js';
 import { ALERT_CONFIG } from './config.js';
 import { ALERT, type AlertName } from './rules.js';
 import { createRandom, diurnalFactor, MINUTES_PER_DAY, type MinuteTraffic, type Target } from './scenario-series.js';

@@ -1,5 +1,5 @@
 /** Dashboard "WebSocket close codes — overview" (uid ws-close-overview). */
-import { CLOSE_CODE_TABLE, isAllowedOnWire, rangeText } from '../../src/close-codes.js';
+import { CLOSE_CODE_TABLE, isAllowedOnWire, rangeText } from '../../src/codes/close-codes.js';
 import { closeClassOf } from '../alerts/close-classes.js';
 import { ALERT_CONFIG } from '../alerts/config.js';
 import {

@@ -4,7 +4,7 @@
  * Counters only have series once something happened, so shares fall back
  * to 0 for a missing numerator and to "no data" (not NaN) for no closes.
  */
-import { DEFAULT_PREFIX, metricNames } from '../../src/metric-names.js';
+import { DEFAULT_PREFIX, metricNames } from '../../src/codes/vocabulary.js';
 import { ABNORMAL_CODE, ERROR_CODENAME_REGEX } from '../alerts/close-classes.js';
 
 export const METRICS = metricNames(DEFAULT_PREFIX);

@@ -6,7 +6,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Server } from 'node:http';
 import express from 'express';
-import type { RequestHandler } from '../http.js';
+import type { RequestHandler } from '../export/http.js';
 
 export interface AdminServerOptions {
   /** Serves /metrics once the token (if any) is checked. */

@@ -8,8 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { readdir } from 'node:fs/promises';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { metricsHandler } from '../http.js';
-import { createRecorder, type CloseRecorder } from '../metrics.js';
+import { metricsHandler } from '../export/http.js';
+import { createRecorder } from '../recorder/registry.js'
+import { type CloseRecorder } from '../recorder/recorder.js';
 import { createAdminApp } from './admin-server.js';
 import type { AgentConfig, HostPort } from './config.js';
 import { createEchoServer } from './echo-server.js';

@@ -8,7 +8,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { createServer } from 'node:http';
 import { AggregatorRegistry, type Registry } from 'prom-client';
-import { renderMetrics, serveRendered } from '../http.js';
+import { renderMetrics, serveRendered } from '../export/http.js';
 import { createAdminApp } from './admin-server.js';
 import { formatAddress, listenOn, startAgent, type StopResult } from './agent.js';
 import type { AgentConfig } from './config.js';

@@ -5,9 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { parseCodeNames, type CodeNames } from '../close-codes.js';
-import { DEFAULT_MAX_CUSTOM_CODES } from '../metrics.js';
-import { DEFAULT_PREFIX } from '../metric-names.js';
+import { parseCodeNames, type CodeNames } from '../codes/close-codes.js';
+import { DEFAULT_MAX_CUSTOM_CODES } from '../codes/vocabulary.js';
+import { maxCustomCodesProblem } from '../recorder/options.js';
+import { DEFAULT_PREFIX } from '../codes/vocabulary.js';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -236,6 +237,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
   if (tokenFromFlag !== undefined && tokenFromFile !== undefined) {
     throw new ConfigError('--metrics-token and --metrics-token-file: give one or the other, not both');
   }
+  const maxCustomCodes = get('max-custom-codes') as number;
+  const maxCustomCodesError = maxCustomCodesProblem(maxCustomCodes);
+  if (maxCustomCodesError !== undefined) throw new ConfigError(`${raw.get('max-custom-codes')?.source ?? '--max-custom-codes'}: ${maxCustomCodesError}`);
   const listen = get('listen') as HostPort;
   const metricsListen = get('metrics-listen') as HostPort;
   if (listen.port !== 0 && listen.port === metricsListen.port && (listen.host === metricsListen.host || listen.host === '0.0.0.0' || metricsListen.host === '0.0.0.0')) {
@@ -250,7 +254,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
       metricsListen,
       metricsToken: tokenFromFlag ?? tokenFromFile,
       codes: (get('codes') as CodeNames | undefined) ?? new Map(),
-      maxCustomCodes: Math.min(get('max-custom-codes') as number, 2000),
+      maxCustomCodes,
       metricPrefix: get('metric-prefix') as string,
       maxConnections: get('max-connections') as number,
       idleTimeoutMs: get('idle-timeout') as number,

@@ -10,8 +10,9 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { drainHandle, instrument } from '../hook.js';
-import type { CloseRecorder } from '../metrics.js';
+import { instrument } from '../hook/instrument.js';
+import { closeAsAgent, liveConnections, openConnectionCount, terminateAsAgent } from './tracked-connections.js';
+import type { CloseRecorder } from '../recorder/recorder.js';
 import type { Logger } from './log.js';
 import { checkInterval, onClientError, rejectUpgrade } from './http-errors.js';
 
@@ -85,7 +86,8 @@ export function createEchoServer(options: EchoServerOptions): EchoServer {
   server.on('clientError', onClientError(recorder));
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 16 * 1024 * 1024 });
-  const hook = drainHandle(instrument(wss, { recorder, onError: (err) => logger.error('hook error', { err }) }));
+  const hook = instrument(wss, { recorder, onError: (err) => logger.error('hook error', { err }) });
+  const openConnections = (): number => openConnectionCount(hook);
   wss.on('connection', (ws) => {
     (ws as EchoSocket)[kLastActivity] = performance.now();
     ws.on('message', onMessage);
@@ -104,7 +106,7 @@ export function createEchoServer(options: EchoServerOptions): EchoServer {
     idleTimer = setInterval(() => {
       const cutoff = performance.now() - options.idleTimeoutMs;
       for (const ws of wss.clients) {
-        if ((ws as EchoSocket)[kLastActivity] < cutoff && ws.readyState === ws.OPEN) hook.closeAsAgent(ws, 1001);
+        if ((ws as EchoSocket)[kLastActivity] < cutoff && ws.readyState === ws.OPEN) closeAsAgent(hook, ws, 1001);
       }
     }, Math.max(50, Math.min(1000, options.idleTimeoutMs / 4)));
     idleTimer.unref();
@@ -113,7 +115,7 @@ export function createEchoServer(options: EchoServerOptions): EchoServer {
   let draining = false;
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (draining) return rejectUpgrade(socket, 503, 'Service Unavailable', 'draining\n');
-    if (maxConnections > 0 && hook.openConnections >= maxConnections) {
+    if (maxConnections > 0 && openConnections() >= maxConnections) {
       recorder.recordUpgradeFailure('over_capacity');
       return rejectUpgrade(socket, 503, 'Service Unavailable', 'over capacity\n');
     }
@@ -134,19 +136,20 @@ export function createEchoServer(options: EchoServerOptions): EchoServer {
   return {
     server,
     get openConnections() {
-      return hook.openConnections;
+      return openConnections();
     },
     async drain(timeoutMs) {
       draining = true;
       if (idleTimer) clearInterval(idleTimer);
       server.close();
-      const closed = hook.closeAllAsAgent(1001);
-      await waitUntil(() => hook.openConnections === 0, timeoutMs);
-      const terminated = hook.openConnections;
-      hook.terminateAllAsAgent();
-      await waitUntil(() => hook.openConnections === 0, 1000);
+      const open = liveConnections(hook);
+      for (const ws of open) closeAsAgent(hook, ws, 1001);
+      await waitUntil(() => openConnections() === 0, timeoutMs);
+      const terminated = openConnections();
+      for (const ws of liveConnections(hook)) terminateAsAgent(hook, ws);
+      await waitUntil(() => openConnections() === 0, 1000);
       server.closeAllConnections();
-      return { drained: closed - terminated, terminated };
+      return { drained: open.length - terminated, terminated };
     },
   };
 }

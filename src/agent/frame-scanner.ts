@@ -14,8 +14,8 @@
  * subarray view, once per close frame).
  */
 import { isUtf8 } from 'node:buffer';
-import { wireViolation } from '../close-codes.js';
-import type { ViolationKind } from '../metric-names.js';
+import { wireViolation } from '../codes/close-codes.js';
+import type { ViolationKind } from '../codes/vocabulary.js';
 
 export interface FrameScanHandler {
   /**

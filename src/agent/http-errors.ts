@@ -4,7 +4,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { CloseRecorder } from '../metrics.js';
+import type { CloseRecorder } from '../recorder/recorder.js';
 
 /** How often Node should look for requests past the handshake timeout (its default is every 30 s). */
 export function checkInterval(handshakeTimeoutMs: number): number {

@@ -11,7 +11,7 @@ import { createServer, request as httpRequest, type ClientRequest, type Incoming
 import { request as httpsRequest, type RequestOptions as HttpsRequestOptions } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { CloseRecorder } from '../metrics.js';
+import type { CloseRecorder } from '../recorder/recorder.js';
 import {
   INITIATOR_AGENT,
   INITIATOR_CLIENT,
@@ -20,7 +20,7 @@ import {
   SIDE_SERVER,
   type UpgradeFailureReason,
   type ViolationKind,
-} from '../metric-names.js';
+} from '../codes/vocabulary.js';
 import { CLOSE_CODE_NONE, FrameScanner, type FrameScanHandler } from './frame-scanner.js';
 import { checkInterval, onClientError, rejectUpgrade } from './http-errors.js';
 import { upstreamHandshake, type UpstreamTarget } from './upstream-handshake.js';

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLOSE_CODE_TABLE, rangeText } from '../../src/close-codes.js';
+import { CLOSE_CODE_TABLE, rangeText } from '../../src/codes/close-codes.js';
 import {
   DEFAULT_PREFIX,
   INITIATORS,
@@ -16,7 +16,7 @@ import {
   SIDES,
   UPGRADE_FAILURE_REASONS,
   VIOLATION_KINDS,
-} from '../../src/metric-names.js';
+} from '../../src/codes/vocabulary.js';
 
 // ---------------------------------------------------------------------------
 // PromQL vocabulary

@@ -15,10 +15,11 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { FLAGS, envName } from '../../src/agent/config.js';
-import { CodeNameError } from '../../src/close-codes.js';
-import { instrument } from '../../src/hook.js';
-import { metricsHandler } from '../../src/http.js';
-import { OptionError, createRecorder } from '../../src/metrics.js';
+import { CodeNameError } from '../../src/codes/close-codes.js';
+import { instrument } from '../../src/hook/instrument.js';
+import { metricsHandler } from '../../src/export/http.js';
+import { OptionError } from '../../src/recorder/options.js'
+import { createRecorder } from '../../src/recorder/registry.js';
 import { MAIN, ROOT, cleanEnv } from '../helpers/agent-process.js';
 import { configError } from '../helpers/config-error.js';
 

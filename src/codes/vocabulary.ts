@@ -1,6 +1,6 @@
 /**
  * Every metric name, label name and fixed label value of the public contract
- * (SPEC section 3), spelled once. Dashboards, alert rules and other people's
+ * (docs/metrics.md), spelled once. Dashboards, alert rules and other people's
  * queries depend on these strings: do not rename them.
  */
 
@@ -15,6 +15,16 @@ export const METRIC = {
   durationSeconds: 'connection_duration_seconds',
   upgradeFailuresTotal: 'upgrade_failures_total',
   protocolViolationsTotal: 'protocol_violations_total',
+  // Explaining closes.
+  abnormalClosuresTotal: 'abnormal_closures_total',
+  closeHandshakeDurationSeconds: 'close_handshake_duration_seconds',
+  closeHandshakesUnansweredTotal: 'close_handshakes_unanswered_total',
+  reconnectsTotal: 'reconnects_total',
+  reconnectDelaySeconds: 'reconnect_delay_seconds',
+  // The client's side of the close.
+  clientClosesTotal: 'client_closes_total',
+  closeMismatchesTotal: 'close_mismatches_total',
+  clientReportsRejectedTotal: 'client_reports_rejected_total',
 } as const;
 
 export const LABEL = {
@@ -25,11 +35,17 @@ export const LABEL = {
   reason: 'reason',
   side: 'side',
   kind: 'kind',
+  cause: 'cause',
+  previousCodename: 'previous_codename',
+  clean: 'clean',
+  serverCodename: 'server_codename',
+  clientCodename: 'client_codename',
 } as const;
 
 /**
  * Who sent the first close frame (or, with no close frame, whose transport
- * ended first). The index of each name is its slot in the recorder's arrays.
+ * ended first). The index of each name is its slot in the recorder's arrays
+ * (the INITIATOR_* constants are internal: public types use the names).
  */
 export const INITIATORS = ['client', 'server', 'agent', 'unknown'] as const;
 export type Initiator = (typeof INITIATORS)[number];
@@ -79,19 +95,40 @@ export const UPGRADE_FAILURE_REASONS = [
 ] as const;
 export type UpgradeFailureReason = (typeof UPGRADE_FAILURE_REASONS)[number];
 
+/** Whose transport ended first when a connection closed without a close frame. */
+export const ABNORMAL_SIDES = ['client', 'server', 'agent'] as const;
+export type AbnormalSide = (typeof ABNORMAL_SIDES)[number];
+
+/** Fixed set of causes of a close without a close frame (1006). */
+export const ABNORMAL_CAUSES = [
+  'fin', // TCP closed cleanly without a close frame
+  'reset', // ECONNRESET / EPIPE
+  'terminated', // the hooked server called terminate()
+  'timeout', // a timeout of ours or of the server ended it
+  'error', // any other socket error
+] as const;
+export type AbnormalCause = (typeof ABNORMAL_CAUSES)[number];
+
+/** Fixed set of reasons a client close report is turned away. */
+export const CLIENT_REPORT_REJECT_REASONS = ['unknown_id', 'duplicate', 'too_large', 'bad_request', 'origin', 'rate_limited'] as const;
+export type ClientReportRejectReason = (typeof CLIENT_REPORT_REJECT_REASONS)[number];
+
+/** Default and largest `maxCustomCodes` (every code in 3000-4999); the command and the library share the rule. */
+export const DEFAULT_MAX_CUSTOM_CODES = 100;
+export const MAX_CUSTOM_CODES_LIMIT = 2000;
+
 /** Histogram buckets for connection duration: 0.1 s to 1 day. */
 export const DURATION_BUCKETS_SECONDS: readonly number[] = [
   0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400,
 ];
 
+/** Histogram buckets for the close handshake: 1 ms to 30 s. */
+export const HANDSHAKE_BUCKETS_SECONDS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** Histogram buckets for the delay before a reconnect: 50 ms to 5 min. */
+export const RECONNECT_DELAY_BUCKETS_SECONDS: readonly number[] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
 /** Build the full metric names for a prefix. */
 export function metricNames(prefix: string): { [K in keyof typeof METRIC]: string } {
-  return {
-    closedTotal: prefix + METRIC.closedTotal,
-    openedTotal: prefix + METRIC.openedTotal,
-    active: prefix + METRIC.active,
-    durationSeconds: prefix + METRIC.durationSeconds,
-    upgradeFailuresTotal: prefix + METRIC.upgradeFailuresTotal,
-    protocolViolationsTotal: prefix + METRIC.protocolViolationsTotal,
-  };
+  return Object.fromEntries(Object.entries(METRIC).map(([key, name]) => [key, prefix + name])) as { [K in keyof typeof METRIC]: string };
 }

@@ -1,49 +1,25 @@
 /**
  * Rendering a prom-client registry as text exposition (0.0.4) or
- * OpenMetrics. The recorder's metrics write their own sample lines from label
- * strings rendered once per series (their labels are bounded); every other
- * metric in the registry goes through prom-client's own formatter, in the
- * registry's order. The output is byte for byte what prom-client would
- * produce from the same registry: same escaping, same default labels, same
- * number formatting.
+ * OpenMetrics. The recorder's metrics offer their series sources, whose
+ * sample lines are written here from label strings rendered once per series
+ * (their labels are bounded); every other metric in the registry goes
+ * through prom-client's own formatter, in the registry's order. The output is
+ * byte for byte what prom-client would produce from the same registry: same
+ * escaping, same default labels, same number formatting.
  */
-import { Registry, type OpenMetricsContentType, type RegistryContentType } from 'prom-client';
-
-/** A prom-client registry of either content type. */
-export type AnyRegistry = Registry<RegistryContentType>;
+import type { OpenMetricsContentType } from 'prom-client';
+import { SERIES_SOURCES, type SeriesSample, type SeriesSource } from '../recorder/family.js';
+import { OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, defaultLabelsOf, formatOneMetric, registryClassOf, type AnyRegistry } from './prom-internals.js';
 
 /** The registry's default labels (`registry.setDefaultLabels`), as prom-client applies them. */
-export type DefaultLabels = Readonly<Record<string, unknown>>;
+type DefaultLabels = Readonly<Record<string, unknown>>;
 
-/**
- * The method by which a metric renders its own sample lines. Registered
- * with Symbol.for so that the ESM and CommonJS builds of this package
- * recognise each other's metrics; versioned, so that a copy with another
- * contract is formatted by prom-client instead.
- */
-export const RENDER_SAMPLES = Symbol.for('ws-close-agent.renderSamples.v1');
-
-/** What the metric's sample lines are rendered for. */
-export interface SampleFormat {
-  /** The name samples of the family itself carry (for a counter in OpenMetrics: the family name + `_total`). */
-  readonly sampleName: string;
-  /** Default labels of the registry; `undefined` when there are none. */
-  readonly defaults: DefaultLabels | undefined;
-}
-
-/** Where a metric writes its sample lines. */
-export interface LineSink {
-  /** One sample line, newline first: `\nname{labels} value`. */
-  line(text: string): void;
-}
-
-/** A metric that can render its samples without prom-client's formatter. */
-export interface SelfRendering {
+/** A registered metric that offers its series sources (the recorder's). */
+interface SourcedMetric {
   name: string;
   readonly help: string;
   readonly type: string;
-  /** Write every sample line to `sink`. */
-  [RENDER_SAMPLES](format: SampleFormat, sink: LineSink): void;
+  [SERIES_SOURCES](): readonly SeriesSource[];
 }
 
 /**
@@ -55,7 +31,7 @@ export interface SelfRendering {
 const LINES_PER_CHUNK = 128;
 
 /** Collects text in chunks of at most LINES_PER_CHUNK lines. */
-class ChunkSink implements LineSink {
+class ChunkSink {
   readonly chunks: string[] = [];
   private current: string;
   private lines = 0;
@@ -129,21 +105,61 @@ export function formatValue(value: number): string {
   return `${value}`;
 }
 
-function isSelfRendering(metric: unknown): metric is SelfRendering {
-  return typeof (metric as Partial<SelfRendering>)[RENDER_SAMPLES] === 'function';
+function isSourced(metric: unknown): metric is SourcedMetric {
+  return typeof (metric as Partial<SourcedMetric>)[SERIES_SOURCES] === 'function';
 }
 
 function stripTotal(name: string): string {
   return name.replace(/_total$/, '');
 }
 
-/** HELP, TYPE and sample lines of a self-rendering metric, in chunks, without a final newline (as prom-client joins them). */
-function renderSelf(metric: SelfRendering, openMetrics: boolean, defaults: DefaultLabels | undefined): string[] {
+/**
+ * The `\nname{labels} ` starts of one source's sample lines, rendered once
+ * per series for one sample name and set of default labels (`key`); a new
+ * key (a registry's default labels changed) starts over.
+ */
+class LinePrefixes {
+  private key: string | undefined;
+  private prefixes: (string | undefined)[] = [];
+
+  for(key: string): (string | undefined)[] {
+    if (key !== this.key) {
+      this.key = key;
+      this.prefixes = [];
+    }
+    return this.prefixes;
+  }
+}
+
+// Per source and format: a source is rendered in text and OpenMetrics, with or without default labels.
+const textPrefixes = new WeakMap<SeriesSource, LinePrefixes>();
+const openMetricsPrefixes = new WeakMap<SeriesSource, LinePrefixes>();
+
+function prefixLine(family: string, sampleName: string, sample: SeriesSample, defaults: DefaultLabels | undefined): string {
+  const name = sample.suffix === '' ? sampleName : family + sample.suffix;
+  const own = sample.labels;
+  const suffix = defaults === undefined ? '' : defaultLabelsSuffix(defaults, new Set(Object.keys(own)));
+  return `\n${name}${braces(formatLabelPairs(own) + suffix)} `;
+}
+
+/** HELP, TYPE and sample lines of a sourced metric, in chunks, without a final newline (as prom-client joins them). */
+function renderSourced(metric: SourcedMetric, openMetrics: boolean, defaults: DefaultLabels | undefined, defaultsKey: string): string[] {
   const counter = metric.type === 'counter';
   const family = escapeText(openMetrics && counter ? stripTotal(metric.name) : metric.name);
   const sampleName = openMetrics && counter ? `${family}_total` : family;
   const sink = new ChunkSink(`# HELP ${family} ${escapeText(metric.help)}\n# TYPE ${family} ${metric.type}`);
-  metric[RENDER_SAMPLES]({ sampleName, defaults }, sink);
+  const caches = openMetrics ? openMetricsPrefixes : textPrefixes;
+  for (const source of metric[SERIES_SOURCES]()) {
+    let cache = caches.get(source);
+    if (cache === undefined) {
+      cache = new LinePrefixes();
+      caches.set(source, cache);
+    }
+    const prefixes = cache.for(`${sampleName}\0${defaultsKey}`);
+    source.visit((id, value) => {
+      sink.line((prefixes[id] ??= prefixLine(family, sampleName, source.sample(id), defaults)) + formatValue(value));
+    });
+  }
   return sink.end();
 }
 
@@ -174,25 +190,26 @@ function openMetricsView(metric: PromMetric): PromMetric & { reset(): void } {
  * text to be written in order (see LINES_PER_CHUNK).
  */
 export async function renderRegistryChunks(registry: AnyRegistry, openMetrics: boolean): Promise<string[]> {
-  const defaults = (registry as unknown as { _defaultLabels?: DefaultLabels })._defaultLabels;
-  const withDefaults = defaults !== undefined && defaults !== null && Object.keys(defaults).length > 0 ? defaults : undefined;
+  const withDefaults = defaultLabelsOf(registry);
+  const defaultsKey = withDefaults === undefined ? '' : JSON.stringify(withDefaults);
   // prom-client formats the other metrics: on a throwaway registry of the right content type where `registry` is not one.
+  // The throwaway registry comes from the registry's own prom-client (the app's copy, of either major).
   let formatter: AnyRegistry = registry;
-  if (openMetrics || registry.contentType !== Registry.PROMETHEUS_CONTENT_TYPE) {
+  if (openMetrics || registry.contentType !== TEXT_CONTENT_TYPE) {
+    const OwnRegistry = registryClassOf(registry);
     if (openMetrics) {
-      const om = new Registry<OpenMetricsContentType>();
-      om.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+      const om = new OwnRegistry<OpenMetricsContentType>();
+      om.setContentType(OPENMETRICS_CONTENT_TYPE);
       formatter = om;
     } else {
-      formatter = new Registry();
+      formatter = new OwnRegistry();
     }
     if (withDefaults !== undefined) formatter.setDefaultLabels(withDefaults as Record<string, string>);
   }
-  const format = (formatter as unknown as { getMetricsAsString(metric: unknown): Promise<string> }).getMetricsAsString;
-  const formatOther = (metric: PromMetric): Promise<string> => format.call(formatter, openMetrics ? openMetricsView(metric) : metric);
+  const formatOther = (metric: PromMetric): Promise<string> => formatOneMetric(formatter, openMetrics ? openMetricsView(metric) : metric);
   // Every metric's collection starts in registry order, as in registry.metrics().
   const parts = (registry.getMetricsAsArray() as unknown[]).map((metric): string[] | Promise<string> =>
-    isSelfRendering(metric) ? renderSelf(metric, openMetrics, withDefaults) : formatOther(metric as PromMetric),
+    isSourced(metric) ? renderSourced(metric, openMetrics, withDefaults, defaultsKey) : formatOther(metric as PromMetric),
   );
   const rendered = parts.every((p) => Array.isArray(p)) ? (parts as string[][]) : await Promise.all(parts);
   const separator = openMetrics ? '\n' : '\n\n';

@@ -1,16 +1,13 @@
 /**
  * instrument(wss): records every close of a `ws` WebSocketServer's
  * connections into a CloseRecorder, with the code of the first close frame on
- * the connection and the side that sent it (SPEC section 3).
+ * the connection and the side that sent it (docs/metrics.md, "Which code").
  *
  * How the first close frame is found without touching the frames: the
  * `close()` and `terminate()` methods of the connections' class are wrapped
- * once per process (on the prototype that defines them; per-instance wrappers
- * cost a hidden-class change on every connection, and removing them again
- * pushed each socket into dictionary mode), and so is ws's `emitClose()`,
- * which emits the `close` event (cheaper than a `close` listener on every
- * connection, measurably so in the churn benchmark; a `ws` without it gets
- * the listener). The wrappers look up the connection's state under a symbol;
+ * once per process (method-patch.ts), and so is ws's `emitClose()`, which
+ * emits the `close` event (cheaper than a `close` listener on every
+ * connection; a `ws` without it gets the listener). The wrappers look up the connection's state under a symbol;
  * connections that are not tracked pass straight through. When the server
  * calls close() while the socket is open
  * and no close frame has been received, the server initiated the close with
@@ -23,16 +20,14 @@ import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks'; // the global is a lazy getter, read on every access
 import { trace, type MeterProvider, type Span } from '@opentelemetry/api';
 import type { WebSocket, WebSocketServer } from 'ws';
-import { wireViolation } from './close-codes.js';
-import { createRecorder, OptionError, type CloseRecorder, type RecorderOptions } from './metrics.js';
-import { OtelBridge } from './otel.js';
-import {
-  INITIATOR_AGENT,
-  INITIATOR_CLIENT,
-  INITIATOR_SERVER,
-  SIDE_CLIENT,
-  type ViolationKind,
-} from './metric-names.js';
+import { wireViolation } from '../codes/close-codes.js';
+import { INITIATOR_CLIENT, INITIATOR_SERVER, SIDE_CLIENT } from '../codes/vocabulary.js';
+import { OtelBridge } from '../otel.js';
+import { OptionError, type RecorderOptions } from '../recorder/options.js';
+import type { CloseRecorder } from '../recorder/recorder.js';
+import { createRecorder } from '../recorder/registry.js';
+import { MethodPatch, methodOwner, patchMethod } from './method-patch.js';
+import { violationOfWsError } from './ws-errors.js';
 
 export interface InstrumentOptions extends RecorderOptions {
   /** Record into this recorder instead of the one for `registry`/`prefix`. */
@@ -61,8 +56,8 @@ interface ConnectionState {
   initiator: number;
   /** The transport was ended by this side without a close frame (terminate()). */
   terminated: boolean;
-  /** Initiator to record for a close or terminate started by the agent itself (drain). */
-  closingAsAgent: boolean;
+  /** Initiator to record for a close or terminate attributed to someone other than the server (see attribution.ts); -1 when none. */
+  attributedTo: number;
   /** Inside a wrapped close()/terminate(): a nested wrapper (a subclass's close calling super.close) passes through. */
   inCall: boolean;
   /** The span active when the connection opened (the upgrade request's), for a close event. */
@@ -88,40 +83,6 @@ interface TrackedSocket {
 type CloseMethod = TrackedSocket['close'];
 type TerminateMethod = TrackedSocket['terminate'];
 type EmitCloseMethod = () => void;
-type WrappedName = 'close' | 'terminate' | 'emitClose';
-type WrappedMethod = CloseMethod | TerminateMethod | EmitCloseMethod;
-
-/** The violation ws rejected a frame for, from the error it raised. */
-function violationOfWsError(err: unknown, receiverOpcode: number | undefined): ViolationKind {
-  const e = err as { code?: unknown; message?: unknown };
-  const message = typeof e.message === 'string' ? e.message : '';
-  switch (e.code) {
-    case 'WS_ERR_INVALID_CLOSE_CODE': {
-      const m = /invalid status code (\d+)/.exec(message);
-      return (m && wireViolation(Number(m[1]))) || 'invalid_code';
-    }
-    case 'WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH':
-      return /invalid payload length 1$/.test(message) ? 'short_close_payload' : 'oversized_control_frame';
-    case 'WS_ERR_EXPECTED_FIN':
-      return 'fragmented_control_frame';
-    case 'WS_ERR_INVALID_UTF8':
-      return receiverOpcode === 0x08 ? 'invalid_utf8_reason' : 'invalid_utf8_message';
-    case 'WS_ERR_INVALID_OPCODE':
-      return 'invalid_opcode';
-    case 'WS_ERR_UNEXPECTED_RSV_1':
-    case 'WS_ERR_UNEXPECTED_RSV_2_3':
-      return 'unexpected_rsv';
-    case 'WS_ERR_EXPECTED_MASK':
-    case 'WS_ERR_UNEXPECTED_MASK':
-      return 'bad_masking';
-    case 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH':
-      return 'invalid_frame_length';
-    case 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH':
-      return 'message_too_large';
-    default:
-      return 'other';
-  }
-}
 
 /** close() of a tracked connection, around the class's own `original`. */
 function wrapClose(original: CloseMethod): CloseMethod {
@@ -138,7 +99,7 @@ function wrapClose(original: CloseMethod): CloseMethod {
     if (!first || this[kState] !== st) return;
     try {
       st.code = code ?? 1005; // close() without a code sends an empty payload
-      st.initiator = st.closingAsAgent ? INITIATOR_AGENT : INITIATOR_SERVER;
+      st.initiator = st.attributedTo >= 0 ? st.attributedTo : INITIATOR_SERVER;
       // ws calls close(statusCode) itself when it rejects a frame; its receiver then holds the error.
       const errored = this._receiver?._writableState?.errored;
       if (errored) st.hook.recorder.recordViolation(SIDE_CLIENT, violationOfWsError(errored, this._receiver?._opcode));
@@ -154,7 +115,7 @@ function wrapTerminate(original: TerminateMethod): TerminateMethod {
     const st = this[kState];
     if (st !== undefined && !st.inCall && st.code === 0 && !st.terminated && this._closeFrameReceived !== true) {
       st.terminated = true;
-      st.initiator = st.closingAsAgent ? INITIATOR_AGENT : INITIATOR_SERVER;
+      st.initiator = st.attributedTo >= 0 ? st.attributedTo : INITIATOR_SERVER;
     }
     return original.call(this);
   };
@@ -168,79 +129,10 @@ function wrapEmitClose(original: EmitCloseMethod): EmitCloseMethod {
   };
 }
 
-/**
- * The close()/terminate()/emitClose() wrappers of one prototype (the one
- * that defines the method: ws's WebSocket.prototype, or a subclass's that
- * overrides it), shared by every hook whose connections use it. The last
- * hook to uninstall puts the original back, unless someone wrapped it after
- * us (then ours stays, inert, and is reused by the next hook instead of
- * being stacked).
- */
-class MethodPatch<F extends WrappedMethod> {
-  /** Installed hooks using the wrapper (a count: the patch must not keep a forgotten hook alive). */
-  users = 0;
-  private readonly descriptor: PropertyDescriptor;
-  private readonly wrapper: F;
-
-  constructor(
-    private readonly owner: object,
-    private readonly name: WrappedName,
-    wrap: (original: F) => F,
-  ) {
-    this.descriptor = Object.getOwnPropertyDescriptor(owner, name) as PropertyDescriptor;
-    this.wrapper = wrap(this.descriptor.value as F);
-    Object.defineProperty(owner, name, { ...this.descriptor, value: this.wrapper });
-  }
-
-  /** One user no longer needs the wrapper; true when that put the original back. */
-  release(): boolean {
-    if (--this.users > 0) return false;
-    if (Object.getOwnPropertyDescriptor(this.owner, this.name)?.value !== this.wrapper) return false;
-    Object.defineProperty(this.owner, this.name, this.descriptor);
-    return true;
-  }
-}
-
 // Per owner prototype, for this copy of the module (the ESM and CJS builds each keep their own, with their own kState).
 const closePatches = new WeakMap<object, MethodPatch<CloseMethod>>();
 const terminatePatches = new WeakMap<object, MethodPatch<TerminateMethod>>();
 const emitClosePatches = new WeakMap<object, MethodPatch<EmitCloseMethod>>();
-
-/** The object in `ws`'s prototype chain that defines `name` as a method; undefined if none (or an own property of `ws`). */
-function methodOwner(ws: object, name: WrappedName): object | undefined {
-  for (let o: object | null = Object.getPrototypeOf(ws) as object | null; o !== null; o = Object.getPrototypeOf(o) as object | null) {
-    const d = Object.getOwnPropertyDescriptor(o, name);
-    if (d !== undefined) return typeof d.value === 'function' && d.configurable === true ? o : undefined;
-  }
-  return undefined;
-}
-
-/**
- * Wrap `name` where `ws`'s class defines it (once per process), unless the
- * patch is in `used` already; returns the function that releases it.
- */
-function patchMethod<F extends WrappedMethod>(
-  ws: object,
-  name: WrappedName,
-  patches: WeakMap<object, MethodPatch<F>>,
-  wrap: (original: F) => F,
-  used: Set<object>,
-): (() => void) | undefined {
-  const owner = methodOwner(ws, name);
-  if (owner === undefined) return undefined;
-  let patch = patches.get(owner);
-  if (patch === undefined) {
-    patch = new MethodPatch<F>(owner, name, wrap);
-    patches.set(owner, patch);
-  }
-  if (used.has(patch)) return undefined;
-  used.add(patch);
-  patch.users++;
-  const p = patch;
-  return () => {
-    if (p.release()) patches.delete(owner);
-  };
-}
 
 // A tracked connection is done (from emitClose(), or as the `close` listener; `this` is the connection).
 function onTrackedClose(this: TrackedSocket, receivedCode: number): void {
@@ -313,7 +205,7 @@ class Hook implements Instrumentation {
     if (proto !== this.knownProto) this.wrapMethodsOf(ws, proto);
     this.recorder.recordOpen(); // first: if it throws, the connection stays untracked and the counts consistent
     const span = this.otel === undefined ? undefined : trace.getActiveSpan();
-    ws[kState] = { hook: this, start: performance.now(), code: 0, initiator: INITIATOR_SERVER, terminated: false, closingAsAgent: false, inCall: false, span };
+    ws[kState] = { hook: this, start: performance.now(), code: 0, initiator: INITIATOR_SERVER, terminated: false, attributedTo: -1, inCall: false, span };
     if (this.listenForClose) ws.on('close', onTrackedClose);
     this.open++;
     if (this.clients === undefined || !this.clients.has(ws)) this.others.add(ws);
@@ -332,8 +224,8 @@ class Hook implements Instrumentation {
   }
 
   recordClose(st: ConnectionState, code: number, initiator: number, durationSeconds: number): void {
-    const slot = this.recorder.recordClose(code, initiator, durationSeconds);
-    this.otel?.recordClose(slot, initiator, durationSeconds, st.span);
+    const series = this.recorder.recordClose(code, initiator, durationSeconds);
+    this.otel?.recordClose(series, durationSeconds, st.span);
   }
 
   /** A tracked connection closed. */
@@ -349,28 +241,20 @@ class Hook implements Instrumentation {
     return out;
   }
 
-  /** Close one connection as the agent (idle timeout): recorded with initiator `agent`. */
-  closeAsAgent(ws: WebSocket, code: number): void {
+  /** Close (or, without a code, terminate) `ws` with the close recorded under `initiator`; false when this hook does not track it. */
+  closeAttributed(ws: WebSocket, initiator: number, code: number | undefined): boolean {
     const tracked = ws as unknown as TrackedSocket;
     const st = tracked[kState];
-    if (st !== undefined) st.closingAsAgent = true;
-    tracked.close(code);
+    if (st === undefined || st.hook !== this) return false;
+    st.attributedTo = initiator;
+    if (code === undefined) tracked.terminate();
+    else tracked.close(code);
+    return true;
   }
 
-  /** Close every open connection as the agent (drain): recorded with initiator `agent`. */
-  closeAllAsAgent(code: number): number {
-    const all = this.liveConnections();
-    for (const ws of all) this.closeAsAgent(ws as unknown as WebSocket, code);
-    return all.length;
-  }
-
-  /** Terminate every connection still open (after the drain timeout), as the agent. */
-  terminateAllAsAgent(): void {
-    for (const ws of this.liveConnections()) {
-      const st = ws[kState];
-      if (st !== undefined) st.closingAsAgent = true;
-      ws.terminate();
-    }
+  /** The connections this hook tracks that are still open. */
+  openSockets(): WebSocket[] {
+    return this.liveConnections() as unknown as WebSocket[];
   }
 
   get openConnections(): number {
@@ -411,11 +295,11 @@ class Hook implements Instrumentation {
 function isRecorder(value: unknown): value is CloseRecorder {
   if (value === null || typeof value !== 'object') return false;
   const r = value as Record<string, unknown>;
-  return typeof r.recordOpen === 'function' && typeof r.recordClose === 'function' && typeof r.recordViolation === 'function' && typeof r.slotLabels === 'function';
+  return typeof r.recordOpen === 'function' && typeof r.recordClose === 'function' && typeof r.recordViolation === 'function' && typeof r.forEachClose === 'function';
 }
 
 /**
- * Record every close of `wss`'s connections (SPEC section 3). Works with a
+ * Record every close of `wss`'s connections. Works with a
  * server that owns its HTTP server, with `noServer: true` (emit `connection`
  * from your `handleUpgrade` callback, as the ws docs show) and with servers
  * created by frameworks. Options are validated here and throw OptionError /
@@ -436,13 +320,7 @@ export function instrument(wss: WebSocketServer, options: InstrumentOptions = {}
   return new Hook(wss, recorder, OtelBridge.create(recorder, options.meterProvider), options.onError);
 }
 
-/** Agent-internal access to drain helpers (not part of the public API). */
-export function drainHandle(instrumentation: Instrumentation): {
-  closeAsAgent(ws: WebSocket, code: number): void;
-  closeAllAsAgent(code: number): number;
-  terminateAllAsAgent(): void;
-  readonly openConnections: number;
-} {
-  if (!(instrumentation instanceof Hook)) throw new OptionError('not an instrumentation returned by instrument()');
-  return instrumentation;
+/** The hook behind an instrumentation, for the package's internal modules (attribution.ts); undefined for anything else. */
+export function hookOf(instrumentation: unknown): Hook | undefined {
+  return instrumentation instanceof Hook ? instrumentation : undefined;
 }

@@ -1,9 +1,9 @@
 /**
- * The WebSocket close-code table (shared/seed/close-codes.md, RFC 6455 §7.4)
+ * The WebSocket close-code table (docs/close-codes.md, RFC 6455 §7.4)
  * as reviewable data, and classify() derived from it once at load.
  * Pure: no I/O, no state.
  */
-import type { ViolationKind } from './metric-names.js';
+import type { ViolationKind } from './vocabulary.js';
 
 export type CloseCategory =
   | 'unused'

@@ -4,11 +4,12 @@
  * text format otherwise.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Registry, register as globalRegistry } from 'prom-client';
-import { renderRegistry, renderRegistryChunks, type AnyRegistry } from './exposition.js';
-import { OptionError } from './metrics.js';
+import { register as globalRegistry } from 'prom-client';
+import { OptionError } from '../recorder/options.js';
+import { renderRegistry, renderRegistryChunks } from './exposition.js';
+import { OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, supportsOpenMetrics, type AnyRegistry } from './prom-internals.js';
 
-export type { AnyRegistry } from './exposition.js';
+export type { AnyRegistry } from './prom-internals.js';
 
 const OPENMETRICS = 'application/openmetrics-text';
 const TEXT = 'text/plain';
@@ -46,13 +47,14 @@ export async function renderMetrics(registry: AnyRegistry, accept: string | unde
   return { contentType: contentTypeOf(openMetrics), body: await renderRegistry(registry, openMetrics) };
 }
 
-// A registry already set to OpenMetrics renders OpenMetrics, as registry.metrics() would.
+// A registry already set to OpenMetrics renders OpenMetrics, as registry.metrics() would; prom-client 14 only has text.
 function wantsOpenMetrics(registry: AnyRegistry, accept: string | undefined): boolean {
-  return prefersOpenMetrics(accept) || registry.contentType === Registry.OPENMETRICS_CONTENT_TYPE;
+  if (!supportsOpenMetrics(registry)) return false;
+  return prefersOpenMetrics(accept) || registry.contentType === OPENMETRICS_CONTENT_TYPE;
 }
 
 function contentTypeOf(openMetrics: boolean): string {
-  return openMetrics ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE;
+  return openMetrics ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;

@@ -1,0 +1,251 @@
+/**
+ * The close recorder: counts closes into preallocated typed-array slots
+ * (code slot x initiator) and exposes them as series sources that are read
+ * only at scrape time. Recording a close is a few array increments; no label
+ * object is built per event.
+ */
+import type { CodeNames } from '../codes/close-codes.js';
+import {
+  DURATION_BUCKETS_SECONDS,
+  INITIATORS,
+  INITIATOR_CLIENT,
+  INITIATOR_SERVER,
+  LABEL,
+  SIDES,
+  UPGRADE_FAILURE_REASONS,
+  VIOLATION_KINDS,
+  type Initiator,
+  type UpgradeFailureReason,
+  type ViolationKind,
+} from '../codes/vocabulary.js';
+import { CodeSlots } from './code-slots.js';
+import { FixedCounter, FixedHistogram, SingleSeries, type Labels, type SeriesSample, type SeriesSource } from './family.js';
+import type { ValidOptions } from './options.js';
+
+/** Codes whose client and server series are exported from the start, at zero. */
+const PRE_EXPORTED_CODES = [1000, 1001, 1006];
+const N_INITIATORS = INITIATORS.length;
+const VIOLATION_INDEX = new Map<string, number>(VIOLATION_KINDS.map((k, i) => [k, i]));
+const FAILURE_INDEX = new Map<string, number>(UPGRADE_FAILURE_REASONS.map((r, i) => [r, i]));
+const OTHER_VIOLATION = VIOLATION_INDEX.get('other') as number;
+const OTHER_FAILURE = FAILURE_INDEX.get('other') as number;
+
+/** The labels one close was counted under; one object per (code slot, initiator), kept. */
+export interface CloseSeries {
+  /** The `code` label value (a decimal code or a range text). */
+  readonly code: string;
+  readonly codename: string;
+  readonly category: string;
+  readonly initiator: Initiator;
+}
+
+/**
+ * What a source knows about one close beyond its code and initiator, for
+ * close listeners (recent closes, logs, client-report join). Peer text
+ * (reason, path) goes to listeners only, never to a label.
+ */
+export interface CloseDetails {
+  /** The close frame's reason as received (raw bytes, at most 123). */
+  readonly reason?: Buffer | string | undefined;
+  /** The upgrade request's path (the listener strips the query). */
+  readonly path?: string | undefined;
+  /** The peer's address. */
+  readonly peer?: string | undefined;
+}
+
+export type CloseListener = (series: CloseSeries, durationSeconds: number, details: CloseDetails | undefined) => void;
+
+/** The `_closed_total` series: one per (code slot in use, initiator). */
+class ClosedSeries implements SeriesSource {
+  readonly counts: Float64Array;
+  /** Series exported even at zero, so that rate() sees their first increment. */
+  readonly atZero: Uint8Array;
+  private readonly samples: (SeriesSample | undefined)[] = [];
+
+  constructor(
+    private readonly slots: CodeSlots,
+    private readonly constLabels: Labels,
+  ) {
+    this.counts = new Float64Array(slots.capacity * N_INITIATORS);
+    this.atZero = new Uint8Array(slots.capacity * N_INITIATORS);
+  }
+
+  visit(emit: (id: number, value: number) => void): void {
+    const { counts, atZero } = this;
+    for (let i = 0; i < this.slots.used * N_INITIATORS; i++) {
+      const value = counts[i] as number;
+      if (value !== 0 || atZero[i] === 1) emit(i, value);
+    }
+  }
+
+  sample(id: number): SeriesSample {
+    let sample = this.samples[id];
+    if (sample === undefined) {
+      const { code, codename, category } = this.slots.labelsOf((id / N_INITIATORS) | 0);
+      const labels = { [LABEL.code]: code, [LABEL.codename]: codename, [LABEL.category]: category, [LABEL.initiator]: INITIATORS[id % N_INITIATORS] as string };
+      sample = { labels: { ...labels, ...this.constLabels }, suffix: '' };
+      this.samples[id] = sample;
+    }
+    return sample;
+  }
+}
+
+/**
+ * Close counters for one label set of one registry and prefix. Get one from
+ * createRecorder() (recorder/registry.ts), which registers its series.
+ */
+export class CloseRecorder {
+  readonly prefix: string;
+  readonly names: CodeNames;
+  readonly maxCustomCodes: number;
+  /** Constant labels added to every series (sorted by name). */
+  readonly labels: Readonly<Record<string, string>>;
+
+  private readonly slots: CodeSlots;
+  private readonly closedSeries: ClosedSeries;
+  private readonly series: (CloseSeries | undefined)[] = [];
+  private opened = 0;
+  private active = 0;
+  private readonly duration: FixedHistogram;
+  private readonly violations: FixedCounter;
+  private readonly failures: FixedCounter;
+  private readonly listeners: CloseListener[] = [];
+  /** True while some listener wants each close's details: sources build them only then. */
+  wantsDetails = false;
+
+  /** The series sources of each metric, by the metric's key in METRIC. */
+  readonly sources: {
+    readonly closedTotal: SeriesSource;
+    readonly openedTotal: SeriesSource;
+    readonly active: SeriesSource;
+    readonly durationSeconds: SeriesSource;
+    readonly upgradeFailuresTotal: SeriesSource;
+    readonly protocolViolationsTotal: SeriesSource;
+  };
+
+  /** Use createRecorder(): a recorder made here is registered nowhere. */
+  constructor({ prefix, names, maxCustomCodes, labels }: ValidOptions) {
+    this.prefix = prefix;
+    this.names = names;
+    this.maxCustomCodes = maxCustomCodes;
+    this.labels = labels;
+    this.slots = new CodeSlots(names, maxCustomCodes);
+    this.closedSeries = new ClosedSeries(this.slots, labels);
+    // A counter series that first appears at 1 loses that increment to rate()
+    // and increase(); the closes alerts and dashboards divide by are there from the start.
+    for (const code of PRE_EXPORTED_CODES) {
+      const slot = this.slots.slotOf(code);
+      for (const initiator of [INITIATOR_CLIENT, INITIATOR_SERVER]) this.closedSeries.atZero[slot * N_INITIATORS + initiator] = 1;
+    }
+    this.duration = new FixedHistogram(
+      DURATION_BUCKETS_SECONDS,
+      this.slots.codenames.map((codename) => ({ [LABEL.codename]: codename })),
+      labels,
+    );
+    this.violations = new FixedCounter(
+      SIDES.flatMap((side) => VIOLATION_KINDS.map((kind) => ({ [LABEL.side]: side, [LABEL.kind]: kind }))),
+      labels,
+    );
+    this.failures = new FixedCounter(
+      UPGRADE_FAILURE_REASONS.map((reason) => ({ [LABEL.reason]: reason })),
+      labels,
+    );
+    this.sources = {
+      closedTotal: this.closedSeries,
+      openedTotal: new SingleSeries(labels, () => this.opened),
+      active: new SingleSeries(labels, () => this.active),
+      durationSeconds: this.duration,
+      upgradeFailuresTotal: this.failures,
+      protocolViolationsTotal: this.violations,
+    };
+  }
+
+  /** A connection completed its opening handshake. */
+  recordOpen(): void {
+    this.opened++;
+    this.active++;
+  }
+
+  /**
+   * A connection that was opened has closed. `initiator` is an index into
+   * INITIATORS; `durationSeconds` its lifetime. Returns the series it was
+   * counted under. `details` go to the close listeners only.
+   */
+  recordClose(code: number, initiator: number, durationSeconds: number, details?: CloseDetails): CloseSeries {
+    const slot = this.slots.slotOf(code);
+    const i = slot * N_INITIATORS + (initiator & 3);
+    this.closedSeries.counts[i]! += 1;
+    this.active--;
+    this.duration.observe(this.slots.codenameIndexOf(slot), durationSeconds);
+    const series = this.series[i] ?? this.seriesOf(i);
+    if (this.listeners.length !== 0) this.notify(series, durationSeconds, details);
+    return series;
+  }
+
+  private seriesOf(i: number): CloseSeries {
+    const series = { ...this.slots.labelsOf((i / N_INITIATORS) | 0), initiator: INITIATORS[i % N_INITIATORS] as Initiator };
+    this.series[i] = series;
+    return series;
+  }
+
+  private notify(series: CloseSeries, durationSeconds: number, details: CloseDetails | undefined): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(series, durationSeconds, details);
+      } catch {
+        // A listener's failure must not reach the source that recorded the close.
+      }
+    }
+  }
+
+  /** Call `listener` after every close; returns the function that removes it. */
+  addCloseListener(listener: CloseListener): () => void {
+    this.listeners.push(listener);
+    this.wantsDetails = true;
+    return () => {
+      const at = this.listeners.indexOf(listener);
+      if (at >= 0) this.listeners.splice(at, 1);
+      this.wantsDetails = this.listeners.length > 0;
+    };
+  }
+
+  /** A protocol violation by `side` (index into SIDES). Unknown kinds count as `other`. */
+  recordViolation(side: number, kind: ViolationKind): void {
+    this.violations.inc((side & 1) * VIOLATION_KINDS.length + (VIOLATION_INDEX.get(kind) ?? OTHER_VIOLATION));
+  }
+
+  /** An upgrade that failed before the connection opened. Unknown reasons count as `other`. */
+  recordUpgradeFailure(reason: UpgradeFailureReason): void {
+    this.failures.inc(FAILURE_INDEX.get(reason) ?? OTHER_FAILURE);
+  }
+
+  /** Current totals, for health checks and tests. */
+  totals(): { opened: number; closed: number; active: number } {
+    let closed = 0;
+    for (const count of this.closedSeries.counts) closed += count;
+    return { opened: this.opened, closed, active: this.active };
+  }
+
+  /** `visit(series, count)` for every close series with a count. */
+  forEachClose(visit: (series: CloseSeries, count: number) => void): void {
+    const counts = this.closedSeries.counts;
+    for (let i = 0; i < this.slots.used * N_INITIATORS; i++) {
+      const count = counts[i] as number;
+      if (count !== 0) visit(this.series[i] ?? this.seriesOf(i), count);
+    }
+  }
+
+  /** The `code` label value a close code is recorded under right now. */
+  codeLabel(code: number): string {
+    return this.slots.codeLabel(code);
+  }
+
+  /** Zero the counters (prom-client's registry.resetMetrics()); the active gauge stays true. */
+  resetCounters(): void {
+    this.closedSeries.counts.fill(0);
+    this.opened = this.active; // keeps opened = closed + active after a reset
+    this.duration.reset();
+    this.violations.reset();
+    this.failures.reset();
+  }
+}
