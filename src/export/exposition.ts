@@ -204,14 +204,16 @@ export async function renderRegistryChunks(registry: AnyRegistry, openMetrics: b
     } else {
       formatter = new OwnRegistry();
     }
-    if (withDefaults !== undefined) formatter.setDefaultLabels(withDefaults as Record<string, string>);
+    if (withDefaults !== undefined) formatter.setDefaultLabels(withDefaults);
   }
   const formatOther = (metric: PromMetric): Promise<string> => formatOneMetric(formatter, openMetrics ? openMetricsView(metric) : metric);
   // Every metric's collection starts in registry order, as in registry.metrics().
   const parts = (registry.getMetricsAsArray() as unknown[]).map((metric): string[] | Promise<string> =>
     isSourced(metric) ? renderSourced(metric, openMetrics, withDefaults, defaultsKey) : formatOther(metric as PromMetric),
   );
-  const rendered = parts.every((p) => Array.isArray(p)) ? (parts as string[][]) : await Promise.all(parts);
+  // Every collection has started: awaiting them in turn takes no longer than all at once.
+  const rendered: (string | string[])[] = [];
+  for (const part of parts) rendered.push(Array.isArray(part) ? part : await part);
   const separator = openMetrics ? '\n' : '\n\n';
   const chunks: string[] = [];
   let carry = ''; // separators and other metrics' text, written with the next chunk

@@ -16,7 +16,6 @@
  * recorded. Otherwise the `close` event's code is the client's (1005 for an
  * empty payload), or 1006 when no close frame arrived.
  */
-import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks'; // the global is a lazy getter, read on every access
 import { trace, type MeterProvider, type Span } from '@opentelemetry/api';
 import type { WebSocket, WebSocketServer } from 'ws';
@@ -185,15 +184,15 @@ class Hook implements Instrumentation {
     private readonly otel: OtelBridge | undefined,
     private readonly onError: ((error: Error) => void) | undefined,
   ) {
-    this.clients = wss.clients instanceof Set ? (wss.clients as unknown as Set<TrackedSocket>) : undefined;
+    this.clients = wss.clients instanceof Set ? (wss.clients) : undefined;
     wss.on('connection', this.onConnection);
     // Connections open before instrument() are adopted from now on.
-    if (wss.clients) for (const ws of wss.clients) this.track(ws as unknown as TrackedSocket);
+    if (wss.clients) for (const ws of wss.clients) this.track(ws);
   }
 
-  readonly onConnection = (ws: WebSocket, _req?: IncomingMessage): void => {
+  readonly onConnection = (ws: WebSocket): void => {
     try {
-      this.track(ws as unknown as TrackedSocket);
+      this.track(ws);
     } catch (err) {
       this.report(err);
     }
