@@ -65,17 +65,17 @@ interface PromMetric {
 }
 
 /** prom-client's escaping of metric names and help text. */
-export function escapeText(text: string): string {
+function escapeText(text: string): string {
   return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 }
 
 /** prom-client's escaping of a label value (non-strings are written as they stringify). */
-export function escapeLabelValue(value: unknown): string {
+function escapeLabelValue(value: unknown): string {
   return typeof value === 'string' ? escapeText(value).replace(/"/g, '\\"') : String(value);
 }
 
 /** `name="value",...` for `labels`, in their order, without braces. */
-export function formatLabelPairs(labels: Readonly<Record<string, unknown>>): string {
+function formatLabelPairs(labels: Readonly<Record<string, unknown>>): string {
   let out = '';
   for (const name of Object.keys(labels)) out += `${out === '' ? '' : ','}${name}="${escapeLabelValue(labels[name])}"`;
   return out;
@@ -85,7 +85,7 @@ export function formatLabelPairs(labels: Readonly<Record<string, unknown>>): str
  * The default labels a series with `own` label names gets, as `,name="value"...`
  * (prom-client adds the default labels a series does not set itself, after its own).
  */
-export function defaultLabelsSuffix(defaults: DefaultLabels | undefined, own: ReadonlySet<string>): string {
+function defaultLabelsSuffix(defaults: DefaultLabels | undefined, own: ReadonlySet<string>): string {
   if (defaults === undefined) return '';
   let out = '';
   for (const name of Object.keys(defaults)) if (!own.has(name)) out += `,${name}="${escapeLabelValue(defaults[name])}"`;
@@ -93,13 +93,13 @@ export function defaultLabelsSuffix(defaults: DefaultLabels | undefined, own: Re
 }
 
 /** `{pairs}` or '' when there are none (`pairs` may start with the comma of a defaults suffix). */
-export function braces(pairs: string): string {
+function braces(pairs: string): string {
   if (pairs === '') return '';
   return pairs.charCodeAt(0) === 44 /* , */ ? `{${pairs.slice(1)}}` : `{${pairs}}`;
 }
 
 /** prom-client's number formatting. */
-export function formatValue(value: number): string {
+function formatValue(value: number): string {
   if (Number.isNaN(value)) return 'Nan';
   if (!Number.isFinite(value)) return value < 0 ? '-Inf' : '+Inf';
   return `${value}`;
