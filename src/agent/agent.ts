@@ -14,7 +14,7 @@ import { createAdminApp } from './admin-server.js';
 import type { AgentConfig, HostPort } from './config.js';
 import { createEchoServer } from './echo-server.js';
 import type { Logger } from './log.js';
-import { createProxyServer } from './proxy.js';
+import { createProxyServer } from './proxy/server.js';
 
 export interface StopResult {
   drained: number;

@@ -6,11 +6,6 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { CloseRecorder } from '../metrics.js';
 
-/** How often Node should look for requests past the handshake timeout (its default is every 30 s). */
-export function checkInterval(handshakeTimeoutMs: number): number {
-  return Math.max(50, Math.min(1000, Math.floor(handshakeTimeoutMs / 4)));
-}
-
 /** Answer on the raw socket of an upgrade request, then close it once the answer is flushed. */
 export function rejectUpgrade(socket: Duplex, status: number, reason: string, message: string, extraHeaders = ''): void {
   socket.on('error', () => undefined);
