@@ -10,7 +10,7 @@ import { readdir } from 'node:fs/promises';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { metricsHandler } from '../http.js';
 import { createRecorder, type CloseRecorder } from '../metrics.js';
-import { createAdminApp } from './admin-server.js';
+import { createAdminHandler } from './admin-server.js';
 import type { AgentConfig, HostPort } from './config.js';
 import { createEchoServer } from './echo-server.js';
 import type { Logger } from './log.js';
@@ -135,7 +135,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
 
   let ready = false;
   const metricsServer = options.admin
-    ? createServer(createAdminApp({ serveMetrics: metricsHandler(registry), token: config.metricsToken, isReady: () => ready }))
+    ? createServer(createAdminHandler({ serveMetrics: metricsHandler(registry), token: config.metricsToken, isReady: () => ready }))
     : undefined;
 
   try {
