@@ -21,12 +21,12 @@ const KEY_PATTERN = /^[+/0-9A-Za-z]{22}==$/;
 const END_WAIT_MS = 1000;
 const POLL_MS = 10;
 
-/** How often Node should look for requests past the handshake timeout (its default is every 30 s, far coarser than the timeout). */
+/** How often Node should look for requests past the handshake timeout (its default is every 30 s). */
 export function checkInterval(handshakeTimeoutMs: number): number {
   return Math.max(50, Math.min(1000, Math.floor(handshakeTimeoutMs / 4)));
 }
 
-/** How often the idle sweep runs: a quarter of the timeout, so a connection closes at most 25 % late. */
+/** How often the idle sweep runs: a quarter of the timeout, kept between 50 ms and 1 s; it bounds how late past its timeout an idle connection closes. */
 function sweepInterval(idleTimeoutMs: number): number {
   return Math.max(50, Math.min(1000, idleTimeoutMs / 4));
 }
@@ -50,7 +50,7 @@ export interface ConnectionPool<C> {
   readonly openCount: number;
   /** Upgrades admitted that have not opened or failed yet (they count against the limit, and the drain waits for them). */
   readonly pendingCount: number;
-  /** The open connections (iterated by the idle sweep and the drain; not modified while iterated). */
+  /** The open connections, iterated by the idle sweep and the drain. */
   connections(): Iterable<C>;
   /** Whether `conn` has seen no traffic for `idleMs` at `now` (performance.now()). */
   isIdle(conn: C, now: number, idleMs: number): boolean;

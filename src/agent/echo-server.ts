@@ -100,7 +100,7 @@ export function createEchoServer(options: EchoServerOptions): EchoServer {
 
   const admission = new Admission<WebSocket>(
     {
-      // ws's own client set: the connections ws has open (the hook records each close before ws drops it from the set).
+      // ws's own client set: ws drops a connection from it in the same tick as the hook records its close.
       get openCount() {
         return wss.clients.size;
       },

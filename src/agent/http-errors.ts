@@ -1,6 +1,7 @@
 /**
  * Answers for requests the agent refuses before a WebSocket opens, shared by
- * the echo endpoint and the proxy. Each refusal is counted by the caller.
+ * the echo endpoint and the proxy. rejectUpgrade leaves the counting to its
+ * caller; onClientError counts what it answers.
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';

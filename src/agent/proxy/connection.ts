@@ -2,8 +2,8 @@
  * The data plane of one proxied WebSocket connection: bytes pass through
  * unchanged in both directions while a FrameScanner per direction reads the
  * frame headers and close frames. The connection is recorded once, when both
- * sockets have closed, with the code of the first close frame either way and
- * the side that sent it (1006 when none was seen).
+ * sockets have closed, with the code of the first close frame either way (the
+ * agent's own included) and who sent it; 1006 when none was seen.
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
