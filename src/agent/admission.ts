@@ -22,7 +22,7 @@ const END_WAIT_MS = 1000;
 const POLL_MS = 10;
 
 /** How often Node should look for requests past the handshake timeout (its default is every 30 s). */
-export function checkInterval(handshakeTimeoutMs: number): number {
+function checkInterval(handshakeTimeoutMs: number): number {
   return Math.max(50, Math.min(1000, Math.floor(handshakeTimeoutMs / 4)));
 }
 
@@ -133,10 +133,6 @@ export class Admission<C> {
       return this.refuse(socket, 'over_capacity', 503, 'Service Unavailable', 'over capacity\n');
     }
     return true;
-  }
-
-  get isDraining(): boolean {
-    return this.draining;
   }
 
   /** A connection opened; one whose upgrade was in flight when the drain began is closed at once. */
