@@ -21,7 +21,7 @@ COPY scripts/build.mjs ./scripts/build.mjs
 COPY src ./src
 RUN npm run build
 
-# --- deps: production dependencies only (ws, prom-client, express) ---------
+# --- deps: production dependencies only (ws, prom-client) ------------------
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 ENV NODE_ENV=production

@@ -1,10 +1,10 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { Counter, Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createAdminApp } from '../src/agent/admin-server.js';
-import { metricsHandler, prefersOpenMetrics, type AnyRegistry } from '../src/export/http.js';
+import { createAdminHandler } from '../src/agent/admin-server.js';
+import { metricsHandler, prefersOpenMetrics, type AnyRegistry, type RequestHandler } from '../src/export/http.js';
 import { createRecorder } from '../src/recorder/registry.js';
 import { INITIATOR_CLIENT, INITIATOR_SERVER, SIDE_CLIENT } from '../src/codes/vocabulary.js';
 import { parseExposition, promtoolCheckMetrics, sumOf } from './helpers/exposition.js';
@@ -28,8 +28,8 @@ afterEach(async () => {
   );
 });
 
-async function serve(app: express.Express): Promise<string> {
-  const server = app.listen(0, '127.0.0.1');
+async function serve(app: express.Express | RequestHandler): Promise<string> {
+  const server = createServer(app).listen(0, '127.0.0.1');
   servers.push(server);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -219,7 +219,7 @@ describe('metricsHandler', () => {
 
 describe('admin server', () => {
   async function admin(token: string | undefined, ready = { value: true }): Promise<string> {
-    return serve(createAdminApp({ serveMetrics: metricsHandler(populatedRegistry()), token, isReady: () => ready.value }));
+    return serve(createAdminHandler({ serveMetrics: metricsHandler(populatedRegistry()), token, isReady: () => ready.value }));
   }
 
   it('/metrics needs the bearer token when one is configured', async () => {
@@ -267,5 +267,28 @@ describe('admin server', () => {
 
   it('unknown paths answer 404', async () => {
     expect((await get(`${await admin(undefined)}/nope`)).status).toBe(404);
+  });
+
+  it('routes answer GET and HEAD, any case, with or without a trailing slash; other methods 404', async () => {
+    const base = await admin('s3cret');
+    const auth = { Authorization: 'Bearer s3cret' };
+    for (const path of ['/metrics', '/METRICS', '/metrics/', '/metrics?x=1']) {
+      expect((await get(`${base}${path}`, auth)).status, path).toBe(200);
+    }
+    expect((await get(`${base}/metrics//`, auth)).status).toBe(404);
+    for (const method of ['POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']) {
+      const res = await fetch(`${base}/healthz`, { method, signal: AbortSignal.timeout(5000) });
+      expect(res.status, method).toBe(404);
+      expect(await res.text()).toBe('not found: try /metrics, /healthz or /readyz\n');
+    }
+    const head = await fetch(`${base}/healthz`, { method: 'HEAD', signal: AbortSignal.timeout(5000) });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-length')).toBe('3');
+    expect(head.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+    expect(await head.text()).toBe('');
+    const unauthorized = await fetch(`${base}/metrics`, { method: 'HEAD', signal: AbortSignal.timeout(5000) });
+    expect(unauthorized.status).toBe(401);
+    expect(await unauthorized.text()).toBe('');
+    expect(unauthorized.headers.get('x-powered-by')).toBeNull();
   });
 });

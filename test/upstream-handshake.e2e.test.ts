@@ -1,5 +1,5 @@
 /**
- * The proxy's own upstream handshake (src/agent/upstream-handshake.ts):
+ * The proxy's own upstream handshake (src/agent/proxy/upstream-handshake.ts):
  * upstreams that answer with exact bytes (raw TCP servers), a `ws` upstream
  * behind TLS (wss://, certificate made with openssl), and real clients. Each
  * case checks what the client receives byte for byte and what is counted.
@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { createProxyServer, type ProxyServer } from '../src/agent/proxy.js';
+import { createProxyServer, type ProxyServer } from '../src/agent/proxy/server.js';
 import { createRecorder } from '../src/recorder/registry.js'
 import { type CloseRecorder } from '../src/recorder/recorder.js';
 import { scrape, startAgentProcess } from './helpers/agent-process.js';

@@ -1,11 +1,14 @@
 /**
  * The agent's second port: /metrics (optionally behind a bearer token),
  * /healthz (the process is up) and /readyz (accepting connections; turns 503
- * as soon as draining starts).
+ * as soon as draining starts). A plain node:http listener: three routes need
+ * no framework, and the command then installs none.
+ *
+ * Routes answer GET and HEAD; paths match case-insensitively and with or
+ * without one trailing slash; anything else is 404.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
-import type { Server } from 'node:http';
-import express from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from '../export/http.js';
 
 export interface AdminServerOptions {
@@ -20,31 +23,57 @@ function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
-export function createAdminApp({ serveMetrics, token, isReady }: AdminServerOptions): express.Express {
-  const app = express();
-  app.disable('x-powered-by');
-  const expected = token === undefined ? undefined : digest(token);
-  app.get('/metrics', (req, res) => {
-    // The auth scheme is case-insensitive (RFC 7235 §2.1). Compare digests so the
-    // comparison takes the same time for any header length.
-    const given = /^bearer +(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
-    if (expected !== undefined && (given === undefined || !timingSafeEqual(digest(given), expected))) {
-      res.status(401).set('WWW-Authenticate', 'Bearer realm="metrics"').type('text/plain').send('unauthorized: /metrics needs "Authorization: Bearer <token>"\n');
-      return;
+/** The request's path, lower-cased, without query, fragment or one trailing slash; '' when it has none. */
+function routeOf(url: string | undefined): string {
+  let path = url ?? '';
+  if (!path.startsWith('/')) {
+    // The absolute form (GET http://host/metrics) names the path too.
+    try {
+      path = new URL(path).pathname;
+    } catch {
+      return '';
     }
-    serveMetrics(req, res);
-  });
-  app.get('/healthz', (_req, res) => {
-    res.type('text/plain').send('ok\n');
-  });
-  app.get('/readyz', (_req, res) => {
-    if (isReady()) res.type('text/plain').send('ready\n');
-    else res.status(503).type('text/plain').send('draining\n');
-  });
-  app.use((_req, res) => {
-    res.status(404).type('text/plain').send('not found: try /metrics, /healthz or /readyz\n');
-  });
-  return app;
+  }
+  const end = path.search(/[?#]/);
+  if (end >= 0) path = path.slice(0, end);
+  path = path.toLowerCase();
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
 }
 
-export type { Server };
+function sendText(req: IncomingMessage, res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+  res.statusCode = status;
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  if (req.method === 'HEAD') res.end();
+  else res.end(body);
+}
+
+export function createAdminHandler({ serveMetrics, token, isReady }: AdminServerOptions): RequestHandler {
+  const expected = token === undefined ? undefined : digest(token);
+  return (req, res) => {
+    const route = req.method === 'GET' || req.method === 'HEAD' ? routeOf(req.url) : '';
+    switch (route) {
+      case '/metrics': {
+        // The auth scheme is case-insensitive (RFC 7235 §2.1). Compare digests so the
+        // comparison takes the same time for any header length.
+        const given = /^bearer +(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+        if (expected !== undefined && (given === undefined || !timingSafeEqual(digest(given), expected))) {
+          sendText(req, res, 401, 'unauthorized: /metrics needs "Authorization: Bearer <token>"\n', { 'WWW-Authenticate': 'Bearer realm="metrics"' });
+          return;
+        }
+        serveMetrics(req, res);
+        return;
+      }
+      case '/healthz':
+        sendText(req, res, 200, 'ok\n');
+        return;
+      case '/readyz':
+        if (isReady()) sendText(req, res, 200, 'ready\n');
+        else sendText(req, res, 503, 'draining\n');
+        return;
+      default:
+        sendText(req, res, 404, 'not found: try /metrics, /healthz or /readyz\n');
+    }
+  };
+}

@@ -11,11 +11,11 @@ import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { metricsHandler } from '../export/http.js';
 import { createRecorder } from '../recorder/registry.js'
 import { type CloseRecorder } from '../recorder/recorder.js';
-import { createAdminApp } from './admin-server.js';
+import { createAdminHandler } from './admin-server.js';
 import type { AgentConfig, HostPort } from './config.js';
 import { createEchoServer } from './echo-server.js';
 import type { Logger } from './log.js';
-import { createProxyServer } from './proxy.js';
+import { createProxyServer } from './proxy/server.js';
 
 export interface StopResult {
   drained: number;
@@ -136,7 +136,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
 
   let ready = false;
   const metricsServer = options.admin
-    ? createServer(createAdminApp({ serveMetrics: metricsHandler(registry), token: config.metricsToken, isReady: () => ready }))
+    ? createServer(createAdminHandler({ serveMetrics: metricsHandler(registry), token: config.metricsToken, isReady: () => ready }))
     : undefined;
 
   try {

@@ -9,7 +9,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { createServer } from 'node:http';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import { renderMetrics, serveRendered } from '../export/http.js';
-import { createAdminApp } from './admin-server.js';
+import { createAdminHandler } from './admin-server.js';
 import { formatAddress, listenOn, startAgent, type StopResult } from './agent.js';
 import type { AgentConfig } from './config.js';
 import type { Logger } from './log.js';
@@ -143,7 +143,7 @@ export async function runPrimary(config: AgentConfig, logger: Logger, workerCoun
   };
 
   const admin = createServer(
-    createAdminApp({
+    createAdminHandler({
       serveMetrics: serveRendered(async (accept) => renderMetrics(AggregatorRegistry.aggregate(await collect()), accept)),
       token: config.metricsToken,
       isReady: () => !draining && liveWorkers().length > 0,

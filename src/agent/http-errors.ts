@@ -1,15 +1,11 @@
 /**
  * Answers for requests the agent refuses before a WebSocket opens, shared by
- * the echo endpoint and the proxy. Each refusal is counted by the caller.
+ * the echo endpoint and the proxy. rejectUpgrade leaves the counting to its
+ * caller; onClientError counts what it answers.
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { CloseRecorder } from '../recorder/recorder.js';
-
-/** How often Node should look for requests past the handshake timeout (its default is every 30 s). */
-export function checkInterval(handshakeTimeoutMs: number): number {
-  return Math.max(50, Math.min(1000, Math.floor(handshakeTimeoutMs / 4)));
-}
 
 /** Answer on the raw socket of an upgrade request, then close it once the answer is flushed. */
 export function rejectUpgrade(socket: Duplex, status: number, reason: string, message: string, extraHeaders = ''): void {

@@ -70,17 +70,7 @@ async function main(): Promise<void> {
     process.stderr.write(`ws-close-agent: cannot start: ${(err as Error).message}\n`);
     process.exit(1);
   }
-  logger.info('listening', {
-    version: VERSION,
-    mode: config.upstream ? 'proxy' : 'echo',
-    listen: agent.listen,
-    metricsListen: agent.metricsListen,
-    upstream: config.upstream?.href,
-    pid: process.pid,
-    workers: config.workers,
-    workerPids,
-  });
-
+  // Installed before the listening line: whoever waits for that line may signal at once.
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     // A second signal during the drain means "stop now" (as with docker stop's SIGKILL, but logged).
@@ -102,6 +92,16 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  logger.info('listening', {
+    version: VERSION,
+    mode: config.upstream ? 'proxy' : 'echo',
+    listen: agent.listen,
+    metricsListen: agent.metricsListen,
+    upstream: config.upstream?.href,
+    pid: process.pid,
+    workers: config.workers,
+    workerPids,
+  });
 }
 
 void main();

@@ -1,10 +1,11 @@
 /**
- * The agent's one way into the hook's connections (the echo endpoint's
- * drain and idle timeout): closes it starts are recorded with initiator
- * `agent`.
+ * The echo endpoint's only door into the hook: closing a tracked connection
+ * so that it is recorded with initiator `agent`, and listing the open
+ * connections the hook tracks. The idle sweep and the drain that use these
+ * belong to the agent (admission.ts); the library knows nothing of them.
  */
 import type { WebSocket } from 'ws';
-import { closeAttributed, terminateAttributed, trackedConnectionCount, trackedConnections } from '../hook/attribution.js';
+import { closeAttributed, terminateAttributed, trackedConnections } from '../hook/attribution.js';
 import type { Instrumentation } from '../hook/instrument.js';
 
 export function closeAsAgent(instrumentation: Instrumentation, ws: WebSocket, code: number): void {
@@ -19,6 +20,3 @@ export function liveConnections(instrumentation: Instrumentation): WebSocket[] {
   return trackedConnections(instrumentation);
 }
 
-export function openConnectionCount(instrumentation: Instrumentation): number {
-  return trackedConnectionCount(instrumentation);
-}

@@ -27,7 +27,3 @@ export function trackedConnections(instrumentation: unknown): WebSocket[] {
   return hookOf(instrumentation)?.openSockets() ?? [];
 }
 
-/** How many connections `instrumentation` tracks (0 for anything that is not one); O(1). */
-export function trackedConnectionCount(instrumentation: unknown): number {
-  return hookOf(instrumentation)?.openConnections ?? 0;
-}

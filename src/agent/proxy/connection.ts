@@ -1,0 +1,282 @@
+/**
+ * The data plane of one proxied WebSocket connection: bytes pass through
+ * unchanged in both directions while a FrameScanner per direction reads the
+ * frame headers and close frames. The connection is recorded once, when both
+ * sockets have closed, with the code of the first close frame either way (the
+ * agent's own included) and who sent it; 1006 when none was seen.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { CloseRecorder } from '../../recorder/recorder.js';
+import { INITIATOR_AGENT, INITIATOR_CLIENT, INITIATOR_SERVER, SIDE_CLIENT, SIDE_SERVER, type ViolationKind } from '../../codes/vocabulary.js';
+import { CLOSE_CODE_NONE, FrameScanner, type FrameScanHandler } from '../frame-scanner.js';
+import type { Logger } from '../log.js';
+
+/** What a connection needs from the proxy that owns it. */
+export interface ConnectionOwner {
+  readonly recorder: CloseRecorder;
+  readonly logger: Logger;
+  /** How long a half-closed or agent-closed connection may take to finish before both sockets are ended. */
+  readonly halfCloseTimeoutMs: number;
+  /** The connection has been recorded: drop it from the open set. */
+  forget(conn: Connection): void;
+}
+
+const NO_CLOSE_YET = -1;
+
+// Direction modes.
+const FORWARD = 0; // pass bytes through
+const INJECT_PENDING = 1; // an agent close frame waits for the next frame boundary
+const SWALLOW = 2; // the agent closed this direction: scan, but forward nothing
+
+/** A close frame with a 2-byte code, masked when it goes to the upstream (the agent speaks as the client). */
+function encodeClose(code: number, masked: boolean): Buffer {
+  if (!masked) return Buffer.from([0x88, 0x02, code >> 8, code & 0xff]);
+  const key = randomBytes(4);
+  return Buffer.from([0x88, 0x82, key[0]!, key[1]!, key[2]!, key[3]!, (code >> 8) ^ key[0]!, (code & 0xff) ^ key[1]!]);
+}
+
+/**
+ * Each socket of a connection points at the Direction it feeds, and the
+ * socket events go to these shared functions (called with the socket as
+ * `this`) rather than to closures made per connection: an idle connection
+ * then costs two sockets, two scanners and three small objects.
+ */
+const kDirection = Symbol('ws-close-agent.direction');
+type TappedSocket = Socket & { [kDirection]: Direction };
+
+function onSourceData(this: TappedSocket, chunk: Buffer): void {
+  this[kDirection].onData(chunk);
+}
+/** This socket drained: resume the other socket, the source of the direction that writes here. */
+function onSinkDrain(this: TappedSocket): void {
+  this[kDirection].sink.resume();
+}
+function onSocketEnd(this: TappedSocket): void {
+  const d = this[kDirection];
+  d.conn.onTransportEnd(d);
+}
+function onSocketError(this: TappedSocket): void {
+  const d = this[kDirection];
+  d.conn.onTransportError(d);
+}
+function onSocketClose(this: TappedSocket): void {
+  const d = this[kDirection];
+  d.conn.onTransportClose(d);
+}
+
+/**
+ * One direction of a proxied connection: from `source` to `sink`, scanned by
+ * its own FrameScanner. `side` is the side that sends in this direction.
+ */
+class Direction implements FrameScanHandler {
+  readonly scanner: FrameScanner;
+  mode = FORWARD;
+  private injectCode = 0;
+
+  constructor(
+    readonly conn: Connection,
+    readonly side: number,
+    readonly source: Socket,
+    readonly sink: Socket,
+  ) {
+    // Client frames are masked, upstream frames are not (RFC 6455 §5.1).
+    this.scanner = new FrameScanner(this, { masked: side === SIDE_CLIENT });
+    (source as TappedSocket)[kDirection] = this;
+  }
+
+  /** The initiator label value of this direction's sender. */
+  get initiator(): number {
+    return this.side === SIDE_CLIENT ? INITIATOR_CLIENT : INITIATOR_SERVER;
+  }
+
+  onData(chunk: Buffer): void {
+    // A counter, not a clock read: the idle sweep notices when it stops moving.
+    this.conn.activity++;
+    if (this.mode === FORWARD) {
+      this.scanner.push(chunk);
+      if (!this.sink.write(chunk)) this.source.pause();
+      return;
+    }
+    this.onDataWhileClosing(chunk);
+  }
+
+  /** Forward up to the next frame boundary, inject the agent's close frame there, scan the rest without forwarding. */
+  private onDataWhileClosing(chunk: Buffer): void {
+    let at = 0;
+    if (this.mode === INJECT_PENDING) {
+      while (at < chunk.length) {
+        let n = this.scanner.bytesToBoundary();
+        if (n === 0) break;
+        // In the middle of a header the remaining length is unknown: read it a byte at a time.
+        n = n < 0 ? 1 : Math.min(n, chunk.length - at);
+        this.scanner.push(chunk, at, at + n);
+        at += n;
+      }
+      if (at > 0) this.sink.write(chunk.subarray(0, at));
+      if (this.scanner.bytesToBoundary() === 0) this.inject();
+    }
+    if (at < chunk.length) this.scanner.push(chunk, at);
+  }
+
+  /** Close this direction's sink with `code` at the next frame boundary. */
+  closeAsAgent(code: number): void {
+    if (this.mode !== FORWARD) return;
+    this.injectCode = code;
+    this.mode = INJECT_PENDING;
+    if (this.scanner.bytesToBoundary() === 0) this.inject();
+  }
+
+  private inject(): void {
+    this.mode = SWALLOW;
+    if (this.sink.writable) this.sink.write(encodeClose(this.injectCode, this.side === SIDE_CLIENT));
+  }
+
+  onCloseFrame(code: number): void {
+    this.conn.onCloseFrame(this, code === CLOSE_CODE_NONE || code < 0 ? 1005 : code);
+  }
+
+  onViolation(kind: ViolationKind): void {
+    this.conn.recorder.recordViolation(this.side, kind);
+  }
+}
+
+/** A WebSocket connection that completed its handshake through the proxy. */
+export class Connection {
+  readonly c2s: Direction;
+  readonly s2c: Direction;
+  readonly startedAt = performance.now();
+  /** Chunks seen either way; the idle sweep compares it with its last look. */
+  activity = 0;
+  private sweptActivity = 0;
+  private quietSince = this.startedAt;
+
+  /** Called by the idle sweep: true when no byte has passed either way for `idleMs`. */
+  idleFor(now: number, idleMs: number): boolean {
+    if (this.activity !== this.sweptActivity) {
+      this.sweptActivity = this.activity;
+      this.quietSince = now;
+      return false;
+    }
+    return now - this.quietSince >= idleMs;
+  }
+  /** Code of the first close frame; NO_CLOSE_YET until one is seen (0 is a code a peer can send). */
+  private firstCode = NO_CLOSE_YET;
+  private initiator = INITIATOR_CLIENT;
+  private transportEndedBy = -1;
+  private socketsClosed = 0;
+  private recorded = false;
+  private closeTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly owner: ConnectionOwner,
+    readonly client: Socket,
+    readonly upstream: Socket,
+  ) {
+    this.c2s = new Direction(this, SIDE_CLIENT, client, upstream);
+    this.s2c = new Direction(this, SIDE_SERVER, upstream, client);
+  }
+
+  get recorder(): CloseRecorder {
+    return this.owner.recorder;
+  }
+
+  /** Start piping; `clientHead`/`upstreamHead` are bytes that arrived with the request / right after the 101. */
+  start(clientHead: Buffer, upstreamHead: Buffer): void {
+    for (const socket of [this.client, this.upstream]) {
+      socket.setNoDelay(true);
+      socket.on('data', onSourceData);
+      // Backpressure: a sink that cannot keep up pauses the socket feeding it.
+      socket.on('drain', onSinkDrain);
+      socket.on('end', onSocketEnd);
+      socket.on('error', onSocketError);
+      socket.on('close', onSocketClose);
+    }
+    if (upstreamHead.length > 0) this.s2c.onData(upstreamHead);
+    if (clientHead.length > 0) this.c2s.onData(clientHead);
+    this.client.resume();
+    this.upstream.resume();
+  }
+
+  onCloseFrame(direction: Direction, code: number): void {
+    if (this.firstCode === NO_CLOSE_YET) {
+      this.firstCode = code;
+      this.initiator = direction.side === SIDE_CLIENT ? INITIATOR_CLIENT : INITIATOR_SERVER;
+    }
+    // The peer answered a close the agent sent: its close handshake is complete.
+    if (direction.mode === SWALLOW) direction.source.end();
+  }
+
+  /**
+   * The agent closes the connection itself (drain, idle timeout): `code` both
+   * ways at frame boundaries. With `endAfterGrace`, both sockets are ended if
+   * the peers have not finished within the half-close timeout.
+   */
+  closeAsAgent(code: number, endAfterGrace: boolean): void {
+    if (this.firstCode === NO_CLOSE_YET) {
+      this.firstCode = code;
+      this.initiator = INITIATOR_AGENT;
+    }
+    this.c2s.closeAsAgent(code);
+    this.s2c.closeAsAgent(code);
+    if (endAfterGrace) this.armCloseTimer();
+  }
+
+  /** End both sockets now (drain timeout). */
+  destroy(asAgent: boolean): void {
+    if (asAgent && this.firstCode === NO_CLOSE_YET && this.transportEndedBy < 0) this.transportEndedBy = INITIATOR_AGENT;
+    this.client.destroy();
+    this.upstream.destroy();
+  }
+
+  private noteTransportEnd(by: number): void {
+    if (this.transportEndedBy < 0) this.transportEndedBy = by;
+  }
+
+  /** One side half-closed (FIN): pass it on, and end everything after the grace period. */
+  onTransportEnd(from: Direction): void {
+    this.noteTransportEnd(from.initiator);
+    from.sink.end();
+    this.armCloseTimer();
+  }
+
+  onTransportError(from: Direction): void {
+    this.noteTransportEnd(from.initiator);
+    from.sink.destroy();
+  }
+
+  onTransportClose(from: Direction): void {
+    this.noteTransportEnd(from.initiator);
+    this.onSocketClose(from.sink);
+  }
+
+  private armCloseTimer(): void {
+    if (this.closeTimer !== undefined) return;
+    this.closeTimer = setTimeout(() => this.destroy(false), this.owner.halfCloseTimeoutMs);
+    this.closeTimer.unref();
+  }
+
+  private onSocketClose(other: Socket): void {
+    if (++this.socketsClosed === 2) {
+      this.record();
+      return;
+    }
+    // The other socket has no one left to talk to: end it once its writes are flushed.
+    other.destroySoon();
+    this.armCloseTimer();
+  }
+
+  private record(): void {
+    if (this.recorded) return;
+    this.recorded = true;
+    if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
+    this.owner.forget(this);
+    const duration = (performance.now() - this.startedAt) / 1000;
+    try {
+      if (this.firstCode !== NO_CLOSE_YET) this.recorder.recordClose(this.firstCode, this.initiator, duration);
+      else this.recorder.recordClose(1006, this.transportEndedBy < 0 ? INITIATOR_CLIENT : this.transportEndedBy, duration);
+    } catch (err) {
+      this.owner.logger.error('recording a close failed', { err });
+    }
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Agent mode: a transparent WebSocket proxy in front of --upstream. Upgrade
+ * requests become proxied connections (upgrade.ts, connection.ts); plain
+ * HTTP requests are forwarded (forward.ts); admission, the idle timeout and
+ * the drain follow the agent's one policy (admission.ts).
+ */
+import type { Server } from 'node:http';
+import type { CloseRecorder } from '../../recorder/recorder.js';
+import { Admission, GOING_AWAY, createFrontServer, type ConnectionPool, type DrainResult } from '../admission.js';
+import type { Logger } from '../log.js';
+import type { Connection } from './connection.js';
+import { forwardRequests } from './forward.js';
+import { proxyTarget, type ProxyTarget } from './target.js';
+import { handleUpgrades, type UpgradeOwner } from './upgrade.js';
+
+export interface ProxyOptions {
+  upstream: URL;
+  recorder: CloseRecorder;
+  logger: Logger;
+  /** 0 = no limit. */
+  maxConnections: number;
+  handshakeTimeoutMs: number;
+  connectTimeoutMs: number;
+  /** 0 = off. */
+  idleTimeoutMs: number;
+  halfCloseTimeoutMs: number;
+}
+
+export interface ProxyServer {
+  readonly server: Server;
+  readonly openConnections: number;
+  /** Stop accepting; send 1001 both ways on every connection at a frame boundary; end the rest after timeoutMs. */
+  drain(timeoutMs: number): Promise<DrainResult>;
+}
+
+class WebSocketProxy implements ProxyServer, UpgradeOwner, ConnectionPool<Connection> {
+  readonly server: Server;
+  readonly recorder: CloseRecorder;
+  readonly logger: Logger;
+  readonly target: ProxyTarget;
+  readonly connectTimeoutMs: number;
+  readonly halfCloseTimeoutMs: number;
+  readonly admission: Admission<Connection>;
+  pending = 0;
+  private readonly live = new Set<Connection>();
+
+  constructor(options: ProxyOptions) {
+    this.recorder = options.recorder;
+    this.logger = options.logger;
+    this.target = proxyTarget(options.upstream);
+    this.connectTimeoutMs = options.connectTimeoutMs;
+    this.halfCloseTimeoutMs = options.halfCloseTimeoutMs;
+    this.server = createFrontServer(options.handshakeTimeoutMs, this.recorder, forwardRequests(this.target, options.connectTimeoutMs));
+    this.admission = new Admission<Connection>(this, {
+      server: this.server,
+      recorder: this.recorder,
+      maxConnections: options.maxConnections,
+      idleTimeoutMs: options.idleTimeoutMs,
+    });
+    this.server.on('upgrade', handleUpgrades(this));
+  }
+
+  get openConnections(): number {
+    return this.live.size;
+  }
+
+  add(conn: Connection): void {
+    this.live.add(conn);
+  }
+
+  forget(conn: Connection): void {
+    this.live.delete(conn);
+  }
+
+  // ConnectionPool, for the admission policy.
+  get openCount(): number {
+    return this.live.size;
+  }
+  get pendingCount(): number {
+    return this.pending;
+  }
+  connections(): Iterable<Connection> {
+    return this.live;
+  }
+  isIdle(conn: Connection, now: number, idleMs: number): boolean {
+    return conn.idleFor(now, idleMs);
+  }
+  goAway(conn: Connection, draining: boolean): void {
+    // Idle: the connection ends itself after the half-close grace; draining: the drain's deadline ends it.
+    conn.closeAsAgent(GOING_AWAY, !draining);
+  }
+  terminate(conn: Connection): void {
+    conn.destroy(true);
+  }
+
+  drain(timeoutMs: number): Promise<DrainResult> {
+    return this.admission.drain(timeoutMs);
+  }
+}
+
+export function createProxyServer(options: ProxyOptions): ProxyServer {
+  return new WebSocketProxy(options);
+}
