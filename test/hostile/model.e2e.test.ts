@@ -21,6 +21,7 @@ import { waitFor } from '../helpers/wait.js';
 import { expectFdsBack, expectNoCrash, expectStillServing, fdBaseline, portOf, snapshot, type Snapshot } from './helpers/agent-health.js';
 import { closeCodes, rawPeer, type RawPeer } from './helpers/raw-peer.js';
 import { startScriptedUpstream, type ScriptedUpstream } from './helpers/scripted-upstream.js';
+import { assertAsyncProperty } from '../helpers/property.js';
 
 // ---------------------------------------------------------------------------
 // The model
@@ -300,7 +301,7 @@ describe('model: random interleavings against the real agent', () => {
 
   it('after every run, the metrics equal the model', async () => {
     const started = Date.now();
-    await fc.assert(
+    await assertAsyncProperty(
       fc.asyncProperty(INITIAL, fc.commands(COMMANDS, { maxCommands: 20 }), async (initial, cmds) => {
         const base = await snapshot(agent);
         const model: Model = { open: new Map(), opened: 0, closes: {}, violations: {} };
