@@ -16,7 +16,7 @@
  */
 import { FrameScanner } from '../../dist/esm/agent/frame-scanner.js';
 import { compareRow } from '../lib/rows.mjs';
-import { readOwnCpuNs } from '../lib/proc-stats.mjs';
+import { readOwnCpuNs } from '../../harness/proc.mjs';
 import { runInterleaved } from '../lib/rounds.mjs';
 
 export const id = 8;

@@ -3,7 +3,8 @@
  * scrape, opened = closed + active, the agent's file descriptors back to
  * their baseline, its memory, and no crash in its logs.
  */
-import { fdCount, portOf, rssBytes } from '../../../scripts/lib/proc-fs.mjs';
+import { failuresByLabels, violationsByLabels } from '../../../harness/exposition.mjs';
+import { fdCount, portOf, rssBytes } from '../../../harness/proc.mjs';
 import { expect } from 'vitest';
 import { scrape, type AgentProcess } from '../../helpers/agent-process.js';
 import { closesDelta, metricsState, type MetricsState } from '../../helpers/upstreams.js';
@@ -17,13 +18,7 @@ export interface Snapshot extends MetricsState {
 /** One scrape: closes, violations ("side kind") and upgrade failures (by reason). */
 export async function snapshot(agent: AgentProcess): Promise<Snapshot> {
   const state = await metricsState(agent);
-  const violations: Record<string, number> = {};
-  const failures: Record<string, number> = {};
-  for (const s of state.samples) {
-    if (s.name === 'websocket_protocol_violations_total') violations[`${s.labels.side} ${s.labels.kind}`] = s.value;
-    if (s.name === 'websocket_upgrade_failures_total') failures[s.labels.reason as string] = s.value;
-  }
-  return { ...state, violations, failures };
+  return { ...state, violations: violationsByLabels(state.samples), failures: failuresByLabels(state.samples) };
 }
 
 export interface Change {

@@ -1,13 +1,78 @@
 /**
- * CPU time and memory of other processes, read from /proc. CPU comes from
- * two sources: utime+stime of /proc/<pid>/stat (whole thread group, in clock
- * ticks: 10 ms on this kernel) and the per-thread schedstat run time (ns).
- * Benchmarks use the nanosecond figure when /proc offers it, because a 10 ms
- * tick is coarser than the differences several cases look for.
+ * What /proc says about processes: open descriptors (optionally without the
+ * connections accepted on one local port, e.g. the reader's own /metrics
+ * scrapes), descriptor limits, resident set size, CPU time, children, and
+ * the whole machine's busy cores. CPU comes from two sources: utime+stime of
+ * /proc/<pid>/stat (whole thread group, in clock ticks: 10 ms on this
+ * kernel) and the per-thread schedstat run time (ns); readers use the
+ * nanosecond figure when /proc offers it, because a 10 ms tick is coarser
+ * than the differences several benchmark cases look for.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { cpus } from 'node:os';
+
+/** Inodes of the TCP connections (not listeners) whose local port is `port`. */
+function connectionInodes(port) {
+  const inodes = new Set();
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // local_address is field 1 ("ADDR:PORT"), st field 3 (0A = LISTEN), inode field 9.
+      if (f.length > 9 && f[1].endsWith(`:${hex}`) && f[3] !== '0A') inodes.add(f[9]);
+    }
+  }
+  return inodes;
+}
+
+/**
+ * Open descriptors of a process (entries of /proc/PID/fd). With
+ * `ignorePort`, connections accepted on that local port are not counted.
+ */
+export function fdCount(pid, ignorePort) {
+  const entries = readdirSync(`/proc/${pid}/fd`);
+  if (ignorePort === undefined) return entries.length;
+  const ignored = connectionInodes(ignorePort);
+  let n = 0;
+  for (const e of entries) {
+    let target = '';
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${e}`);
+    } catch {
+      continue; // closed meanwhile
+    }
+    const m = /^socket:\[(\d+)\]$/.exec(target);
+    if (m && ignored.has(m[1])) continue;
+    n++;
+  }
+  return n;
+}
+
+/** Resident set size of a process in bytes (VmRSS of /proc/PID/status). */
+export function rssBytes(pid) {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+/** The port of a HOST:PORT. */
+export function portOf(hostPort) {
+  return Number(hostPort.slice(hostPort.lastIndexOf(':') + 1));
+}
+
+/** The soft "Max open files" of a running process. */
+export function openFilesLimit(pid) {
+  const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
+  if (!m) throw new Error(`no "Max open files" in /proc/${pid}/limits`);
+  return m[1] === 'unlimited' ? Infinity : Number(m[1]);
+}
 
 function readClockTicks() {
   try {
@@ -59,12 +124,15 @@ export function readCpuSeconds(pids) {
   return total;
 }
 
-/** Resident set size of `pids` together, in bytes (VmRSS). */
+/** Resident set size of `pids` together, in bytes. */
 export function readRssBytes(pids) {
   let total = 0;
   for (const pid of pids) {
-    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    if (m) total += Number(m[1]) * 1024;
+    try {
+      total += rssBytes(pid);
+    } catch {
+      // A process that is exiting (no VmRSS any more) holds no memory to count.
+    }
   }
   return total;
 }
