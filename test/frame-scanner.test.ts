@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FrameScanner, type FrameScanHandler } from '../src/agent/frame-scanner.js';
+import { closePayload, encodeFrame } from '../harness/frames.mjs';
 import { assertProperty } from './helpers/property.js';
 import type { ViolationKind } from '../src/metric-names.js';
 
@@ -35,35 +36,11 @@ function recorder(): { events: string[]; handler: FrameScanHandler } {
   };
 }
 
-/** A test-side encoder for frames the hex would make unreadable (long payloads, masks). */
-function frame(opts: {
-  opcode: number;
-  payload?: Buffer;
-  fin?: boolean;
-  rsv?: number;
-  mask?: Buffer;
-  /** Force the 16- or 64-bit length encoding. */
-  lengthBytes?: 0 | 2 | 8;
-}): Buffer {
-  const payload = opts.payload ?? Buffer.alloc(0);
-  const n = payload.length;
-  const lengthBytes = opts.lengthBytes ?? (n > 65535 ? 8 : n > 125 ? 2 : 0);
-  const head = Buffer.alloc(2 + lengthBytes);
-  head[0] = ((opts.fin ?? true) ? 0x80 : 0) | ((opts.rsv ?? 0) << 4) | opts.opcode;
-  head[1] = (opts.mask ? 0x80 : 0) | (lengthBytes === 0 ? n : lengthBytes === 2 ? 126 : 127);
-  if (lengthBytes === 2) head.writeUInt16BE(n, 2);
-  if (lengthBytes === 8) head.writeBigUInt64BE(BigInt(n), 2);
-  if (!opts.mask) return Buffer.concat([head, payload]);
-  const masked = Buffer.from(payload);
-  for (let i = 0; i < n; i++) masked[i] = (masked[i] as number) ^ (opts.mask[i & 3] as number);
-  return Buffer.concat([head, opts.mask, masked]);
+/** Frames the hex would make unreadable (long payloads, masks), unmasked unless `mask` gives the key. */
+function frame(opts: { opcode: number; payload?: Buffer; fin?: boolean; rsv?: number; mask?: Buffer; lengthBytes?: 0 | 2 | 8 }): Buffer {
+  const { opcode, payload, mask = false, ...rest } = opts;
+  return encodeFrame(opcode, payload, { ...rest, mask });
 }
-
-const closePayload = (code: number, reason: string | Buffer = ''): Buffer => {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(code);
-  return Buffer.concat([b, typeof reason === 'string' ? Buffer.from(reason) : reason]);
-};
 
 const MASK = hex('37fa213d');
 

@@ -1,9 +1,9 @@
 /** Real upstream WebSocket servers for agent-mode tests: `ws` in-process, python3-websockets as a child process. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { listenLoopback } from '../../harness/net.mjs';
 import { closesByLabels, countsDelta, failuresByLabels, parseExposition, sumOf, violationsByLabels, type Sample } from '../../harness/exposition.mjs';
 import { promtoolCheckMetrics } from './exposition.js';
 import { scrape, type AgentProcess } from './agent-process.js';
@@ -52,11 +52,8 @@ export async function startWsUpstream(): Promise<WsUpstream> {
       ws.send(data, { binary: isBinary });
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
   return {
-    port,
-    url: `ws://127.0.0.1:${port}`,
+    ...(await listenLoopback(server)),
     server,
     wss,
     closeCodes,

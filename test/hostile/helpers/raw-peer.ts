@@ -62,6 +62,23 @@ export function exchange(port: number, request: string | Buffer, options: { gapM
   });
 }
 
+/**
+ * Connect, send the first 40 bytes of an upgrade request, and go away with
+ * a FIN or a reset; resolves once the connection has closed. The pause lets
+ * the agent read the partial head before the client leaves.
+ */
+export async function abortInRequestHead(port: number, how: 'FIN' | 'RST'): Promise<void> {
+  const socket = connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  const closed = new Promise<void>((r) => socket.once('close', () => r()));
+  await new Promise<void>((r) => socket.once('connect', () => r()));
+  socket.write(upgradeRequest('/').slice(0, 40));
+  await new Promise((r) => setTimeout(r, 50));
+  if (how === 'FIN') socket.end();
+  else socket.resetAndDestroy();
+  await closed;
+}
+
 /** An upgrade request head, with `headers` replacing or adding to the defaults (null removes one). */
 export function upgradeRequest(path = '/', headers: Record<string, string | null> = {}, method = 'GET', extraLines: string[] = []): string {
   const base: Record<string, string | null> = {
