@@ -1,7 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 
 export const AGENT_MAIN: string;
-export const GC_PROBE: string;
 
 export interface AgentOptions {
   /** Agent flags after `--listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0`. */

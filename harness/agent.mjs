@@ -13,7 +13,7 @@ import { withTimeout } from './wait.mjs';
 
 export const AGENT_MAIN = fileURLToPath(new URL('../dist/esm/agent/main.js', import.meta.url));
 /** Preloaded with `gcProbe`: on SIGUSR2 the agent collects garbage and prints one line (see gc-probe.mjs). */
-export const GC_PROBE = fileURLToPath(new URL('./gc-probe.mjs', import.meta.url));
+const GC_PROBE = fileURLToPath(new URL('./gc-probe.mjs', import.meta.url));
 const PROBE_PREFIX = '{"gcProbe"';
 
 /** Lines that are JSON, parsed; the others left out. */

@@ -4,7 +4,6 @@ import type { ChildProcess, StdioOptions } from 'node:child_process';
 export const ROOT: string;
 /** The parent's environment without WS_CLOSE_AGENT_* variables, plus `extra`. */
 export function cleanEnv(extra?: Record<string, string>): NodeJS.ProcessEnv;
-export function track<T extends ChildProcess>(proc: T): T;
 export function onCleanup(fn: () => void): () => void;
 export function killAllChildren(): void;
 export function killChildrenOnExit(): void;

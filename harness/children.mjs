@@ -21,7 +21,7 @@ export function cleanEnv(extra = {}) {
 }
 
 /** Track `proc` until it exits. */
-export function track(proc) {
+function track(proc) {
   live.add(proc);
   proc.once('exit', () => live.delete(proc));
   return proc;

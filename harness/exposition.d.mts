@@ -17,8 +17,6 @@ export interface MetricsFigures {
 export function parseExposition(text: string): Sample[];
 /** Sum of the samples of `name` whose labels include `match`. */
 export function sumOf(samples: Sample[], name: string, match?: Record<string, string>): number;
-/** The samples of `name` summed by the values of `labelNames` joined with spaces. */
-export function byLabels(samples: Sample[], name: string, labelNames: string[], options?: { skipZero?: boolean }): Counts;
 /** Non-zero closed-total series as "code codename category initiator" -> count. */
 export function closesByLabels(samples: Sample[], prefix?: string): Counts;
 /** Protocol violations as "side kind" -> count. */

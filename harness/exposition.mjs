@@ -32,7 +32,7 @@ export function sumOf(samples, name, match = {}) {
 }
 
 /** The samples of `name` summed by the values of `labelNames` joined with spaces; `skipZero` leaves out zero samples. */
-export function byLabels(samples, name, labelNames, { skipZero = false } = {}) {
+function byLabels(samples, name, labelNames, { skipZero = false } = {}) {
   const out = {};
   for (const s of samples) {
     if (s.name !== name || (skipZero && s.value === 0)) continue;

@@ -12,7 +12,7 @@ import { withTimeout } from './wait.mjs';
  * Talk to a child started with an IPC channel (`script` names it in errors).
  * Resolves once the child announced `ready`; `info` holds what it announced.
  */
-export async function connectChild(proc, script, { onEvent = () => undefined, readyTimeoutMs = 15_000 } = {}) {
+async function connectChild(proc, script, { onEvent = () => undefined, readyTimeoutMs = 15_000 } = {}) {
   const pending = new Map();
   let nextId = 1;
   let onReady;

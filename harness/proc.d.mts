@@ -6,10 +6,6 @@ export function rssBytes(pid: number): number;
 export function portOf(hostPort: string): number;
 /** The soft "Max open files" of a running process. */
 export function openFilesLimit(pid: number): number;
-export const CLOCK_TICKS: number;
-export function readProcStat(pid: number | string): { ppid: number; utime: number; stime: number };
-export function readStatCpuSeconds(pid: number): number;
-export function readSchedCpuSeconds(pid: number): number | undefined;
 /** CPU seconds of `pids` together: the ns figure when available, else the tick figure. */
 export function readCpuSeconds(pids: number[]): number;
 /** Resident set size of `pids` together, in bytes. */

@@ -82,10 +82,10 @@ function readClockTicks() {
   }
 }
 
-export const CLOCK_TICKS = readClockTicks();
+const CLOCK_TICKS = readClockTicks();
 
 /** Fields of /proc/<pid>/stat we use. The command name may hold spaces, so split after its ')'. */
-export function readProcStat(pid) {
+function readProcStat(pid) {
   const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
   // f[0] is field 3 (state); field n is f[n - 3].
@@ -93,13 +93,13 @@ export function readProcStat(pid) {
 }
 
 /** utime + stime of the thread group, in seconds (tick resolution). */
-export function readStatCpuSeconds(pid) {
+function readStatCpuSeconds(pid) {
   const s = readProcStat(pid);
   return (s.utime + s.stime) / CLOCK_TICKS;
 }
 
 /** Sum of the run time of every thread of `pid`, in seconds (ns resolution); undefined without schedstat. */
-export function readSchedCpuSeconds(pid) {
+function readSchedCpuSeconds(pid) {
   let ns = 0;
   let tasks;
   try {

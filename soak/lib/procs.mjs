@@ -11,7 +11,7 @@ import { openFilesLimit } from '../../harness/proc.mjs';
 import { NAMED_CODE_FLAG } from './scenarios.mjs';
 
 /** The descriptor limit the children ask for. */
-export const WANTED_NOFILE = 65536;
+const WANTED_NOFILE = 65536;
 
 /**
  * Niceness of the load generators (the load client and the upstream): on a
