@@ -60,5 +60,7 @@ export interface CommandResult {
   stdout: string;
   stderr: string;
 }
+/** runAgentCommand without blocking, so that several run at once: SIGKILLed after `timeoutMs`. */
+export function runAgentCommandAsync(args: string[], env?: Record<string, string>, timeoutMs?: number): Promise<CommandResult>;
 /** Run the command to completion (bounded), e.g. for --help or a bad flag. */
 export function runAgentCommand(args: string[], env?: Record<string, string>, timeoutMs?: number): CommandResult;

@@ -120,6 +120,23 @@ export async function startAgent({ args = [], nodeArgs = [], env = {}, nofile, g
   };
 }
 
+/** runAgentCommand without blocking, so that several run at once: SIGKILLed after `timeoutMs`. */
+export function runAgentCommandAsync(args, env = {}, timeoutMs = 15_000) {
+  return new Promise((resolve, reject) => {
+    const child = spawnTracked(process.execPath, [AGENT_MAIN, ...args], { env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d.toString()));
+    child.stderr.on('data', (d) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
 /** Run the command to completion (bounded), e.g. for --help or a bad flag: { status, stdout, stderr }. */
 export function runAgentCommand(args, env = {}, timeoutMs = 10_000) {
   const r = spawnSync(process.execPath, [AGENT_MAIN, ...args], { cwd: ROOT, env: cleanEnv(env), encoding: 'utf8', timeout: timeoutMs });

@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { AGENT_MAIN, startAgent } from '../../harness/agent.mjs';
 
 export { ROOT, cleanEnv } from '../../harness/children.mjs';
-export { runAgentCommand, type CommandResult } from '../../harness/agent.mjs';
+export { runAgentCommand, runAgentCommandAsync, type CommandResult } from '../../harness/agent.mjs';
 export const MAIN = AGENT_MAIN;
 
 export interface AgentProcess {
