@@ -10,8 +10,8 @@ import { cpus, loadavg } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { killAllChildren } from './lib/children.mjs';
-import { measureBusyCores } from './lib/proc-stats.mjs';
+import { killAllChildren, killChildrenOnExit } from '../harness/children.mjs';
+import { measureBusyCores } from '../harness/proc.mjs';
 import { NGINX_BIN, nginxMissingReason } from './lib/nginx.mjs';
 import { formatTable, skippedRow } from './lib/rows.mjs';
 import * as recordClose from './cases/record-close.mjs';
@@ -133,13 +133,7 @@ async function main() {
   process.exitCode = failed ? 1 : 0;
 }
 
-process.on('exit', killAllChildren);
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => {
-    killAllChildren();
-    process.exit(130);
-  });
-}
+killChildrenOnExit();
 
 main().catch((err) => {
   process.stderr.write(`${err.stack ?? err}\n`);

@@ -13,6 +13,7 @@ import { runPromtool } from '../scripts/alerts/promtool.js';
 import { buildInputSeries, createRandom, encodeValues, samplePoisson } from '../scripts/alerts/scenario-series.js';
 import { judgeScenario, parseProbeOutput, phasesOf } from '../scripts/alerts/scenario-tests.js';
 import { SCENARIOS } from '../scripts/alerts/scenarios.js';
+import { assertProperty } from './helpers/property.js';
 
 type Sample = number | '_' | 'stale';
 
@@ -46,7 +47,7 @@ describe('encodeValues', () => {
 
   it('expands back to the same samples', () => {
     const sample = fc.oneof(fc.integer({ min: 0, max: 50 }), fc.constant('_' as const), fc.constant('stale' as const));
-    fc.assert(
+    assertProperty(
       fc.property(fc.array(sample, { maxLength: 60 }), (values) => {
         expect(expand(encodeValues(values))).toEqual(values);
       }),

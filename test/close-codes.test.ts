@@ -1,4 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   CLOSE_CODE_TABLE,
@@ -9,12 +11,13 @@ import {
   wireViolation,
 } from '../src/codes/close-codes.js';
 
-// The seed table is the authority: parse it and check every row against classify().
-// test/fixtures holds a verbatim copy, so that the suite runs from any clone;
-// where the project's shared folder sits beside the checkout, the copy must
-// still equal it.
+// The seed table is the authority: parse it and check every row against
+// classify(), and the module's table against it. It is committed with the
+// tests (test/fixtures), so every clone checks the same thing and nothing
+// depends on a file beside the checkout.
 const SEED = new URL('./fixtures/close-codes.seed.md', import.meta.url);
-const SHARED_SEED = new URL('../../shared/seed/close-codes.md', import.meta.url);
+const TEST_DIR = fileURLToPath(new URL('.', import.meta.url));
+const ROOT = resolve(TEST_DIR, '..');
 
 interface SeedRow {
   from: number;
@@ -52,10 +55,18 @@ function expectedCodename(row: SeedRow): string | undefined {
 describe('classify against the seed table', () => {
   const rows = seedRows();
 
-  it('the copy of the seed table is the shared one, where that is present', () => {
-    const copy = readFileSync(SEED, 'utf8');
-    expect(copy).toMatch(/^\| 1006 +\| `CLOSE_ABNORMAL`/m);
-    if (existsSync(SHARED_SEED)) expect(copy).toBe(readFileSync(SHARED_SEED, 'utf8'));
+  it('the seed table and the module table list the same ranges, flags and descriptions, both ways', () => {
+    const fromSeed = rows.map((r) => ({ from: r.from, to: r.to, internal: r.internal, customizable: r.customizable, description: r.description }));
+    const fromModule = CLOSE_CODE_TABLE.filter((r) => r.to <= 4999).map((r) => ({
+      from: r.from,
+      to: r.to,
+      internal: r.internal,
+      customizable: r.customizable,
+      description: r.description,
+    }));
+    expect(fromModule).toEqual(fromSeed);
+    // What the seed does not list (5000 and up) is one invalid row.
+    expect(CLOSE_CODE_TABLE.filter((r) => r.to > 4999).map((r) => [r.from, r.to, r.category])).toEqual([[5000, 65535, 'invalid']]);
   });
 
   it('the seed table has the 21 rows this module was written from', () => {
@@ -75,7 +86,7 @@ describe('classify against the seed table', () => {
     });
   }
 
-  it('names the italic codes as SPEC section 2 lists them', () => {
+  it('names the italic codes as the seed table spells them', () => {
     expect([1007, 1008, 1010, 1011, 1012, 1013, 1015].map((c) => classify(c).codename)).toEqual([
       'UNSUPPORTED_DATA',
       'POLICY_VIOLATION',
@@ -189,5 +200,34 @@ describe('wire validity', () => {
     for (const code of [0, 999, 1004, 1005, 1006, 1014, 1015, 1016, 2999]) expect(wireViolation(code)).toBe('internal_code_on_wire');
     for (const code of [5000, 65535]) expect(wireViolation(code)).toBe('invalid_code');
     for (const code of [1000, 1013, 3000, 4999]) expect(wireViolation(code)).toBeUndefined();
+  });
+});
+
+/** Relative paths in the test sources: `new URL('…', import.meta.url)` and quoted '../…' strings. */
+function relativePathsIn(source: string): string[] {
+  const out: string[] = [];
+  for (const m of source.matchAll(/new URL\(\s*'([^']+)'\s*,\s*import\.meta\.url/g)) out.push(m[1] as string);
+  for (const m of source.matchAll(/'((?:\.\.\/)+[^']*)'/g)) out.push(m[1] as string);
+  return out;
+}
+
+function testSources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) return e.name === 'node_modules' ? [] : testSources(path);
+    return /\.(ts|mts|mjs)$/.test(e.name) ? [path] : [];
+  });
+}
+
+describe('the tests are self-contained', () => {
+  it('no test source reads a path outside the repository', () => {
+    const outside: string[] = [];
+    for (const file of testSources(TEST_DIR)) {
+      for (const rel of new Set(relativePathsIn(readFileSync(file, 'utf8')))) {
+        const target = resolve(dirname(file), rel);
+        if (target !== ROOT && !target.startsWith(ROOT + sep)) outside.push(`${relative(ROOT, file)}: ${rel}`);
+      }
+    }
+    expect(outside).toEqual([]);
   });
 });

@@ -6,6 +6,7 @@ import { createRecorder } from '../src/recorder/registry.js'
 import { type CloseRecorder } from '../src/recorder/recorder.js';
 import { INITIATOR_AGENT, INITIATOR_CLIENT, INITIATOR_SERVER, INITIATOR_UNKNOWN, SIDE_CLIENT, SIDE_SERVER } from '../src/codes/vocabulary.js';
 import { promtoolCheckMetrics } from './helpers/exposition.js';
+import { assertAsyncProperty } from './helpers/property.js';
 
 /**
  * What prom-client itself renders for `build()`'s registry in OpenMetrics.
@@ -176,7 +177,7 @@ describe('renderRegistry: the same bytes prom-client renders', () => {
       initiator: fc.integer({ min: 0, max: 3 }),
       seconds: fc.oneof(fc.double({ min: 0, max: 200000, noNaN: true }), fc.constantFrom(0.1, 0.25, 86400)),
     });
-    await fc.assert(
+    await assertAsyncProperty(
       fc.asyncProperty(
         fc.array(close, { maxLength: 40 }),
         fc.dictionary(labelName, labelValue, { maxKeys: 2 }),

@@ -8,6 +8,7 @@ import { createRecorder } from '../src/recorder/registry.js';
 import { closesByLabels, parseExposition, promtoolCheckMetrics, sumOf } from './helpers/exposition.js';
 import { closePayload, encodeFrame, firstCloseCode, rawConnect } from './helpers/raw-client.js';
 import { waitFor } from './helpers/wait.js';
+import { listenLoopback } from '../harness/net.mjs';
 
 interface Fixture {
   registry: Registry;
@@ -24,6 +25,13 @@ const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
+
+/** Listen on 127.0.0.1 port 0 until the test's cleanups run; resolves with the port. */
+async function listenUntilCleanup(server: Server): Promise<number> {
+  const { port } = await listenLoopback(server);
+  cleanups.push(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))));
+  return port;
+}
 
 async function start(options: { noServer?: boolean; maxPayload?: number; codes?: Record<number, string>; maxCustomCodes?: number } = {}): Promise<Fixture> {
   const registry = new Registry();
@@ -138,21 +146,19 @@ describe('instrument(wss): who closed, with which code', () => {
     });
   });
 
-  it('server close() without a code records 1005, initiator server', async () => {
-    const f = await start();
-    await client(f.port);
-    await waitFor(() => f.serverSockets.length === 1, 'connection');
-    f.serverSockets[0]!.close();
-    await expectCloses(f, { '1005 CLOSED_NO_STATUS standard server': 1 });
-  });
-
-  it('server terminate() records 1006, initiator server', async () => {
-    const f = await start();
-    await client(f.port);
-    await waitFor(() => f.serverSockets.length === 1, 'connection');
-    f.serverSockets[0]!.terminate();
-    await expectCloses(f, { '1006 CLOSE_ABNORMAL standard server': 1 });
-  });
+  const serverEnds = [
+    ['server close() without a code records 1005, initiator server', 'close', '1005 CLOSED_NO_STATUS standard server'],
+    ['server terminate() records 1006, initiator server', 'terminate', '1006 CLOSE_ABNORMAL standard server'],
+  ] as const;
+  for (const [name, end, series] of serverEnds) {
+    it(name, async () => {
+      const f = await start();
+      await client(f.port);
+      await waitFor(() => f.serverSockets.length === 1, 'connection');
+      f.serverSockets[0]![end]();
+      await expectCloses(f, { [series]: 1 });
+    });
+  }
 
   it('terminate() after the server sent a close frame keeps the close code', async () => {
     const f = await start();
@@ -247,9 +253,7 @@ describe('instrument(wss): modes and lifecycle', () => {
     const registry = new Registry();
     const server = createServer();
     const wss = new WebSocketServer({ server });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    cleanups.push(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))));
-    const port = (server.address() as AddressInfo).port;
+    const port = await listenUntilCleanup(server);
     const early = await client(port);
     await waitFor(() => wss.clients.size === 1, 'early connection');
     const hook = instrument(wss, { registry });
@@ -266,10 +270,9 @@ describe('instrument(wss): modes and lifecycle', () => {
     const wss2 = new WebSocketServer({ server: server2 });
     const hook2 = instrument(wss2, { registry });
     cleanups.push(() => hook2.uninstall());
-    await new Promise<void>((r) => server2.listen(0, '127.0.0.1', r));
-    cleanups.push(() => new Promise<void>((r) => (server2.closeAllConnections(), server2.close(() => r()))));
+    const port2 = await listenUntilCleanup(server2);
     const a = await client(f.port);
-    const b = await client((server2.address() as AddressInfo).port);
+    const b = await client(port2);
     a.close(1000);
     b.close(1000);
     await expectCloses(f, { '1000 CLOSE_NORMAL standard client': 2 });
@@ -282,9 +285,7 @@ describe('instrument(wss): modes and lifecycle', () => {
     const registry = new Registry();
     const server = createServer();
     const wss = new WebSocketServer({ server });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    cleanups.push(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))));
-    const port = (server.address() as AddressInfo).port;
+    const port = await listenUntilCleanup(server);
     const before = wss.listenerCount('connection');
     const hook = instrument(wss, { registry });
     expect(wss.listenerCount('connection')).toBe(before + 1);
@@ -427,9 +428,7 @@ describe('instrument(wss): modes and lifecycle', () => {
       ws.on('close', (code) => appCloses.push(code));
     });
     const hook = instrument(wss, { recorder: faulty, onError: (e) => errors.push(e) });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    cleanups.push(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))));
-    const port = (server.address() as AddressInfo).port;
+    const port = await listenUntilCleanup(server);
     const c = await client(port);
     const echoed = new Promise<string>((r) => c.once('message', (m) => r(m.toString())));
     c.send('still works');

@@ -8,16 +8,15 @@
  * Needs `npm run build` first (npm test runs it) and the `prometheus` binary
  * (Debian package `prometheus`, or PROMETHEUS=/path).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import YAML from 'yaml';
 import type { Dashboard, Panel } from '../scripts/dashboards/grafana.js';
 import { RECORD } from '../scripts/alerts/rules.js';
+import { startAgentProcess, type AgentProcess } from './helpers/agent-process.js';
 import { queryPrometheus, startPrometheus, type PrometheusProcess } from './helpers/prometheus.js';
 
 const root = (path: string): string => fileURLToPath(new URL(`../${path}`, import.meta.url));
@@ -85,35 +84,10 @@ const MAIN_PANELS = ['Close rate by codename', 'Active connections', 'Opened vs 
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-let agent: ChildProcess | undefined;
+let agent: AgentProcess | undefined;
 let prometheus: PrometheusProcess | undefined;
 let agentAddress = '';
 const held: WebSocket[] = [];
-
-async function startAgent(): Promise<{ listen: string; metricsListen: string }> {
-  const child = spawn(process.execPath, [AGENT, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--log-level', 'info'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  agent = child;
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`agent did not log "listening" within 10 s\n${stderr}`)), 10_000);
-    child.once('exit', (code) => reject(new Error(`agent exited with ${code}\n${stderr}`)));
-    lines.on('line', (line) => {
-      try {
-        const entry = JSON.parse(line) as { msg?: string; listen?: string; metricsListen?: string };
-        if (entry.msg === 'listening' && entry.listen && entry.metricsListen) {
-          clearTimeout(timer);
-          resolve({ listen: entry.listen, metricsListen: entry.metricsListen });
-        }
-      } catch {
-        // not a JSON line: ignore
-      }
-    });
-  });
-}
 
 /** Opens a connection through the agent, has one message echoed, then ends it as asked. */
 async function connection(end: number | 'drop' | 'hold'): Promise<void> {
@@ -201,7 +175,8 @@ async function waitFor(expr: string, accept: (value: number) => boolean, what: s
 
 beforeAll(async () => {
   if (!existsSync(AGENT)) throw new Error(`${AGENT} is missing: run npm run build first`);
-  const { listen, metricsListen } = await startAgent();
+  agent = await startAgentProcess(['--log-level', 'info']);
+  const { listen, metricsListen } = agent;
   agentAddress = listen;
   prometheus = await startPrometheus({ targets: [metricsListen], job: JOB, ruleFiles: [RULE_FILE], intervalSeconds: 1 });
   // Two rounds of traffic with scrapes between them, so that rates see increases
@@ -219,13 +194,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const ws of held) ws.terminate();
   await prometheus?.stop();
-  if (agent && agent.exitCode === null) {
-    const exited = new Promise<number | null>((resolve) => agent?.once('exit', (code) => resolve(code)));
-    agent.kill('SIGTERM');
-    const timer = setTimeout(() => agent?.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  }
+  await agent?.stop(5000).catch(() => undefined); // stop() kills it after 5 s
 }, 20_000);
 
 describe('every dashboard panel query against a real Prometheus', () => {

@@ -11,21 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from './helpers/agent-process.js';
-
-interface Check {
-  name: string;
-  ok: boolean;
-  /** false: reported, does not fail the run (RSS with --quick). */
-  enforced?: false;
-  detail: unknown;
-}
+import { SOAK_CHECKS, checkOf, failedChecks, soakCheckProblems, type SoakCheck, type SoakCheckId } from './soak-summary.js';
 
 interface SoakResult {
   ok: boolean;
   error?: string;
   seconds: number;
   options: { connections: number; churn: number; seconds: number; scrapeLimitMs: number };
-  checks: Check[];
+  checks: SoakCheck[];
   checkpoints: { label: string; closesExact: boolean }[];
   figures: {
     hold: { opened: number };
@@ -73,11 +66,18 @@ describe('soak (quick): connections held and churned through the real agent', ()
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const checkNamed = (prefix: string): Check => {
-    const c = result.checks.find((k) => k.name.startsWith(prefix));
-    expect(c, `check "${prefix}" in the summary\n${output}`).toBeDefined();
-    return c as Check;
+  /** Each check must be in the summary (exactly once) and have passed. */
+  const expectPassed = (...ids: SoakCheckId[]): void => {
+    for (const id of ids) {
+      const c = checkOf(result.checks, id);
+      expect(c.ok, `${c.name}: ${JSON.stringify(c.detail)}`).toBe(true);
+    }
   };
+
+  it('recorded every check of the driver, exactly once and in order', () => {
+    expect(result.checks.map((c) => c.id), output).toEqual([...SOAK_CHECKS]);
+    expect(soakCheckProblems(result.checks)).toEqual([]);
+  });
 
   it('ran to the end within its deadline', () => {
     expect(result.error, output).toBeUndefined();
@@ -87,10 +87,7 @@ describe('soak (quick): connections held and churned through the real agent', ()
   });
 
   it('every close counted once: exact per series at every checkpoint and at the end, opened = closed, nothing active', () => {
-    for (const prefix of ['every close counted once', 'closes exact per series at every checkpoint', 'opened = model, closed = opened', 'opened = closed + active in every scrape', 'no upgrade failures']) {
-      const c = checkNamed(prefix);
-      expect(c.ok, `${c.name}: ${JSON.stringify(c.detail)}`).toBe(true);
-    }
+    expectPassed('closes-exact', 'checkpoints-exact', 'totals', 'scrape-consistent', 'no-failures');
     const { closes } = result.figures;
     expect(closes.opened).toBe(result.options.connections + result.options.churn);
     expect(closes.closed).toBe(closes.opened);
@@ -112,20 +109,15 @@ describe('soak (quick): connections held and churned through the real agent', ()
     const { fds } = result.figures;
     expect(fds.held).toBeGreaterThanOrEqual(fds.before + 2 * result.options.connections);
     expect(fds.after).toBeLessThanOrEqual(fds.before);
-    for (const prefix of ['agent descriptors back to the baseline', 'no descriptor leaked during the churn', 'upstream: every connection closed']) {
-      const c = checkNamed(prefix);
-      expect(c.ok, `${c.name}: ${JSON.stringify(c.detail)}`).toBe(true);
-    }
+    expectPassed('fds-back', 'churn-no-fd-leak', 'upstream-closed');
   });
 
   it('no error: clients saw the close codes they expected, the agent logged no error and exited 0 on SIGTERM', () => {
-    for (const prefix of ['all ', 'held connections', 'agent exits 0 on SIGTERM', 'no error or warning in the agent log']) {
-      for (const c of result.checks.filter((k) => k.name.startsWith(prefix))) expect(c.ok, `${c.name}: ${JSON.stringify(c.detail)}`).toBe(true);
-    }
+    expectPassed('hold-opened', 'churn-complete', 'hold-echo', 'held-echo-after-churn', 'release', 'agent-exit', 'agent-log-clean');
   });
 
   it('every enforced check of the driver passed (heap flat included), and it exited 0', () => {
-    expect(result.checks.filter((c) => !c.ok && c.enforced !== false), output).toEqual([]);
+    expect(failedChecks(result.checks), output).toEqual([]);
     expect(result.ok).toBe(true);
     expect(code).toBe(0);
   });

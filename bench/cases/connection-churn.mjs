@@ -13,7 +13,7 @@
 import { forkChild } from '../lib/children.mjs';
 import { compareRow } from '../lib/rows.mjs';
 import { pairDifferences, runInterleaved } from '../lib/rounds.mjs';
-import { median } from '../lib/stats.mjs';
+import { median } from '../../harness/stats.mjs';
 
 export const id = 2;
 export const title = 'connection churn, instrumented vs bare ws server';

@@ -15,8 +15,9 @@
  * frame there, up to 75 on a busy machine, against 6.3-7 ns over 2.2 MiB.
  */
 import { FrameScanner } from '../../dist/esm/agent/frame-scanner.js';
+import { encodeFrame } from '../../harness/frames.mjs';
 import { compareRow } from '../lib/rows.mjs';
-import { readOwnCpuNs } from '../lib/proc-stats.mjs';
+import { readOwnCpuNs } from '../../harness/proc.mjs';
 import { runInterleaved } from '../lib/rounds.mjs';
 
 export const id = 8;
@@ -25,14 +26,6 @@ export const title = 'frame scanner throughput';
 const CHUNK = 1448; // a TCP segment's payload at a 1,500-byte MTU
 const FRAMES = 2_000; // per pass: see above
 
-function frameHeader(fin, opcode, length) {
-  const head = [(fin ? 0x80 : 0) | opcode];
-  if (length < 126) head.push(0x80 | length);
-  else if (length < 65536) head.push(0x80 | 126, length >> 8, length & 0xff);
-  else head.push(0x80 | 127, 0, 0, 0, 0, (length >>> 24) & 0xff, (length >> 16) & 0xff, (length >> 8) & 0xff, length & 0xff);
-  return head;
-}
-
 /** The traffic as one buffer, and its frame count. */
 function buildTraffic() {
   let seed = 99;
@@ -40,10 +33,10 @@ function buildTraffic() {
   const parts = [];
   let frames = 0;
   const push = (fin, opcode, length) => {
-    const mask = [rand() * 256, rand() * 256, rand() * 256, rand() * 256].map((x) => x & 0xff);
+    const mask = Buffer.from([rand() * 256, rand() * 256, rand() * 256, rand() * 256].map((x) => x & 0xff));
     const payload = Buffer.allocUnsafe(length);
-    for (let i = 0; i < length; i++) payload[i] = (0x61 + (i % 26)) ^ mask[i & 3];
-    parts.push(Buffer.from([...frameHeader(fin, opcode, length), ...mask]), payload);
+    for (let i = 0; i < length; i++) payload[i] = 0x61 + (i % 26);
+    parts.push(encodeFrame(opcode, payload, { fin, mask }));
     frames++;
   };
   while (frames < FRAMES) {

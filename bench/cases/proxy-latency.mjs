@@ -7,7 +7,7 @@
 import { startProxyFleet } from '../lib/proxy-fleet.mjs';
 import { compareRow, skippedRow } from '../lib/rows.mjs';
 import { pairDifferences, runInterleaved } from '../lib/rounds.mjs';
-import { summarize } from '../lib/stats.mjs';
+import { summarize } from '../../harness/stats.mjs';
 
 export const id = 6;
 export const title = 'proxy added latency';

@@ -6,31 +6,25 @@
  * connections against its heap after the first M (full: 200,000 vs 10,000;
  * --quick: 20,000 vs 2,000).
  */
-import { fileURLToPath } from 'node:url';
 import { forkChild, startAgent } from '../lib/children.mjs';
 import { nginxMissingReason, startNginx } from '../lib/nginx.mjs';
-import { readRssBytes } from '../lib/proc-stats.mjs';
+import { sleep } from '../../harness/wait.mjs';
+import { readRssBytes } from '../../harness/proc.mjs';
 import { compareRow, skippedRow } from '../lib/rows.mjs';
-import { runInterleaved, sleep } from '../lib/rounds.mjs';
+import { runInterleaved } from '../lib/rounds.mjs';
 
 export const id = 7;
 export const title = 'proxy memory';
 
-const HEAP_PROBE = fileURLToPath(new URL('../children/heap-probe.mjs', import.meta.url));
 const IDLE_CONNECTIONS = 2000;
 
 function startProbedAgent(upstreamUrl, extraNodeArgs) {
-  return startAgent({ upstream: upstreamUrl, nodeArgs: ['--expose-gc', '--import', HEAP_PROBE, ...extraNodeArgs] });
+  return startAgent({ upstream: upstreamUrl, nodeArgs: extraNodeArgs, gcProbe: true });
 }
 
 /** GC in the agent, then its memory figures (from the probe's stderr line). */
 async function probe(agent) {
-  const answer = agent.waitForStderrLine((line) => {
-    if (!line.startsWith('{"benchProbe"')) return undefined;
-    return JSON.parse(line);
-  });
-  agent.signal('SIGUSR2');
-  const m = await answer;
+  const m = await agent.gc();
   return { ...m, rss: readRssBytes([agent.pid]) };
 }
 

@@ -13,7 +13,7 @@ import { DURATION_BUCKETS_SECONDS, metricNames } from '../../dist/esm/codes/voca
 import { MASK, NAMED, buildWorkload, calibrate, timePerCallNs } from '../lib/close-workload.mjs';
 import { compareRow } from '../lib/rows.mjs';
 import { runInterleaved } from '../lib/rounds.mjs';
-import { summarize } from '../lib/stats.mjs';
+import { summarize } from '../../harness/stats.mjs';
 
 export const id = 1;
 export const title = 'per-close recording cost';

@@ -12,7 +12,7 @@ import { classify, createRecorder, INITIATORS, metricsHandler } from '../../dist
 import { DURATION_BUCKETS_SECONDS, metricNames } from '../../dist/esm/codes/vocabulary.js';
 import { compareRow } from '../lib/rows.mjs';
 import { runInterleaved } from '../lib/rounds.mjs';
-import { median } from '../lib/stats.mjs';
+import { median } from '../../harness/stats.mjs';
 
 export const id = 3;
 export const title = 'scrape /metrics';

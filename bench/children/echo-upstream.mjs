@@ -1,6 +1,6 @@
 /** The upstream of the proxy cases: a plain `ws` echo server on 127.0.0.1. */
 import { WebSocketServer } from 'ws';
-import { announceReady, serveRequests } from '../../scripts/lib/child-ipc-serve.mjs';
+import { announceReady, serveRequests } from '../../harness/ipc-serve.mjs';
 
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, backlog: 4096, perMessageDeflate: false, clientTracking: false, maxPayload: 1 << 20 });
 wss.on('connection', (ws) => {

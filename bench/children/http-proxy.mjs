@@ -1,7 +1,7 @@
 /** The http-proxy baseline: `ws: true` in front of the echo upstream, in its own process. */
 import { createServer } from 'node:http';
 import httpProxy from 'http-proxy';
-import { announceReady, serveRequests } from '../../scripts/lib/child-ipc-serve.mjs';
+import { announceReady, serveRequests } from '../../harness/ipc-serve.mjs';
 
 const upstreamPort = Number(process.argv[2]);
 const proxy = httpProxy.createProxyServer({ target: `http://127.0.0.1:${upstreamPort}`, ws: true });

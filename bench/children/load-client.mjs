@@ -1,60 +1,31 @@
 /**
- * The load generator: `ws` clients in their own process, driven over IPC.
- * Clients mask with an all-zero key (legal, and ws then skips the XOR on both
- * ends) so that the generator and the upstream spend less of the 2 cores on
- * masking; every proxy sees the same bytes. CPU of the processes under test
- * is read here, right at the edges of each measurement window.
+ * The load generator of the benchmarks: `ws` clients in their own process,
+ * driven over IPC, on the shared load-client core (harness/load.mjs: zero
+ * masking keys, so every proxy sees the same frames while the generator and
+ * the upstream spend less CPU). CPU of the processes under test is read
+ * here, right at the edges of each measurement window.
  */
-import WebSocket from 'ws';
-import { readCpuSeconds } from '../lib/proc-stats.mjs';
-import { percentileOfSorted } from '../lib/stats.mjs';
-import { sleep } from '../lib/rounds.mjs';
-import { announceReady, serveRequests } from '../../scripts/lib/child-ipc-serve.mjs';
+import { sleep } from '../../harness/wait.mjs';
+import { announceReady, serveRequests } from '../../harness/ipc-serve.mjs';
+import { WebSocket, closedWithin, inPool, openClient } from '../../harness/load.mjs';
+import { readCpuSeconds } from '../../harness/proc.mjs';
+import { percentileOfSorted } from '../../harness/stats.mjs';
 
 const OPEN_TIMEOUT_MS = 10_000;
 const CLOSE_TIMEOUT_MS = 5_000;
 
-function zeroMask(mask) {
-  mask[0] = 0;
-  mask[1] = 0;
-  mask[2] = 0;
-  mask[3] = 0;
-}
-
 function ignore() {}
 
-function openSocket(url) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false, generateMask: zeroMask });
-    const timer = setTimeout(() => {
-      ws.terminate();
-      reject(new Error('open timeout'));
-    }, OPEN_TIMEOUT_MS);
-    ws.once('open', () => {
-      clearTimeout(timer);
-      resolve(ws);
-    });
-    ws.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
+async function openSocket(url) {
+  return (await openClient(url, OPEN_TIMEOUT_MS)).ws;
 }
 
 /** Client-initiated close (1000); resolves when the connection is closed (or terminated after a timeout). */
 function closeSocket(ws) {
   if (ws.readyState === WebSocket.CLOSED) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      ws.terminate();
-      resolve();
-    }, CLOSE_TIMEOUT_MS);
-    ws.once('close', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    ws.close(1000);
-  });
+  const closed = new Promise((resolve) => ws.once('close', resolve));
+  ws.close(1000);
+  return closedWithin(ws, closed, CLOSE_TIMEOUT_MS);
 }
 
 /** CPU seconds of each group of pids, plus this process's own. */
@@ -74,18 +45,13 @@ function cpuDelta(a, b) {
 async function openMany(url, count, concurrency) {
   const sockets = [];
   let errors = 0;
-  let next = 0;
-  const worker = async () => {
-    while (next < count) {
-      next++;
-      try {
-        sockets.push(await openSocket(url));
-      } catch {
-        errors++;
-      }
+  await inPool(count, concurrency, async () => {
+    try {
+      sockets.push(await openSocket(url));
+    } catch {
+      errors++;
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  });
   return [sockets, errors];
 }
 
@@ -166,13 +132,13 @@ serveRequests({
   /** Exactly `count` open + close cycles (or fewer if `maxMs` runs out). */
   async churnCount({ url, count, concurrency, maxMs }) {
     const deadline = performance.now() + maxMs;
-    let started = 0;
     let completed = 0;
     let errors = 0;
     const t0 = performance.now();
-    const loop = async () => {
-      while (started < count && performance.now() < deadline) {
-        started++;
+    await inPool(
+      count,
+      concurrency,
+      async () => {
         try {
           await closeSocket(await openSocket(url));
           completed++;
@@ -180,9 +146,9 @@ serveRequests({
           errors++;
           await sleep(5);
         }
-      }
-    };
-    await Promise.all(Array.from({ length: concurrency }, loop));
+      },
+      () => performance.now() < deadline,
+    );
     return { completed, errors, seconds: (performance.now() - t0) / 1000 };
   },
 

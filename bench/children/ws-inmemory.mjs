@@ -10,7 +10,8 @@ import { Duplex } from 'node:stream';
 import { Registry } from 'prom-client';
 import { WebSocketServer } from 'ws';
 import { instrument } from '../../dist/esm/index.js';
-import { announceReady, serveRequests } from '../../scripts/lib/child-ipc-serve.mjs';
+import { closePayload, encodeFrame } from '../../harness/frames.mjs';
+import { announceReady, serveRequests } from '../../harness/ipc-serve.mjs';
 
 /** A socket whose peer says nothing but what is pushed, and answers the server's end with its own. */
 class MemorySocket extends Duplex {
@@ -26,7 +27,7 @@ class MemorySocket extends Duplex {
 
 const UPGRADE = { method: 'GET', headers: { upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' } };
 const HEAD = Buffer.alloc(0);
-const CLIENT_CLOSE = Buffer.from([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]); // masked (zero key) close frame, 1000
+const CLIENT_CLOSE = encodeFrame(0x8, closePayload(1000), { mask: Buffer.alloc(4) }); // masked with a zero key: ws skips the XOR
 
 function createServer(hooked) {
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });

@@ -6,7 +6,7 @@
 import { Registry } from 'prom-client';
 import { WebSocketServer } from 'ws';
 import { instrument } from '../../dist/esm/index.js';
-import { announceReady, serveRequests } from '../../scripts/lib/child-ipc-serve.mjs';
+import { announceReady, serveRequests } from '../../harness/ipc-serve.mjs';
 
 const mode = process.argv[2];
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, backlog: 4096, perMessageDeflate: false });

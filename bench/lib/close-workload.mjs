@@ -3,7 +3,7 @@
  * a fixed replay of close codes, initiators and connection ages, and CPU
  * time per call of a hot loop.
  */
-import { readOwnCpuNs } from './proc-stats.mjs';
+import { readOwnCpuNs } from '../../harness/proc.mjs';
 
 /** Replays cycle through this many connections (a power of two minus one, for `i & MASK`). */
 export const MASK = 4095;

@@ -7,9 +7,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { onCleanup, spawnTracked, waitForExit } from './children.mjs';
-import { findChildPids } from './proc-stats.mjs';
-import { sleep } from './rounds.mjs';
+import { onCleanup, spawnTracked, waitForExit } from '../../harness/children.mjs';
+import { sleep } from '../../harness/wait.mjs';
+import { findChildPids } from '../../harness/proc.mjs';
 
 export const NGINX_BIN = '/usr/sbin/nginx';
 

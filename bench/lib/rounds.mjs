@@ -39,7 +39,3 @@ export function pairDifferences(a, b) {
   for (let i = 0; i < Math.min(a.length, b.length); i++) out.push(a[i] - b[i]);
   return out;
 }
-
-export function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

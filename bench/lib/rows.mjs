@@ -5,7 +5,7 @@
  * (rounds are interleaved, so each ratio pairs neighbouring measurements).
  */
 import { pairRatios } from './rounds.mjs';
-import { summarize } from './stats.mjs';
+import { summarize } from '../../harness/stats.mjs';
 
 /**
  * A comparison row. `check({ ours, baseline, ratio })` gets medians and says

@@ -5,7 +5,7 @@
  * contention, steal time, the runner's event loop), not the agent's.
  */
 import { createServer } from 'node:http';
-import { announceReady, serveRequests } from '../../scripts/lib/child-ipc-serve.mjs';
+import { announceReady, serveRequests } from '../../harness/ipc-serve.mjs';
 
 let body = Buffer.from('control 1\n');
 const server = createServer((_req, res) => {

@@ -9,58 +9,15 @@
  * ends) so that the load spends less of the 2 cores. Every loop is bounded by
  * a count and a deadline; every wait on the network by a timeout.
  */
-import WebSocket from 'ws';
+import { announceReady, sendEvent, serveRequests } from '../../harness/ipc-serve.mjs';
+import { Problems, WebSocket, closedWithin, inPool, openClient, waitEvent } from '../../harness/load.mjs';
+import { sleep } from '../../harness/wait.mjs';
 import { scenarioOf } from '../lib/scenarios.mjs';
-import { announceReady, sendEvent, serveRequests } from '../../scripts/lib/child-ipc-serve.mjs';
 
 const OPEN_TIMEOUT_MS = 15_000;
 const ECHO_TIMEOUT_MS = 15_000;
 const CLOSE_TIMEOUT_MS = 15_000;
 const PING = 'ping';
-
-function zeroMask(mask) {
-  mask[0] = 0;
-  mask[1] = 0;
-  mask[2] = 0;
-  mask[3] = 0;
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Problems seen by the clients: a count and the first messages. */
-class Problems {
-  count = 0;
-  samples = [];
-  add(msg) {
-    this.count++;
-    if (this.samples.length < 20) this.samples.push(msg);
-  }
-  toJSON() {
-    return { count: this.count, samples: this.samples };
-  }
-}
-
-/** Resolves on the first of `events` of `ws` (with the event name and args), or rejects after `ms`. */
-function waitEvent(ws, events, ms, what) {
-  return new Promise((resolve, reject) => {
-    const handlers = {};
-    const done = () => {
-      clearTimeout(timer);
-      for (const [e, h] of Object.entries(handlers)) ws.removeListener(e, h);
-    };
-    const timer = setTimeout(() => {
-      done();
-      reject(new Error(`${what}: nothing within ${ms} ms`));
-    }, ms);
-    for (const e of events) {
-      handlers[e] = (...args) => {
-        done();
-        resolve({ event: e, args });
-      };
-      ws.on(e, handlers[e]);
-    }
-  });
-}
 
 /**
  * Open connection number i and have one message echoed. Resolves
@@ -70,20 +27,7 @@ function waitEvent(ws, events, ms, what) {
  */
 async function openConnection(url, i, opened) {
   const sc = scenarioOf(i);
-  const ws = new WebSocket(`${url}/soak/${i}`, { perMessageDeflate: false, generateMask: zeroMask });
-  let lastError;
-  ws.on('error', (err) => (lastError = err));
-  const closed = new Promise((resolve) => ws.once('close', (code) => resolve(code)));
-  let first;
-  try {
-    first = await waitEvent(ws, ['open', 'close'], OPEN_TIMEOUT_MS, `open #${i}`);
-  } catch (err) {
-    ws.terminate();
-    throw Object.assign(err, { beforeOpen: true });
-  }
-  if (first.event !== 'open') {
-    throw Object.assign(new Error(`open #${i} failed: ${lastError?.message ?? `closed ${first.args[0]}`}`), { beforeOpen: true });
-  }
+  const { ws, closed } = await openClient(`${url}/soak/${i}`, OPEN_TIMEOUT_MS);
   opened(sc);
   ws.send(PING);
   const echo = await waitEvent(ws, ['message', 'close'], ECHO_TIMEOUT_MS, `echo #${i}`).catch((err) => ({ event: 'timeout', err }));
@@ -101,13 +45,8 @@ async function closeConnection(c) {
   else if (sc.code === 'terminate') ws.terminate();
   else if (sc.code === undefined) ws.close();
   else ws.close(sc.code);
-  let timer;
-  const code = await Promise.race([c.closed, new Promise((r) => (timer = setTimeout(() => r('timeout'), CLOSE_TIMEOUT_MS)))]);
-  clearTimeout(timer);
-  if (code === 'timeout') {
-    ws.terminate();
-    return `#${i} (${sc.key}): no close within ${CLOSE_TIMEOUT_MS} ms`;
-  }
+  const code = await closedWithin(ws, c.closed, CLOSE_TIMEOUT_MS);
+  if (code === 'timeout') return `#${i} (${sc.key}): no close within ${CLOSE_TIMEOUT_MS} ms`;
   if (code !== sc.clientSees) return `#${i} (${sc.key}): the client saw close code ${code}, expected ${sc.clientSees}`;
   return undefined;
 }
@@ -127,12 +66,13 @@ serveRequests({
     const tallies = {};
     const openErrors = new Problems();
     const problems = new Problems();
-    let next = 0;
     let opened = 0;
     const t0 = performance.now();
-    const loop = async () => {
-      while (next < count && Date.now() < deadline) {
-        const i = startIndex + next++;
+    const attempted = await inPool(
+      count,
+      concurrency,
+      async (k) => {
+        const i = startIndex + k;
         try {
           const c = await openConnection(url, i, (sc) => {
             opened++;
@@ -145,32 +85,28 @@ serveRequests({
         } catch (err) {
           (err.beforeOpen ? openErrors : problems).add(err.message);
         }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, count) }, loop));
-    return { requested: count, attempted: next, opened, held: held.length, openErrors, problems, tallies, seconds: (performance.now() - t0) / 1000, deadlineHit: next < count };
+      },
+      () => Date.now() < deadline,
+    );
+    return { requested: count, attempted, opened, held: held.length, openErrors, problems, tallies, seconds: (performance.now() - t0) / 1000, deadlineHit: attempted < count };
   },
 
   /** One echoed message on every held connection. */
   async pingHeld({ concurrency = 500 }) {
     const problems = new Problems();
     let alive = 0;
-    let next = 0;
     const t0 = performance.now();
-    const loop = async () => {
-      while (next < held.length) {
-        const c = held[next++];
-        if (c.ws.readyState !== WebSocket.OPEN) {
-          problems.add(`held #${c.i} not open (state ${c.ws.readyState})`);
-          continue;
-        }
-        c.ws.send(PING);
-        const echo = await waitEvent(c.ws, ['message', 'close'], ECHO_TIMEOUT_MS, `ping #${c.i}`).catch((err) => ({ event: 'timeout', err }));
-        if (echo.event === 'message' && String(echo.args[0]) === PING) alive++;
-        else problems.add(`held #${c.i}: no echo (${echo.event})`);
+    await inPool(held.length, concurrency, async (k) => {
+      const c = held[k];
+      if (c.ws.readyState !== WebSocket.OPEN) {
+        problems.add(`held #${c.i} not open (state ${c.ws.readyState})`);
+        return;
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, held.length) }, loop));
+      c.ws.send(PING);
+      const echo = await waitEvent(c.ws, ['message', 'close'], ECHO_TIMEOUT_MS, `ping #${c.i}`).catch((err) => ({ event: 'timeout', err }));
+      if (echo.event === 'message' && String(echo.args[0]) === PING) alive++;
+      else problems.add(`held #${c.i}: no echo (${echo.event})`);
+    });
     return { held: held.length, alive, problems, earlyCloses: heldEarlyCloses, seconds: (performance.now() - t0) / 1000 };
   },
 
@@ -262,23 +198,24 @@ serveRequests({
     const sockets = held;
     held = [];
     const problems = new Problems();
-    let next = 0;
     let closed = 0;
     const t0 = performance.now();
-    const loop = async () => {
-      while (next < sockets.length && Date.now() < deadline) {
-        const c = sockets[next++];
+    const next = await inPool(
+      sockets.length,
+      concurrency,
+      async (k) => {
+        const c = sockets[k];
         c.releasing = true;
         if (c.ws.readyState !== WebSocket.OPEN) {
           problems.add(`held #${c.i} was not open at release (state ${c.ws.readyState})`);
-          continue;
+          return;
         }
         const problem = await closeConnection(c);
         if (problem) problems.add(problem);
         else closed++;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, sockets.length) }, loop));
+      },
+      () => Date.now() < deadline,
+    );
     // Whatever the deadline left open is ended now (and reported).
     for (let k = next; k < sockets.length; k++) {
       sockets[k].releasing = true;

@@ -6,7 +6,7 @@
  * Anything else is echoed.
  */
 import { WebSocketServer } from 'ws';
-import { announceReady, serveRequests } from '../../scripts/lib/child-ipc-serve.mjs';
+import { announceReady, serveRequests } from '../../harness/ipc-serve.mjs';
 
 let open = 0;
 let accepted = 0;

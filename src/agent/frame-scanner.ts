@@ -101,6 +101,9 @@ export class FrameScanner {
    * Bytes still needed to reach the next frame boundary: 0 at a boundary, the
    * remaining payload bytes when a header is complete, -1 while in the middle
    * of a header (unknown yet) and for ever after an 'invalid_frame_length'.
+   * Exact for every length the scanner accepts (up to 2^53 - 1, as ws): it
+   * counts what is left of the current frame, never offsets in the stream,
+   * so a frame that ends past byte 2^53 of the direction counts down exactly.
    */
   bytesToBoundary(): number {
     switch (this.state) {
@@ -333,7 +336,8 @@ export class FrameScanner {
 
   /**
    * A 64-bit length of 2^53 or more (RFC 6455 §5.2: the most significant bit
-   * MUST be 0). Past this frame the boundaries are unknown, so stop reading.
+   * MUST be 0; ws closes with 1009 above 2^53 - 1). Past this frame the
+   * boundaries are unknown, so stop reading.
    */
   private stop(): void {
     this.state = S_STOPPED;

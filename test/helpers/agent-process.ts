@@ -1,16 +1,10 @@
-/** Run the real `ws-close-agent` command (the built dist/) as a child process. */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+/** Run the real `ws-close-agent` command (the built dist/) as a child process, through the shared harness. */
+import type { ChildProcess } from 'node:child_process';
+import { AGENT_MAIN, startAgent } from '../../harness/agent.mjs';
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const MAIN = fileURLToPath(new URL('../../dist/esm/agent/main.js', import.meta.url));
-
-/** The parent's environment without WS_CLOSE_AGENT_* variables (they would change the agent's config). */
-export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('WS_CLOSE_AGENT_')) env[k] = v;
-  return { ...env, ...extra };
-}
+export { ROOT, cleanEnv } from '../../harness/children.mjs';
+export { runAgentCommand, runAgentCommandAsync, type CommandResult } from '../../harness/agent.mjs';
+export const MAIN = AGENT_MAIN;
 
 export interface AgentProcess {
   readonly child: ChildProcess;
@@ -36,101 +30,18 @@ export interface AgentProcess {
  * 127.0.0.1:0 ...extra` and wait (bounded) for its "listening" log line.
  */
 export async function startAgentProcess(extra: string[] = [], env: Record<string, string> = {}, timeoutMs = 10_000): Promise<AgentProcess> {
-  const child = spawn(process.execPath, [MAIN, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', ...extra], {
-    cwd: ROOT,
-    env: cleanEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines: string[] = [];
-  let stderr = '';
-  let partial = '';
-  child.stdout!.setEncoding('utf8');
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (s: string) => (stderr += s));
-  // 'close', not 'exit': by then every stdout line has been read.
-  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-
-  const listening = new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`agent did not log "listening" within ${timeoutMs} ms\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`)), timeoutMs);
-    child.stdout!.on('data', (chunk: string) => {
-      const parts = (partial + chunk).split('\n');
-      partial = parts.pop() as string;
-      for (const line of parts) {
-        lines.push(line);
-        try {
-          const record = JSON.parse(line) as Record<string, unknown>;
-          if (record.msg === 'listening') {
-            clearTimeout(timer);
-            resolve(record);
-          }
-        } catch {
-          // not a log line; kept in `lines`
-        }
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`agent exited (${code}) before listening (is dist/ built? npm run build)\nstdout:\n${lines.join('\n')}\nstderr:\n${stderr}`));
-    });
-  });
-
-  let record: Record<string, unknown>;
-  try {
-    record = await listening;
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw err;
-  }
-  const running = (): boolean => child.exitCode === null && child.signalCode === null;
-
+  const agent = await startAgent({ args: extra, env, readyTimeoutMs: timeoutMs });
   return {
-    child,
-    listen: record.listen as string,
-    metricsListen: record.metricsListen as string,
-    lines,
-    exited,
-    logs: () =>
-      lines.flatMap((l) => {
-        try {
-          return [JSON.parse(l) as Record<string, unknown>];
-        } catch {
-          return [];
-        }
-      }),
-    stderr: () => stderr,
-    async stop(stopTimeoutMs = 10_000) {
-      if (running()) child.kill('SIGTERM');
-      let timer: NodeJS.Timeout | undefined;
-      const code = await Promise.race([
-        exited,
-        new Promise<'timeout'>((r) => {
-          timer = setTimeout(() => r('timeout'), stopTimeoutMs);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (code === 'timeout') {
-        child.kill('SIGKILL');
-        throw new Error(`agent did not exit within ${stopTimeoutMs} ms of SIGTERM`);
-      }
-      return code;
-    },
-    kill() {
-      if (running()) child.kill('SIGKILL');
-    },
+    child: agent.proc,
+    listen: agent.listen,
+    metricsListen: agent.metricsListen,
+    lines: agent.lines,
+    exited: agent.exited.then((e) => e.code),
+    logs: agent.logs,
+    stderr: agent.stderr,
+    stop: agent.stop,
+    kill: agent.kill,
   };
-}
-
-export interface CommandResult {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Run the command to completion (bounded), e.g. for --help or a bad flag. */
-export function runAgentCommand(args: string[], env: Record<string, string> = {}, timeoutMs = 10_000): CommandResult {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { cwd: ROOT, env: cleanEnv(env), encoding: 'utf8', timeout: timeoutMs });
-  if (r.error) throw r.error;
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Fetch /metrics (or another admin path) from a running agent. */

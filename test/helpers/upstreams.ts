@@ -1,10 +1,11 @@
 /** Real upstream WebSocket servers for agent-mode tests: `ws` in-process, python3-websockets as a child process. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { closesByLabels, parseExposition, promtoolCheckMetrics, sumOf, type Sample } from './exposition.js';
+import { listenLoopback } from '../../harness/net.mjs';
+import { closesByLabels, countsDelta, failuresByLabels, parseExposition, sumOf, violationsByLabels, type Sample } from '../../harness/exposition.mjs';
+import { promtoolCheckMetrics } from './exposition.js';
 import { scrape, type AgentProcess } from './agent-process.js';
 import { waitFor } from './wait.js';
 
@@ -51,11 +52,8 @@ export async function startWsUpstream(): Promise<WsUpstream> {
       ws.send(data, { binary: isBinary });
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
   return {
-    port,
-    url: `ws://127.0.0.1:${port}`,
+    ...(await listenLoopback(server)),
     server,
     wss,
     closeCodes,
@@ -126,14 +124,7 @@ export async function metricsState(agent: AgentProcess): Promise<MetricsState> {
 }
 
 /** Difference of two closesByLabels maps (after - before), without zero entries. */
-export function closesDelta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(after)) {
-    const d = v - (before[k] ?? 0);
-    if (d !== 0) out[k] = d;
-  }
-  return out;
-}
+export const closesDelta = countsDelta;
 
 /**
  * Wait until `expected` closes were added since `before`, then check they are
@@ -161,18 +152,12 @@ export async function expectNewCloses(agent: AgentProcess, before: MetricsState,
   return state;
 }
 
+/** Upgrade failures by reason, zero series included. */
 export async function upgradeFailures(agent: AgentProcess): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  for (const s of (await metricsState(agent)).samples) {
-    if (s.name === 'websocket_upgrade_failures_total') out[s.labels.reason as string] = s.value;
-  }
-  return out;
+  return failuresByLabels((await metricsState(agent)).samples);
 }
 
+/** Protocol violations as "side kind", zero series included. */
 export async function violations(agent: AgentProcess): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  for (const s of (await metricsState(agent)).samples) {
-    if (s.name === 'websocket_protocol_violations_total') out[`${s.labels.side} ${s.labels.kind}`] = s.value;
-  }
-  return out;
+  return violationsByLabels((await metricsState(agent)).samples);
 }

@@ -6,7 +6,6 @@
  * this adds several per flag, the real command for every flag both ways, and
  * the library's options.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,7 +19,7 @@ import { instrument } from '../../src/hook/instrument.js';
 import { metricsHandler } from '../../src/export/http.js';
 import { OptionError } from '../../src/recorder/options.js'
 import { createRecorder } from '../../src/recorder/registry.js';
-import { MAIN, ROOT, cleanEnv } from '../helpers/agent-process.js';
+import { runAgentCommandAsync, type CommandResult } from '../helpers/agent-process.js';
 import { configError } from '../helpers/config-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ws-close-agent-hostile-config-'));
@@ -81,28 +80,10 @@ describe('parseConfig: several invalid values for every flag', () => {
   });
 });
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = CommandResult;
 
 /** Run the command to completion (bounded); async so that two run at once. */
-function run(args: string[], env: Record<string, string> = {}, timeoutMs = 15_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
+const run = runAgentCommandAsync;
 
 /** Run every job with at most two at a time (two cores). */
 async function runAll<T>(jobs: (() => Promise<T>)[]): Promise<T[]> {

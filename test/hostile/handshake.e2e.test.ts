@@ -11,8 +11,8 @@ import { startAgentProcess, type AgentProcess } from '../helpers/agent-process.j
 import { promtoolCheckMetrics } from '../helpers/exposition.js';
 import { closePayload, encodeFrame } from '../helpers/raw-client.js';
 import { waitFor } from '../helpers/wait.js';
-import { expectChange, expectFdsBack, expectNoCrash, expectStillServing, fdBaseline, portOf, snapshot, type Change } from './helpers/agent-health.js';
-import { closeCodes, exchange, upgradeRequest, type HttpExchange } from './helpers/raw-peer.js';
+import { type Change, expectChange, expectFdsBack, expectNoCrash, expectStillServing, fdBaseline, portOf, snapshot, startProxied, stopProxied } from './helpers/agent-health.js';
+import { abortInRequestHead, closeCodes, exchange, upgradeRequest, type HttpExchange } from './helpers/raw-peer.js';
 import { startScriptedUpstream, type ScriptedUpstream } from './helpers/scripted-upstream.js';
 
 const HANDSHAKE_TIMEOUT_MS = 500;
@@ -47,26 +47,12 @@ async function answers(
 }
 
 describe('hostile handshakes through the proxy', () => {
-  let upstream: ScriptedUpstream;
-  let agent: AgentProcess;
-  let port: number;
-  let fds: number;
-
+  let upstream: ScriptedUpstream, agent: AgentProcess, port: number, fds: number;
   beforeAll(async () => {
-    upstream = await startScriptedUpstream();
-    agent = await startAgentProcess([
-      '--upstream', upstream.url,
-      '--handshake-timeout', `${HANDSHAKE_TIMEOUT_MS}ms`,
-      '--connect-timeout', `${CONNECT_TIMEOUT_MS}ms`,
-      '--half-close-timeout', '1s',
-    ]);
-    port = portOf(agent.listen);
-    fds = await fdBaseline(agent);
+    const args = ['--handshake-timeout', `${HANDSHAKE_TIMEOUT_MS}ms`, '--connect-timeout', `${CONNECT_TIMEOUT_MS}ms`, '--half-close-timeout', '1s'];
+    ({ upstream, agent, port, fds } = await startProxied(startScriptedUpstream, args));
   });
-  afterAll(async () => {
-    agent?.kill();
-    await upstream?.close();
-  });
+  afterAll(() => stopProxied({ agent, upstream }));
 
   const expectAnswer = (request: string | Buffer, status: number, change: Change, options: Parameters<typeof exchange>[2] = {}): Promise<HttpExchange> =>
     answers({ agent, port, fds }, request, status, change, options);
@@ -155,14 +141,7 @@ describe('hostile handshakes through the proxy', () => {
   for (const how of ['FIN', 'RST'] as const) {
     it(`a client that goes away (${how}) in the middle of its request head: client_aborted, nothing opened`, async () => {
       const before = await snapshot(agent);
-      const socket = connect(port, '127.0.0.1');
-      socket.on('error', () => undefined);
-      await new Promise<void>((r) => socket.once('connect', () => r()));
-      socket.write(upgradeRequest('/').slice(0, 40));
-      await new Promise((r) => setTimeout(r, 50));
-      if (how === 'FIN') socket.end();
-      else socket.resetAndDestroy();
-      await new Promise<void>((r) => socket.once('close', () => r()));
+      await abortInRequestHead(port, how);
       await expectChange(agent, before, refused('client_aborted'));
       await expectStillServing(agent);
       await expectFdsBack(agent, fds);
@@ -279,12 +258,7 @@ describe('hostile handshakes against the echo endpoint (hook mode)', () => {
 
   it('a client that resets in the middle of its request head: client_aborted', async () => {
     const before = await snapshot(agent);
-    const socket = connect(port, '127.0.0.1');
-    socket.on('error', () => undefined);
-    await new Promise<void>((r) => socket.once('connect', () => r()));
-    socket.write(upgradeRequest('/').slice(0, 40));
-    await new Promise((r) => setTimeout(r, 50));
-    socket.resetAndDestroy();
+    await abortInRequestHead(port, 'RST');
     await expectChange(agent, before, refused('client_aborted'));
     await expectFdsBack(agent, fds);
   });

@@ -12,7 +12,7 @@ import { closesDelta } from '../helpers/upstreams.js';
 import { waitFor } from '../helpers/wait.js';
 import { promtoolCheckMetrics } from '../helpers/exposition.js';
 import { closePayload, encodeFrame } from '../helpers/raw-client.js';
-import { expectChange, expectFdsBack, expectNoCrash, expectStillServing, fdBaseline, portOf, snapshot } from './helpers/agent-health.js';
+import { expectChange, expectFdsBack, expectNoCrash, expectStillServing, snapshot, startProxied, stopProxied } from './helpers/agent-health.js';
 import { closeCodes, exchange, rawPeer, upgradeRequest } from './helpers/raw-peer.js';
 import { startBareUpstream, startScriptedUpstream, type BareUpstream, type ScriptedUpstream } from './helpers/scripted-upstream.js';
 
@@ -34,21 +34,9 @@ function seriesOf(text: string, name: string): number {
 }
 
 describe('labels through the proxy', () => {
-  let upstream: ScriptedUpstream;
-  let agent: AgentProcess;
-  let port: number;
-  let fds: number;
-
-  beforeAll(async () => {
-    upstream = await startScriptedUpstream();
-    agent = await startAgentProcess(['--upstream', upstream.url, '--codes', '4001=AUTH_EXPIRED', '--half-close-timeout', '1s']);
-    port = portOf(agent.listen);
-    fds = await fdBaseline(agent);
-  });
-  afterAll(async () => {
-    agent?.kill();
-    await upstream?.close();
-  });
+  let upstream: ScriptedUpstream, agent: AgentProcess, port: number, fds: number;
+  beforeAll(async () => ({ upstream, agent, port, fds } = await startProxied(startScriptedUpstream, ['--codes', '4001=AUTH_EXPIRED', '--half-close-timeout', '1s'])));
+  afterAll(() => stopProxied({ agent, upstream }));
 
   it('reasons, paths and headers with quotes, backslashes and newlines never reach /metrics', async () => {
     const before = await snapshot(agent);
@@ -84,22 +72,10 @@ describe('labels through the proxy', () => {
 });
 
 describe('10,000 distinct close codes through the proxy', () => {
-  let upstream: BareUpstream;
-  let agent: AgentProcess;
-  let port: number;
-  let fds: number;
-
-  beforeAll(async () => {
-    // The cheapest upstream: this case is about what the agent makes of the codes.
-    upstream = await startBareUpstream();
-    agent = await startAgentProcess(['--upstream', upstream.url, '--codes', '4001=AUTH_EXPIRED', '--half-close-timeout', '1s']);
-    port = portOf(agent.listen);
-    fds = await fdBaseline(agent);
-  });
-  afterAll(async () => {
-    agent?.kill();
-    await upstream?.close();
-  });
+  let upstream: BareUpstream, agent: AgentProcess, port: number, fds: number;
+  // The cheapest upstream: this case is about what the agent makes of the codes.
+  beforeAll(async () => ({ upstream, agent, port, fds } = await startProxied(startBareUpstream, ['--codes', '4001=AUTH_EXPIRED', '--half-close-timeout', '1s'])));
+  afterAll(() => stopProxied({ agent, upstream }));
 
   it('every close counted once, the series bounded by the table and --max-custom-codes, /metrics valid', async () => {
     const before = await snapshot(agent);

@@ -21,6 +21,7 @@ import { waitFor } from '../helpers/wait.js';
 import { expectFdsBack, expectNoCrash, expectStillServing, fdBaseline, portOf, snapshot, type Snapshot } from './helpers/agent-health.js';
 import { closeCodes, rawPeer, type RawPeer } from './helpers/raw-peer.js';
 import { startScriptedUpstream, type ScriptedUpstream } from './helpers/scripted-upstream.js';
+import { assertAsyncProperty } from '../helpers/property.js';
 
 // ---------------------------------------------------------------------------
 // The model
@@ -110,6 +111,13 @@ function pick(m: Model, index: number, kind?: Kind): number | undefined {
   return ids.length === 0 ? undefined : ids[index % ids.length];
 }
 
+/** The open connection `index` picks (of `kind`, when given): taken out of the model, with its real side. */
+function take(m: Model, r: Real, index: number, kind?: Kind): Conn {
+  const id = pick(m, index, kind) as number;
+  m.open.delete(id);
+  return r.conns.get(id)!;
+}
+
 type Cmd = fc.AsyncCommand<Model, Real>;
 
 class Open implements Cmd {
@@ -151,9 +159,7 @@ class ClientClose implements Cmd {
   constructor(readonly index: number, readonly code: number | undefined) {}
   check = (m: Model): boolean => pick(m, this.index, 'ws') !== undefined;
   async run(m: Model, r: Real): Promise<void> {
-    const id = pick(m, this.index, 'ws') as number;
-    r.conns.get(id)!.ws!.close(this.code);
-    m.open.delete(id);
+    take(m, r, this.index, 'ws').ws!.close(this.code);
     const code = this.code ?? 1005;
     bump(m.closes, `${series(code)} client`);
     // The upstream echoes the code: 1014 is accepted by ws, yet must not be on the wire.
@@ -171,9 +177,7 @@ class RawClientClose implements Cmd {
   constructor(readonly index: number, readonly code: RawClose) {}
   check = (m: Model): boolean => pick(m, this.index, 'raw') !== undefined;
   async run(m: Model, r: Real): Promise<void> {
-    const id = pick(m, this.index, 'raw') as number;
-    const peer = r.conns.get(id)!.raw as RawPeer;
-    m.open.delete(id);
+    const peer = take(m, r, this.index, 'raw').raw as RawPeer;
     if (this.code === 'empty') {
       peer.send(0x8);
       bump(m.closes, '1005 CLOSED_NO_STATUS standard client');
@@ -198,9 +202,7 @@ class ServerClose implements Cmd {
   constructor(readonly index: number, readonly code: number) {}
   check = (m: Model): boolean => pick(m, this.index) !== undefined;
   async run(m: Model, r: Real): Promise<void> {
-    const id = pick(m, this.index) as number;
-    const conn = r.conns.get(id)!;
-    m.open.delete(id);
+    const conn = take(m, r, this.index);
     bump(m.closes, `${series(this.code)} server`);
     (await r.upstream.connection(conn.path)).ws.close(this.code);
     if (conn.kind === 'raw') {
@@ -219,9 +221,7 @@ class TransportDrop implements Cmd {
   constructor(readonly index: number, readonly how: Drop) {}
   check = (m: Model): boolean => pick(m, this.index) !== undefined;
   async run(m: Model, r: Real): Promise<void> {
-    const id = pick(m, this.index) as number;
-    const conn = r.conns.get(id)!;
-    m.open.delete(id);
+    const conn = take(m, r, this.index);
     bump(m.closes, `1006 CLOSE_ABNORMAL standard ${this.how.startsWith('client') ? 'client' : 'server'}`);
     if (this.how === 'client-fin') {
       if (conn.ws) conn.ws.terminate();
@@ -300,7 +300,7 @@ describe('model: random interleavings against the real agent', () => {
 
   it('after every run, the metrics equal the model', async () => {
     const started = Date.now();
-    await fc.assert(
+    await assertAsyncProperty(
       fc.asyncProperty(INITIAL, fc.commands(COMMANDS, { maxCommands: 20 }), async (initial, cmds) => {
         const base = await snapshot(agent);
         const model: Model = { open: new Map(), opened: 0, closes: {}, violations: {} };

@@ -3,9 +3,10 @@
  * scrape, opened = closed + active, the agent's file descriptors back to
  * their baseline, its memory, and no crash in its logs.
  */
-import { fdCount, portOf, rssBytes } from '../../../scripts/lib/proc-fs.mjs';
+import { failuresByLabels, violationsByLabels } from '../../../harness/exposition.mjs';
+import { fdCount, portOf, rssBytes } from '../../../harness/proc.mjs';
 import { expect } from 'vitest';
-import { scrape, type AgentProcess } from '../../helpers/agent-process.js';
+import { scrape, startAgentProcess, type AgentProcess } from '../../helpers/agent-process.js';
 import { closesDelta, metricsState, type MetricsState } from '../../helpers/upstreams.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -17,13 +18,7 @@ export interface Snapshot extends MetricsState {
 /** One scrape: closes, violations ("side kind") and upgrade failures (by reason). */
 export async function snapshot(agent: AgentProcess): Promise<Snapshot> {
   const state = await metricsState(agent);
-  const violations: Record<string, number> = {};
-  const failures: Record<string, number> = {};
-  for (const s of state.samples) {
-    if (s.name === 'websocket_protocol_violations_total') violations[`${s.labels.side} ${s.labels.kind}`] = s.value;
-    if (s.name === 'websocket_upgrade_failures_total') failures[s.labels.reason as string] = s.value;
-  }
-  return { ...state, violations, failures };
+  return { ...state, violations: violationsByLabels(state.samples), failures: failuresByLabels(state.samples) };
 }
 
 export interface Change {
@@ -118,4 +113,26 @@ export function expectNoCrash(agent: AgentProcess): void {
   const crashes = agent.logs().filter((l) => CRASH.test(String(l.msg)));
   expect(crashes, 'crash log lines').toEqual([]);
   expect(agent.stderr(), 'agent stderr').not.toMatch(CRASH);
+}
+
+export interface Proxied<U> {
+  upstream: U;
+  agent: AgentProcess;
+  /** The agent's WebSocket port. */
+  port: number;
+  /** The agent's descriptor baseline (fdBaseline). */
+  fds: number;
+}
+
+/** Start an upstream and the agent in front of it (`--upstream URL ...args`), with the agent's port and descriptor baseline. */
+export async function startProxied<U extends { url: string }>(startUpstream: () => Promise<U>, args: string[] = []): Promise<Proxied<U>> {
+  const upstream = await startUpstream();
+  const agent = await startAgentProcess(['--upstream', upstream.url, ...args]);
+  return { upstream, agent, port: portOf(agent.listen), fds: await fdBaseline(agent) };
+}
+
+/** Stop what startProxied started (either may be missing when the start failed). */
+export async function stopProxied(p: { agent?: AgentProcess; upstream?: { close(): Promise<void> } }): Promise<void> {
+  p.agent?.kill();
+  await p.upstream?.close();
 }

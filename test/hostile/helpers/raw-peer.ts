@@ -6,51 +6,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { closePayload, encodeFrame } from '../../helpers/raw-client.js';
+import { closePayload, encodeFrame, parseFrames } from '../../../harness/frames.mjs';
 
-export interface Frame {
-  fin: boolean;
-  rsv: number;
-  opcode: number;
-  payload: Buffer;
-}
-
-/** Every complete (unmasked or masked) frame in `bytes`. */
-export function parseFrames(bytes: Buffer): Frame[] {
-  const frames: Frame[] = [];
-  let at = 0;
-  while (at + 2 <= bytes.length) {
-    const b0 = bytes[at] as number;
-    const b1 = bytes[at + 1] as number;
-    let len = b1 & 0x7f;
-    let p = at + 2;
-    if (len === 126) {
-      if (p + 2 > bytes.length) break;
-      len = bytes.readUInt16BE(p);
-      p += 2;
-    } else if (len === 127) {
-      if (p + 8 > bytes.length) break;
-      len = Number(bytes.readBigUInt64BE(p));
-      p += 8;
-    }
-    const masked = (b1 & 0x80) !== 0;
-    const key = masked ? bytes.subarray(p, p + 4) : undefined;
-    if (masked) p += 4;
-    if (p + len > bytes.length) break;
-    const payload = Buffer.from(bytes.subarray(p, p + len));
-    if (key) for (let i = 0; i < payload.length; i++) payload[i]! ^= key[i & 3]!;
-    frames.push({ fin: (b0 & 0x80) !== 0, rsv: (b0 >> 4) & 7, opcode: b0 & 0x0f, payload });
-    at = p + len;
-  }
-  return frames;
-}
-
-/** The close frames in `bytes` as codes (1005 for an empty payload). */
-export function closeCodes(bytes: Buffer): number[] {
-  return parseFrames(bytes)
-    .filter((f) => f.opcode === 0x8)
-    .map((f) => (f.payload.length >= 2 ? f.payload.readUInt16BE(0) : 1005));
-}
+export { closeCodes, parseFrames, type Frame } from '../../../harness/frames.mjs';
 
 export interface HttpExchange {
   /** Everything the server sent. */
@@ -102,6 +60,23 @@ export function exchange(port: number, request: string | Buffer, options: { gapM
     writeNext();
     writer = setInterval(writeNext, gapMs);
   });
+}
+
+/**
+ * Connect, send the first 40 bytes of an upgrade request, and go away with
+ * a FIN or a reset; resolves once the connection has closed. The pause lets
+ * the agent read the partial head before the client leaves.
+ */
+export async function abortInRequestHead(port: number, how: 'FIN' | 'RST'): Promise<void> {
+  const socket = connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  const closed = new Promise<void>((r) => socket.once('close', () => r()));
+  await new Promise<void>((r) => socket.once('connect', () => r()));
+  socket.write(upgradeRequest('/').slice(0, 40));
+  await new Promise((r) => setTimeout(r, 50));
+  if (how === 'FIN') socket.end();
+  else socket.resetAndDestroy();
+  await closed;
 }
 
 /** An upgrade request head, with `headers` replacing or adding to the defaults (null removes one). */

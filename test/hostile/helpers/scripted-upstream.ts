@@ -17,9 +17,10 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { listenLoopback } from '../../../harness/net.mjs';
 import { waitFor } from '../../helpers/wait.js';
 
 export interface UpstreamConnection {
@@ -117,11 +118,8 @@ export async function startScriptedUpstream(): Promise<ScriptedUpstream> {
     }
   });
 
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
   return {
-    port,
-    url: `ws://127.0.0.1:${port}`,
+    ...(await listenLoopback(server)),
     server,
     wss,
     connections,
@@ -176,9 +174,8 @@ export async function startBareUpstream(): Promise<BareUpstream> {
       if (head.length > end + 4) s.end();
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
-    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: (await listenLoopback(server)).url,
     accepted: () => accepted,
     openSockets: () => sockets.size,
     close: () =>

@@ -1,4 +1,4 @@
-/** Order statistics for benchmark samples. */
+/** Order statistics of samples (benchmark rounds, scrape latencies). */
 
 /** Percentile `p` (0-100) of an ascending array, by linear interpolation between ranks. */
 export function percentileOfSorted(sorted, p) {

@@ -1,38 +1,18 @@
 /**
  * The parent side of the request/answer protocol that bench/ and soak/ use
- * with their child processes (the child side is child-ipc-serve.mjs):
+ * with their child processes (the child side is ipc-serve.mjs):
  * { id, command, params } -> { id, result } or { id, error }, plus
  * { type: 'ready', ...info } once and { type: 'event', name, data } at will.
  */
-
-/** Resolves with the exit code once `proc` exits; SIGKILLs it after `timeoutMs` (resolves null then). */
-export function waitForExit(proc, timeoutMs) {
-  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve(proc.exitCode);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve(code);
-    });
-  });
-}
-
-/** `promise`, or a rejection naming `what` after `ms`. */
-export function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${Math.round(ms)} ms`)), Math.max(0, ms));
-    }),
-  ]);
-}
+import { basename } from 'node:path';
+import { spawnTracked, waitForExit } from './children.mjs';
+import { withTimeout } from './wait.mjs';
 
 /**
  * Talk to a child started with an IPC channel (`script` names it in errors).
  * Resolves once the child announced `ready`; `info` holds what it announced.
  */
-export async function connectChild(proc, script, { onEvent = () => undefined, readyTimeoutMs = 15_000 } = {}) {
+async function connectChild(proc, script, { onEvent = () => undefined, readyTimeoutMs = 15_000 } = {}) {
   const pending = new Map();
   let nextId = 1;
   let onReady;
@@ -72,4 +52,16 @@ export async function connectChild(proc, script, { onEvent = () => undefined, re
       await waitForExit(proc, 5_000);
     },
   };
+}
+
+/**
+ * Start the node script at `path` (a child that answers over IPC, see
+ * ipc-serve.mjs), tracked, with `nodeArgs` before it and `args` after it;
+ * `nofile` and `nice` as in spawnTracked. Resolves once it announced
+ * `ready`; `info` holds what it announced (ports, ...), `onEvent` gets the
+ * events it sends between answers.
+ */
+export function startChild(path, { args = [], nodeArgs = [], nofile, nice = 0, onEvent, readyTimeoutMs = 15_000 } = {}) {
+  const proc = spawnTracked(process.execPath, [...nodeArgs, path, ...args], { nofile, nice, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return connectChild(proc, basename(path), { onEvent, readyTimeoutMs });
 }

@@ -1,5 +1,5 @@
 /**
- * The child side of child-ipc.mjs, for the children of bench/ and soak/:
+ * The child side of ipc.mjs, for the children of bench/ and soak/:
  * announce readiness, answer requests ({ id, command, params } -> { id,
  * result } or { id, error }), send events, and exit when the runner goes
  * away (the IPC channel closes).
