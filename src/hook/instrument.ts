@@ -26,6 +26,7 @@ import { OtelBridge } from '../otel.js';
 import { OptionError, type RecorderOptions } from '../recorder/options.js';
 import type { CloseRecorder } from '../recorder/recorder.js';
 import { createRecorder } from '../recorder/registry.js';
+import { closeIdDetails, closeIdOfUpgrade } from './close-id.js';
 import { MethodPatch, methodOwner, patchMethod } from './method-patch.js';
 import { violationOfWsError } from './ws-errors.js';
 
@@ -62,6 +63,8 @@ interface ConnectionState {
   inCall: boolean;
   /** The span active when the connection opened (the upgrade request's), for a close event. */
   readonly span: Span | undefined;
+  /** The upgrade request's ws_close_id, for the client-report join (close-id.ts). */
+  readonly closeId: string | undefined;
 }
 
 /** The ws internals the hook reads; every access is guarded. */
@@ -191,21 +194,21 @@ class Hook implements Instrumentation {
     if (wss.clients) for (const ws of wss.clients) this.track(ws as unknown as TrackedSocket);
   }
 
-  readonly onConnection = (ws: WebSocket, _req?: IncomingMessage): void => {
+  readonly onConnection = (ws: WebSocket, req?: IncomingMessage): void => {
     try {
-      this.track(ws as unknown as TrackedSocket);
+      this.track(ws as unknown as TrackedSocket, req);
     } catch (err) {
       this.report(err);
     }
   };
 
-  private track(ws: TrackedSocket): void {
+  private track(ws: TrackedSocket, req?: IncomingMessage): void {
     if (ws[kState] !== undefined || ws.readyState !== OPEN) return;
     const proto = Object.getPrototypeOf(ws) as object | null;
     if (proto !== this.knownProto) this.wrapMethodsOf(ws, proto);
     this.recorder.recordOpen(); // first: if it throws, the connection stays untracked and the counts consistent
     const span = this.otel === undefined ? undefined : trace.getActiveSpan();
-    ws[kState] = { hook: this, start: performance.now(), code: 0, initiator: INITIATOR_SERVER, terminated: false, attributedTo: -1, inCall: false, span };
+    ws[kState] = { hook: this, start: performance.now(), code: 0, initiator: INITIATOR_SERVER, terminated: false, attributedTo: -1, inCall: false, span, closeId: closeIdOfUpgrade(this.recorder.wantsDetails, req) };
     if (this.listenForClose) ws.on('close', onTrackedClose);
     this.open++;
     if (this.clients === undefined || !this.clients.has(ws)) this.others.add(ws);
@@ -224,7 +227,7 @@ class Hook implements Instrumentation {
   }
 
   recordClose(st: ConnectionState, code: number, initiator: number, durationSeconds: number): void {
-    const series = this.recorder.recordClose(code, initiator, durationSeconds);
+    const series = this.recorder.recordClose(code, initiator, durationSeconds, closeIdDetails(st.closeId));
     this.otel?.recordClose(series, durationSeconds, st.span);
   }
 

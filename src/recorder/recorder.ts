@@ -18,6 +18,7 @@ import {
   type UpgradeFailureReason,
   type ViolationKind,
 } from '../codes/vocabulary.js';
+import { ClientReports } from './client-reports.js';
 import { CodeSlots } from './code-slots.js';
 import { FixedCounter, FixedHistogram, SingleSeries, type Labels, type SeriesSample, type SeriesSource } from './family.js';
 import type { ValidOptions } from './options.js';
@@ -51,6 +52,8 @@ export interface CloseDetails {
   readonly path?: string | undefined;
   /** The peer's address. */
   readonly peer?: string | undefined;
+  /** The connection's ws_close_id (validated), for the client-report join. */
+  readonly closeId?: string | undefined;
 }
 
 export type CloseListener = (series: CloseSeries, durationSeconds: number, details: CloseDetails | undefined) => void;
@@ -110,6 +113,8 @@ export class CloseRecorder {
   private readonly violations: FixedCounter;
   private readonly failures: FixedCounter;
   private readonly listeners: CloseListener[] = [];
+  /** What clients reported about their closes (client-reports.ts). */
+  readonly clientReports: ClientReports;
   /** True while some listener wants each close's details: sources build them only then. */
   wantsDetails = false;
 
@@ -121,6 +126,9 @@ export class CloseRecorder {
     readonly durationSeconds: SeriesSource;
     readonly upgradeFailuresTotal: SeriesSource;
     readonly protocolViolationsTotal: SeriesSource;
+    readonly clientClosesTotal: SeriesSource;
+    readonly closeMismatchesTotal: SeriesSource;
+    readonly clientReportsRejectedTotal: SeriesSource;
   };
 
   /** Use createRecorder(): a recorder made here is registered nowhere. */
@@ -150,6 +158,7 @@ export class CloseRecorder {
       UPGRADE_FAILURE_REASONS.map((reason) => ({ [LABEL.reason]: reason })),
       labels,
     );
+    this.clientReports = new ClientReports(this.slots, labels);
     this.sources = {
       closedTotal: this.closedSeries,
       openedTotal: new SingleSeries(labels, () => this.opened),
@@ -157,6 +166,9 @@ export class CloseRecorder {
       durationSeconds: this.duration,
       upgradeFailuresTotal: this.failures,
       protocolViolationsTotal: this.violations,
+      clientClosesTotal: this.clientReports.closes,
+      closeMismatchesTotal: this.clientReports.mismatches,
+      clientReportsRejectedTotal: this.clientReports.rejected,
     };
   }
 
@@ -247,5 +259,6 @@ export class CloseRecorder {
     this.duration.reset();
     this.violations.reset();
     this.failures.reset();
+    this.clientReports.reset();
   }
 }

@@ -1,0 +1,133 @@
+/**
+ * Recently closed connections, by the id their page put in the upgrade
+ * request, and the join of each page's report with the close the server
+ * recorded. Bounded twice over: an entry lives at most `windowMs`, and there
+ * are at most `maxEntries` (the oldest goes first). A report may arrive
+ * before the server has recorded the close (a page that goes away reports
+ * while its socket is still open; a beacon can overtake the proxy's
+ * cleanup): it is held, within the same bound, for at most `holdMs`, and
+ * counted as `unknown_id` if no close with its id comes by then.
+ */
+import { performance } from 'node:perf_hooks';
+import type { ClientReportRejectReason } from '../codes/vocabulary.js';
+import type { ClientReports } from '../recorder/client-reports.js';
+import type { CloseDetails, CloseSeries } from '../recorder/recorder.js';
+
+interface Closed {
+  readonly series: CloseSeries;
+  readonly at: number;
+  reported: boolean;
+}
+
+interface Held {
+  readonly code: number;
+  readonly clean: boolean;
+  readonly at: number;
+}
+
+export interface CloseTableOptions {
+  windowMs: number;
+  maxEntries: number;
+  holdMs: number;
+  /** Milliseconds on a monotonic clock (tests pass their own). */
+  now?: () => number;
+}
+
+/** What became of a report: joined now, held for its close, or turned away. */
+export type ReportOutcome = 'joined' | 'held' | ClientReportRejectReason;
+
+export class CloseTable {
+  /** Insertion order is close order: the first entry is the oldest. */
+  private readonly closed = new Map<string, Closed>();
+  private readonly held = new Map<string, Held>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
+  private readonly windowMs: number;
+  private readonly maxEntries: number;
+  private readonly holdMs: number;
+
+  constructor(
+    private readonly counts: ClientReports,
+    options: CloseTableOptions,
+  ) {
+    this.windowMs = options.windowMs;
+    this.maxEntries = options.maxEntries;
+    this.holdMs = options.holdMs;
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  /** The recorder's close listener: remember closes that carry an id. */
+  readonly onClose = (series: CloseSeries, _seconds: number, details: CloseDetails | undefined): void => {
+    const id = details?.closeId;
+    if (id === undefined) return;
+    const now = this.now();
+    this.expire(now);
+    const held = this.held.get(id);
+    if (held !== undefined) {
+      this.held.delete(id);
+      this.counts.recordReport(series, held.code, held.clean);
+    }
+    // A reused id is a new connection: its entry starts over, at the end.
+    this.closed.delete(id);
+    if (this.closed.size >= this.maxEntries) this.closed.delete(this.closed.keys().next().value as string);
+    this.closed.set(id, { series, at: now, reported: held !== undefined });
+  };
+
+  /** A well-formed report from an allowed origin, within the limits: join it, hold it, or say why not. */
+  report(id: string, code: number, clean: boolean): ReportOutcome {
+    const now = this.now();
+    this.expire(now);
+    const entry = this.closed.get(id);
+    if (entry !== undefined) {
+      if (entry.reported) return 'duplicate';
+      entry.reported = true;
+      this.counts.recordReport(entry.series, code, clean);
+      return 'joined';
+    }
+    if (this.held.has(id)) return 'duplicate';
+    if (this.held.size >= this.maxEntries) return 'unknown_id';
+    this.held.set(id, { code, clean, at: now });
+    this.schedule(now);
+    return 'held';
+  }
+
+  /** Drop closed entries past the window; count held reports past their time as unknown ids. */
+  expire(now = this.now()): void {
+    for (const [id, entry] of this.closed) {
+      if (now - entry.at < this.windowMs) break;
+      this.closed.delete(id);
+    }
+    for (const [id, held] of this.held) {
+      if (now - held.at < this.holdMs) break;
+      this.held.delete(id);
+      this.counts.recordRejected('unknown_id');
+    }
+  }
+
+  private schedule(now: number): void {
+    if (this.timer !== undefined || this.held.size === 0) return;
+    const first = this.held.values().next().value as Held;
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.expire();
+        this.schedule(this.now());
+      },
+      Math.max(1, Math.ceil(first.at + this.holdMs - now)),
+    );
+    this.timer.unref();
+  }
+
+  /** Entries now: closed connections remembered, reports held. */
+  get size(): { closed: number; held: number } {
+    return { closed: this.closed.size, held: this.held.size };
+  }
+
+  /** Stop the expiry timer; held reports are dropped uncounted. */
+  close(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.held.clear();
+    this.closed.clear();
+  }
+}
