@@ -12,11 +12,12 @@ import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { CLIENT_REPORT_REJECT_REASONS } from '../src/codes/vocabulary.js';
-import { closeIdOf, isCloseId } from '../src/hook/close-id.js';
+import { closeIdOf, isCloseId, toCloseId, type CloseId } from '../src/hook/close-id.js';
 import { instrument } from '../src/hook/instrument.js';
 import { createRecorder } from '../src/recorder/registry.js';
 import { CloseTable } from '../src/reports/close-table.js';
 import { closeReportHandler, type CloseReportOptions } from '../src/reports/handler.js';
+import { IdRing } from '../src/reports/id-ring.js';
 import { RateLimit } from '../src/reports/rate-limit.js';
 import { parseExposition, promtoolCheckMetrics, sumOf, type Sample } from './helpers/exposition.js';
 import { waitFor } from './helpers/wait.js';
@@ -53,7 +54,7 @@ async function start(options: Omit<CloseReportOptions, 'registry'> = {}): Promis
   wss.on('connection', (ws, req) => {
     ws.on('error', () => undefined);
     const id = closeIdOf(req.url);
-    if (id !== undefined) sockets.set(id, ws);
+    if (id !== undefined) sockets.set(id.id, ws);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
@@ -131,10 +132,13 @@ const clientCloses = (samples: Sample[]): Record<string, number> => {
 describe('close ids', () => {
   it('accepts exactly 32 lowercase hex digits in ws_close_id', () => {
     const id = newId();
-    expect(closeIdOf(`/ws?ws_close_id=${id}`)).toBe(id);
-    expect(closeIdOf(`/ws?a=1&ws_close_id=${id}&b=2`)).toBe(id);
-    expect(closeIdOf(`/ws?ws_close_id=${id}#frag`)).toBe(id);
-    expect(closeIdOf(`/ws?xws_close_id=${id}&ws_close_id=${id}`)).toBe(id);
+    const expected = toCloseId(id);
+    expect(expected?.id).toBe(id);
+    expect(closeIdOf(`/ws?ws_close_id=${id}`)).toEqual(expected);
+    expect(closeIdOf(`/ws?a=1&ws_close_id=${id}&b=2`)).toEqual(expected);
+    expect(closeIdOf(`/ws?ws_close_id=${id}#frag`)).toEqual(expected);
+    expect(closeIdOf(`/ws?xws_close_id=${id}&ws_close_id=${id}`)).toEqual(expected);
+    expect(toCloseId(newId())?.hash).not.toBe(expected?.hash);
     for (const bad of [
       '/ws',
       `/ws#ws_close_id=${id}`,
@@ -287,8 +291,8 @@ describe('the bounded tables', () => {
     let now = 0;
     const table = new CloseTable(recorder.clientReports, { windowMs: 1000, maxEntries: 3, holdMs: 100, now: () => now });
     const series = recorder.recordClose(1000, 1, 1);
-    const ids = [newId(), newId(), newId(), newId()];
-    for (const id of ids) table.onClose(series, 1, { closeId: id });
+    const ids = [newId(), newId(), newId(), newId()].map((id) => toCloseId(id) as CloseId);
+    for (const closeId of ids) table.onClose(series, 1, { closeId });
     expect(table.size).toEqual({ closed: 3, held: 0 });
     expect(table.report(ids[0]!, 1000, true)).toBe('held'); // evicted: the oldest of four in three places
     expect(table.report(ids[1]!, 1000, true)).toBe('joined');
@@ -299,10 +303,55 @@ describe('the bounded tables', () => {
     table.expire();
     expect(table.size.held).toBe(0);
     expect(recorder.clientReports.rejected.values[CLIENT_REPORT_REJECT_REASONS.indexOf('unknown_id')]).toBe(2);
-    for (let i = 0; i < 5; i++) table.report(newId(), 1000, true);
+    for (let i = 0; i < 5; i++) table.report(toCloseId(newId())!, 1000, true);
     expect(table.size.held).toBe(3);
-    expect(table.report(newId(), 1000, true)).toBe('unknown_id');
+    expect(table.report(toCloseId(newId())!, 1000, true)).toBe('unknown_id');
     table.close();
+  });
+
+  it('the id ring agrees with a plain insertion-ordered model under random operations and colliding hashes', () => {
+    const seed = Number(process.env.PROPERTY_SEED ?? Date.now() % 2 ** 31);
+    console.log(`id ring property seed: ${seed} (PROPERTY_SEED=${seed} to replay)`);
+    let state = seed;
+    const rand = (n: number): number => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) % n);
+    for (let round = 0; round < 50; round++) {
+      const capacity = 1 + rand(12);
+      const ring = new IdRing<{ at: number; v: number }>(capacity);
+      // The model: records in insertion order, each live or dead; the ring keeps `capacity` records.
+      let records: { id: string; at: number; v: number; live: boolean }[] = [];
+      const hashOf = (id: string): number => Number(id.slice(1)) % 3; // few hashes: long probe runs
+      const live = (): Map<string, { at: number; v: number }> => new Map(records.filter((r) => r.live).map((r) => [r.id, { at: r.at, v: r.v }]));
+      let now = 0;
+      for (let step = 0; step < 200; step++) {
+        const id = `k${rand(2 * capacity + 2)}`;
+        const op = rand(10);
+        if (op < 5) {
+          now += rand(3);
+          const value = { at: now, v: step };
+          ring.set(id, hashOf(id), value);
+          for (const r of records) if (r.id === id) r.live = false;
+          if (records.length === capacity) records.shift();
+          records.push({ id, ...value, live: true });
+        } else if (op < 7) {
+          ring.delete(id, hashOf(id));
+          for (const r of records) if (r.id === id) r.live = false;
+        } else if (op < 8) {
+          const cutoff = now - rand(4);
+          const expired: number[] = [];
+          ring.expire(cutoff, (v) => expired.push(v.v));
+          const want: number[] = [];
+          while (records.length > 0 && (!records[0]!.live || records[0]!.at <= cutoff)) {
+            const r = records.shift()!;
+            if (r.live) want.push(r.v);
+          }
+          expect(expired, `seed ${seed}`).toEqual(want);
+        }
+        const model = live();
+        expect(ring.size, `seed ${seed}`).toBe(model.size);
+        for (let k = 0; k < 2 * capacity + 2; k++) expect(ring.get(`k${k}`, hashOf(`k${k}`)), `seed ${seed}`).toEqual(model.get(`k${k}`));
+        expect(ring.first()?.v, `seed ${seed}`).toBe(records.find((r) => r.live)?.v);
+      }
+    }
   });
 
   it('limits each address per minute and keeps at most maxAddresses', () => {

@@ -26,7 +26,7 @@ import { OtelBridge } from '../otel.js';
 import { OptionError, type RecorderOptions } from '../recorder/options.js';
 import type { CloseRecorder } from '../recorder/recorder.js';
 import { createRecorder } from '../recorder/registry.js';
-import { closeIdDetails, closeIdOfUpgrade } from './close-id.js';
+import { closeIdDetails, closeIdOfUpgrade, type CloseId } from './close-id.js';
 import { MethodPatch, methodOwner, patchMethod } from './method-patch.js';
 import { violationOfWsError } from './ws-errors.js';
 
@@ -64,7 +64,7 @@ interface ConnectionState {
   /** The span active when the connection opened (the upgrade request's), for a close event. */
   readonly span: Span | undefined;
   /** The upgrade request's ws_close_id, for the client-report join (close-id.ts). */
-  readonly closeId: string | undefined;
+  readonly closeId: CloseId | undefined;
 }
 
 /** The ws internals the hook reads; every access is guarded. */

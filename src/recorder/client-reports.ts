@@ -65,6 +65,7 @@ export class ClientReports {
   /** [first code, slot] of each customizable range's shared slot. */
   private readonly rangeSlots: [number, number][] = [];
   private enabled = false;
+  private readonly codeLabels: (string | undefined)[] = [];
 
   constructor(
     private readonly slots: CodeSlots,
@@ -133,8 +134,15 @@ export class ClientReports {
   recordReport(server: CloseSeries, code: number, clean: boolean): void {
     const slot = this.clientSlot(code);
     this.closes.counts[slot * 2 + (clean ? 1 : 0)]! += 1;
-    const client = this.slots.labelsOf(slot);
-    if (client.code !== server.code) this.mismatches.counts[this.pair(server.codename, client.codename)]! += 1;
+    if (this.codeLabelOf(slot) !== server.code) {
+      const s = this.slots.codenameIndexByName(server.codename) as number;
+      this.mismatches.counts[s * this.nCodenames + this.slots.codenameIndexOf(slot)]! += 1;
+    }
+  }
+
+  /** The `code` label of a slot, kept per slot (labelsOf() builds an object). */
+  private codeLabelOf(slot: number): string {
+    return (this.codeLabels[slot] ??= this.slots.labelsOf(slot).code);
   }
 
   /** A report turned away. */

@@ -5,6 +5,7 @@
  * object is built per event.
  */
 import type { CodeNames } from '../codes/close-codes.js';
+import type { CloseId } from '../hook/close-id.js';
 import {
   DURATION_BUCKETS_SECONDS,
   INITIATORS,
@@ -52,8 +53,8 @@ export interface CloseDetails {
   readonly path?: string | undefined;
   /** The peer's address. */
   readonly peer?: string | undefined;
-  /** The connection's ws_close_id (validated), for the client-report join. */
-  readonly closeId?: string | undefined;
+  /** The connection's ws_close_id (validated, with its hash), for the client-report join. */
+  readonly closeId?: CloseId | undefined;
 }
 
 export type CloseListener = (series: CloseSeries, durationSeconds: number, details: CloseDetails | undefined) => void;

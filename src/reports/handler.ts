@@ -11,7 +11,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ClientReportRejectReason } from '../codes/vocabulary.js';
-import { isCloseId } from '../hook/close-id.js';
+import { toCloseId, type CloseId } from '../hook/close-id.js';
 import { OptionError, type RecorderOptions } from '../recorder/options.js';
 import type { CloseRecorder } from '../recorder/recorder.js';
 import { createRecorder } from '../recorder/registry.js';
@@ -100,7 +100,7 @@ function originAllowed(req: IncomingMessage, allowed: Set<string> | '*' | undefi
 }
 
 interface Report {
-  id: string;
+  id: CloseId;
   code: number;
   clean: boolean;
 }
@@ -114,8 +114,9 @@ function parseReport(body: string): Report | undefined {
     return undefined;
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
-  const { id, code, clean, ms, gone } = value as Record<string, unknown>;
-  if (!isCloseId(id)) return undefined;
+  const { id: idText, code, clean, ms, gone } = value as Record<string, unknown>;
+  const id = toCloseId(idText);
+  if (id === undefined) return undefined;
   // CloseEvent.code is 1000-4999 (1005, 1006 and 1015 included): nothing else is a close a browser saw.
   if (typeof code !== 'number' || !Number.isInteger(code) || code < 1000 || code > 4999) return undefined;
   if (typeof clean !== 'boolean') return undefined;

@@ -4,36 +4,36 @@
  * flood from many addresses costs memory it cannot grow).
  */
 import { performance } from 'node:perf_hooks';
+import { FifoIndex } from './fifo-index.js';
 
 const WINDOW_MS = 60_000;
 
 interface Window {
-  readonly start: number;
+  /** When the window started. */
+  readonly at: number;
   count: number;
 }
 
 export class RateLimit {
-  /** Insertion order is window start order. */
-  private readonly windows = new Map<string, Window>();
+  /** In window start order. */
+  private readonly windows: FifoIndex<Window>;
 
   constructor(
     private readonly limit: number,
-    private readonly maxAddresses: number,
+    maxAddresses: number,
     private readonly now: () => number = () => performance.now(),
-  ) {}
+  ) {
+    this.windows = new FifoIndex(maxAddresses);
+  }
 
   /** Count one request from `address`; false when it is over the limit. A limit of 0 lets everything through. */
   take(address: string): boolean {
     if (this.limit === 0) return true;
     const now = this.now();
-    for (const [key, w] of this.windows) {
-      if (now - w.start < WINDOW_MS) break;
-      this.windows.delete(key);
-    }
+    this.windows.expire(now - WINDOW_MS);
     const w = this.windows.get(address);
     if (w !== undefined) return ++w.count <= this.limit;
-    if (this.windows.size >= this.maxAddresses) this.windows.delete(this.windows.keys().next().value as string);
-    this.windows.set(address, { start: now, count: 1 });
+    this.windows.set(address, { at: now, count: 1 });
     return true;
   }
 
