@@ -10,5 +10,7 @@ const tsc = fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.m
 rmSync('dist', { recursive: true, force: true });
 execFileSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { stdio: 'inherit' });
 execFileSync(process.execPath, [tsc, '-p', 'tsconfig.cjs.json'], { stdio: 'inherit' });
+// The browser module (ws-close-agent/browser): DOM types, no Node ones, ESM only.
+execFileSync(process.execPath, [tsc, '-p', 'tsconfig.browser.json'], { stdio: 'inherit' });
 writeFileSync('dist/cjs/package.json', '{ "type": "commonjs" }\n');
 chmodSync('dist/esm/agent/main.js', 0o755);

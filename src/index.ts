@@ -13,3 +13,5 @@ export type { RecorderOptions } from './recorder/options.js';
 export { metricsHandler, renderMetrics } from './export/http.js';
 export { INITIATORS, VIOLATION_KINDS, UPGRADE_FAILURE_REASONS, DEFAULT_PREFIX } from './codes/vocabulary.js';
 export type { Initiator, ViolationKind, UpgradeFailureReason } from './codes/vocabulary.js';
+export { closeReportHandler } from './reports/handler.js';
+export type { CloseReportHandler, CloseReportOptions } from './reports/handler.js';

@@ -16,6 +16,7 @@
  * recorded. Otherwise the `close` event's code is the client's (1005 for an
  * empty payload), or 1006 when no close frame arrived.
  */
+import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks'; // the global is a lazy getter, read on every access
 import { trace, type MeterProvider, type Span } from '@opentelemetry/api';
 import type { WebSocket, WebSocketServer } from 'ws';
@@ -25,6 +26,7 @@ import { OtelBridge } from '../otel.js';
 import { OptionError, type RecorderOptions } from '../recorder/options.js';
 import type { CloseRecorder } from '../recorder/recorder.js';
 import { createRecorder } from '../recorder/registry.js';
+import { closeIdDetails, closeIdOfUpgrade, type CloseId } from './close-id.js';
 import { MethodPatch, methodOwner, patchMethod } from './method-patch.js';
 import { violationOfWsError } from './ws-errors.js';
 
@@ -61,6 +63,8 @@ interface ConnectionState {
   inCall: boolean;
   /** The span active when the connection opened (the upgrade request's), for a close event. */
   readonly span: Span | undefined;
+  /** The upgrade request's ws_close_id, for the client-report join (close-id.ts). */
+  readonly closeId: CloseId | undefined;
 }
 
 /** The ws internals the hook reads; every access is guarded. */
@@ -190,21 +194,21 @@ class Hook implements Instrumentation {
     if (wss.clients) for (const ws of wss.clients) this.track(ws);
   }
 
-  readonly onConnection = (ws: WebSocket): void => {
+  readonly onConnection = (ws: WebSocket, req?: IncomingMessage): void => {
     try {
-      this.track(ws);
+      this.track(ws as unknown as TrackedSocket, req);
     } catch (err) {
       this.report(err);
     }
   };
 
-  private track(ws: TrackedSocket): void {
+  private track(ws: TrackedSocket, req?: IncomingMessage): void {
     if (ws[kState] !== undefined || ws.readyState !== OPEN) return;
     const proto = Object.getPrototypeOf(ws) as object | null;
     if (proto !== this.knownProto) this.wrapMethodsOf(ws, proto);
     this.recorder.recordOpen(); // first: if it throws, the connection stays untracked and the counts consistent
     const span = this.otel === undefined ? undefined : trace.getActiveSpan();
-    ws[kState] = { hook: this, start: performance.now(), code: 0, initiator: INITIATOR_SERVER, terminated: false, attributedTo: -1, inCall: false, span };
+    ws[kState] = { hook: this, start: performance.now(), code: 0, initiator: INITIATOR_SERVER, terminated: false, attributedTo: -1, inCall: false, span, closeId: closeIdOfUpgrade(this.recorder.wantsDetails, req) };
     if (this.listenForClose) ws.on('close', onTrackedClose);
     this.open++;
     if (this.clients === undefined || !this.clients.has(ws)) this.others.add(ws);
@@ -223,7 +227,7 @@ class Hook implements Instrumentation {
   }
 
   recordClose(st: ConnectionState, code: number, initiator: number, durationSeconds: number): void {
-    const series = this.recorder.recordClose(code, initiator, durationSeconds);
+    const series = this.recorder.recordClose(code, initiator, durationSeconds, closeIdDetails(st.closeId));
     this.otel?.recordClose(series, durationSeconds, st.span);
   }
 

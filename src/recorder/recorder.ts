@@ -5,6 +5,7 @@
  * object is built per event.
  */
 import type { CodeNames } from '../codes/close-codes.js';
+import type { CloseId } from '../hook/close-id.js';
 import {
   DURATION_BUCKETS_SECONDS,
   INITIATORS,
@@ -18,6 +19,7 @@ import {
   type UpgradeFailureReason,
   type ViolationKind,
 } from '../codes/vocabulary.js';
+import { ClientReports } from './client-reports.js';
 import { CodeSlots } from './code-slots.js';
 import { FixedCounter, FixedHistogram, SingleSeries, type Labels, type SeriesSample, type SeriesSource } from './family.js';
 import type { ValidOptions } from './options.js';
@@ -51,6 +53,8 @@ export interface CloseDetails {
   readonly path?: string | undefined;
   /** The peer's address. */
   readonly peer?: string | undefined;
+  /** The connection's ws_close_id (validated, with its hash), for the client-report join. */
+  readonly closeId?: CloseId | undefined;
 }
 
 export type CloseListener = (series: CloseSeries, durationSeconds: number, details: CloseDetails | undefined) => void;
@@ -110,6 +114,8 @@ export class CloseRecorder {
   private readonly violations: FixedCounter;
   private readonly failures: FixedCounter;
   private readonly listeners: CloseListener[] = [];
+  /** What clients reported about their closes (client-reports.ts). */
+  readonly clientReports: ClientReports;
   /** True while some listener wants each close's details: sources build them only then. */
   wantsDetails = false;
 
@@ -121,6 +127,9 @@ export class CloseRecorder {
     readonly durationSeconds: SeriesSource;
     readonly upgradeFailuresTotal: SeriesSource;
     readonly protocolViolationsTotal: SeriesSource;
+    readonly clientClosesTotal: SeriesSource;
+    readonly closeMismatchesTotal: SeriesSource;
+    readonly clientReportsRejectedTotal: SeriesSource;
   };
 
   /** Use createRecorder(): a recorder made here is registered nowhere. */
@@ -150,6 +159,7 @@ export class CloseRecorder {
       UPGRADE_FAILURE_REASONS.map((reason) => ({ [LABEL.reason]: reason })),
       labels,
     );
+    this.clientReports = new ClientReports(this.slots, labels);
     this.sources = {
       closedTotal: this.closedSeries,
       openedTotal: new SingleSeries(labels, () => this.opened),
@@ -157,6 +167,9 @@ export class CloseRecorder {
       durationSeconds: this.duration,
       upgradeFailuresTotal: this.failures,
       protocolViolationsTotal: this.violations,
+      clientClosesTotal: this.clientReports.closes,
+      closeMismatchesTotal: this.clientReports.mismatches,
+      clientReportsRejectedTotal: this.clientReports.rejected,
     };
   }
 
@@ -247,5 +260,6 @@ export class CloseRecorder {
     this.duration.reset();
     this.violations.reset();
     this.failures.reset();
+    this.clientReports.reset();
   }
 }

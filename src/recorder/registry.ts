@@ -21,6 +21,9 @@ const FAMILIES: readonly { key: SourceKey & keyof typeof METRIC; type: MetricTyp
   { key: 'durationSeconds', type: 'histogram', help: 'WebSocket connection lifetime from handshake to close, by codename.', resets: true },
   { key: 'upgradeFailuresTotal', type: 'counter', help: 'WebSocket upgrades that failed before the connection opened, by reason.', resets: true },
   { key: 'protocolViolationsTotal', type: 'counter', help: 'Protocol violations seen on the wire, by offending side and kind.', resets: true },
+  { key: 'clientClosesTotal', type: 'counter', help: 'WebSocket closes as the client saw them (accepted client reports), by close code, codename, category and clean.', resets: true },
+  { key: 'closeMismatchesTotal', type: 'counter', help: 'Accepted client reports whose close code differs from the one the server recorded, by both codenames.', resets: true },
+  { key: 'clientReportsRejectedTotal', type: 'counter', help: 'Client close reports turned away, by reason.', resets: true },
 ];
 
 class MetricSet {

@@ -1,0 +1,49 @@
+/** Headless Chromium for the browser e2e suites: one process group per page, a fresh profile each time. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface Browser {
+  readonly child: ChildProcess;
+  /** SIGKILL the whole group (renderer and zygote too), wait for the exit, remove the profile. */
+  close(): Promise<void>;
+}
+
+/** Open `url` in a new headless Chromium. */
+export function openPage(url: string): Browser {
+  const profile = mkdtempSync(join(tmpdir(), 'ws-close-agent-chromium-'));
+  const child = spawn(
+    '/usr/bin/chromium',
+    [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      // With the back/forward cache a page left with an open socket may be
+      // kept alive instead of unloaded; the navigation tests want the unload.
+      '--disable-features=BackForwardCache',
+      `--user-data-dir=${profile}`,
+      url,
+    ],
+    { stdio: 'ignore', detached: true },
+  );
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    child,
+    async close() {
+      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+        await exited;
+      }
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    },
+  };
+}
