@@ -16,7 +16,7 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
-COPY tsconfig.json tsconfig.cjs.json ./
+COPY tsconfig.json tsconfig.cjs.json tsconfig.browser.json ./
 COPY scripts/build.mjs ./scripts/build.mjs
 COPY src ./src
 RUN npm run build
