@@ -124,6 +124,18 @@ describe('buildInputSeries', () => {
   });
 });
 
+describe('scenario traffic', () => {
+  // The agent records the side whose transport ended first; it never emits
+  // initiator="unknown", so no scenario may rest on it.
+  it('uses only initiators the agent emits', () => {
+    for (const scenario of SCENARIOS) {
+      const series = buildInputSeries(scenario.targets, scenario, scenario.traffic, createRandom(scenario.seed));
+      const initiators = new Set(series.flatMap((s) => [...s.series.matchAll(/initiator="([^"]*)"/g)].map((m) => m[1])));
+      expect([...initiators].filter((i) => !['client', 'server', 'agent'].includes(i as string)), scenario.name).toEqual([]);
+    }
+  });
+});
+
 describe('probe report', () => {
   const report = `Unit Testing:  x.probe.yml
   FAILED:

@@ -1,15 +1,23 @@
 /**
- * Every threshold, window and selector of alerts/ws-close-agent.rules.yml, in
- * one place. Change a value here, then regenerate the rule file:
- *
- *   UPDATE_ASSETS=1 npx vitest run test/alerts.test.ts
- *
- * (test/alerts.test.ts fails while the committed file differs from what this
- * config generates.)
+ * Every threshold, window, objective and selector of the rule files in
+ * alerts/, in one place. Change a value here, then regenerate the committed
+ * files with `npm run generate` (test/alerts.test.ts fails while a committed
+ * file differs from what this config generates).
  */
 import { DEFAULT_PREFIX } from '../../src/codes/vocabulary.js';
 
 export type Severity = 'critical' | 'warning' | 'info';
+
+/** One multiwindow burn-rate alert of the SLO: both windows must burn faster than `burnRate`. */
+export interface BurnRateWindow {
+  readonly burnRate: number;
+  readonly longWindow: string;
+  readonly shortWindow: string;
+  readonly for: string;
+  readonly severity: Severity;
+  /** `page` wakes someone up; `ticket` is for working hours. */
+  readonly action: 'page' | 'ticket';
+}
 
 export interface BurstAlertConfig {
   /** Close codes (the `code` label values) the alert watches. */
@@ -91,6 +99,49 @@ export const ALERT_CONFIG = {
     absentFor: '10m',
     severity: 'warning' as Severity,
   },
+
+  /**
+   * The abnormal-close SLO: the share of closes that are not *bad closes*, a
+   * 1006 (no close frame) whose transport the server side (the hooked server,
+   * the upstream, or the agent itself) ended first. A client's dropped
+   * network is the client's business and not counted.
+   */
+  slo: {
+    /** Name of the SLO: the `slo` label of its records and alerts, and the Sloth spec's name. */
+    name: 'abnormal-closes',
+    /** Share of closes that must be good over `period`. */
+    objective: 0.995,
+    /** The period the error budget (1 - objective) is spent over; the burn rates assume about 30 days. */
+    period: '30d',
+    /** A bad close: this code... */
+    badCode: 1006,
+    /** ...recorded with one of these initiators. */
+    badInitiators: ['server', 'agent'] as readonly string[],
+    /**
+     * Volume guard: an alert needs at least this many bad closes in its long
+     * window, so that a quiet service does not page on a handful of closes.
+     */
+    minBadClosesInLongWindow: 10,
+    /** The SRE workbook's multiwindow, multi-burn-rate set for a 30-day budget. */
+    windows: [
+      { burnRate: 14.4, longWindow: '1h', shortWindow: '5m', for: '2m', severity: 'critical', action: 'page' },
+      { burnRate: 6, longWindow: '6h', shortWindow: '30m', for: '15m', severity: 'critical', action: 'page' },
+      { burnRate: 1, longWindow: '3d', shortWindow: '6h', for: '1h', severity: 'warning', action: 'ticket' },
+    ] as readonly BurnRateWindow[],
+  },
 } as const;
 
-export type AlertConfig = typeof ALERT_CONFIG;
+/** Literal types widened, so that a test can derive a config with other windows. */
+type Widen<T> = T extends Severity
+  ? Severity
+  : T extends BurnRateWindow['action']
+    ? BurnRateWindow['action']
+    : T extends string
+      ? string
+      : T extends number
+        ? number
+        : T extends readonly (infer U)[]
+          ? readonly Widen<U>[]
+          : { readonly [K in keyof T]: Widen<T[K]> };
+
+export type AlertConfig = Widen<typeof ALERT_CONFIG>;

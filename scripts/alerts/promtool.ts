@@ -17,7 +17,7 @@ export function runPromtool(args: readonly string[], options: { cwd?: string; ti
       { cwd: options.cwd, timeout: options.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 },
       (error, stdout, stderr) => {
         if (error && typeof error.code !== 'number') {
-          reject(new Error(`${PROMTOOL} ${args.join(' ')}: ${error.message}`));
+          reject(new Error(`${PROMTOOL} ${args.join(' ')}: ${error.message} (${error.signal ?? error.code ?? 'no exit code'})`));
           return;
         }
         resolve({ exitCode: error ? (error.code as number) : 0, output: `${stdout}${stderr}` });

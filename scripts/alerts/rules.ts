@@ -11,13 +11,14 @@ import { ALERT_CONFIG, type AlertConfig, type BurstAlertConfig, type Severity } 
 export interface RecordingRule {
   readonly record: string;
   readonly expr: string;
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 export interface AlertingRule {
   readonly alert: string;
   readonly expr: string;
   readonly for: string;
-  readonly labels: { readonly severity: Severity };
+  readonly labels: { readonly severity: Severity; readonly [name: string]: string };
   readonly annotations: { readonly summary: string; readonly description: string; readonly runbook_url: string };
 }
 
@@ -55,7 +56,7 @@ export type AlertName = (typeof ALERT)[keyof typeof ALERT];
 export const ALERT_NAMES: readonly AlertName[] = Object.values(ALERT);
 
 /** Metric selector with the configured extra matchers. */
-function selector(config: AlertConfig, metric: string, ...matchers: string[]): string {
+export function selector(config: AlertConfig, metric: string, ...matchers: string[]): string {
   const all = [...matchers, config.selector].filter((m) => m !== '');
   return all.length === 0 ? metric : `${metric}{${all.join(', ')}}`;
 }
@@ -259,14 +260,3 @@ export function buildRuleGroups(config: AlertConfig = ALERT_CONFIG): RuleGroup[]
   return [{ name: 'ws-close-agent', rules: [...recordingRules(config), ...alertingRules(config)] }];
 }
 
-const HEADER = `# Prometheus rules for WebSocket close codes (ws-close-agent).
-# Generated from scripts/alerts/config.ts (thresholds, windows, selectors) by
-# scripts/alerts/rules.ts; regenerate with
-#   UPDATE_ASSETS=1 npx vitest run test/alerts.test.ts
-# Runbook: alerts/runbook.md. Unit tests: alerts/ws-close-agent.rules.test.yml.
-`;
-
-/** The rule file's text, exactly as committed. */
-export function renderRuleFile(config: AlertConfig = ALERT_CONFIG): string {
-  return HEADER + YAML.stringify({ groups: buildRuleGroups(config) }, { lineWidth: 0 });
-}

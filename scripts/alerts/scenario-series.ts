@@ -61,19 +61,25 @@ export interface Target {
 export interface MinuteTraffic {
   /** false: the scrape failed (up 0, no other series); absent: the target is gone from discovery. */
   readonly up: boolean;
-  /** Close rate per close code, per initiator (default initiator: see DEFAULT_INITIATOR). */
+  /** Close rate per close code (initiator: see DEFAULT_INITIATOR and `initiators`). */
   readonly closes: ReadonlyMap<number, number>;
   /** Initiator per code where it differs from DEFAULT_INITIATOR. */
   readonly initiators?: ReadonlyMap<number, Initiator>;
+  /** Rate of 1006 closes whose server side ended first, on top of `closes` (which carries the client-side ones). */
+  readonly serverAbnormal?: number;
   readonly opened: number;
   readonly upgradeFailures?: ReadonlyMap<UpgradeFailureReason, number>;
 }
 
-/** Who usually sends each code in the scenarios. */
+/**
+ * Who usually sends each code in the scenarios. A 1006 is recorded with the
+ * side whose transport ended first, which is mostly the client (a dropped
+ * mobile network); the agent never records `unknown`, so no scenario does.
+ */
 const DEFAULT_INITIATOR: Readonly<Record<number, Initiator>> = {
   1000: 'client',
   1001: 'client',
-  1006: 'unknown',
+  1006: 'client',
 };
 
 type Sample = number | '_' | 'stale';
@@ -176,11 +182,17 @@ export function buildInputSeries(
         continue;
       }
       const increments = new Map<string, number>([[openedKey, samplePoisson(traffic.opened * seconds, random)]]);
-      for (const [code, rate] of traffic.closes) {
+      const closes: [number, Initiator, number][] = [...traffic.closes].map(([code, rate]) => [
+        code,
+        traffic.initiators?.get(code) ?? DEFAULT_INITIATOR[code] ?? 'server',
+        rate,
+      ]);
+      if (traffic.serverAbnormal !== undefined) closes.push([1006, 'server', traffic.serverAbnormal]);
+      for (const [code, initiator, rate] of closes) {
         const c = classify(code);
-        const initiator = traffic.initiators?.get(code) ?? DEFAULT_INITIATOR[code] ?? 'server';
         const labels = labelText({ ...base, code: String(code), codename: c.codename, category: c.category, initiator });
-        increments.set(`${names.closedTotal}{${labels}}`, samplePoisson(rate * seconds, random));
+        const key = `${names.closedTotal}{${labels}}`;
+        increments.set(key, (increments.get(key) ?? 0) + samplePoisson(rate * seconds, random));
       }
       for (const [reason, rate] of traffic.upgradeFailures ?? []) {
         increments.set(`${names.upgradeFailuresTotal}{${labelText({ ...base, reason })}}`, samplePoisson(rate * seconds, random));

@@ -1,22 +1,28 @@
 /**
- * Turns a Scenario into `promtool test rules` files and reads the results:
+ * Turns a Scenario into one `promtool test rules` file and reads the result.
+ * The file holds two kinds of PromQL checks over the ALERTS series that the
+ * rule evaluation writes:
  *
- * - `<name>.test.yml` states the scenario table as PromQL assertions over the
- *   ALERTS series that the rule evaluation writes: nothing fires before the
- *   anomaly, each expected alert fires within DETECTION_LIMIT_MINUTES of its
- *   start, nothing else fires during it, nothing fires after it. It passes or
- *   fails like any hand-written rule test.
- * - `<name>.probe.yml` has the same input but asks for the first firing
- *   minute, the number of firings and the firing minutes of every alert in
- *   each phase. Its assertions expect nothing, so promtool reports what it
+ * - requirements state the scenario table: nothing fires before the anomaly,
+ *   each expected alert fires within its detection limit, nothing else fires
+ *   during it, nothing fires after it. promtool passes them silently; one
+ *   that fails is in its report.
+ * - probes ask for the first firing minute, the number of firings and the
+ *   firing minutes of every alert in each phase, and for the largest value of
+ *   each headroom signal. They expect nothing, so promtool reports what it
  *   got, and parseProbeOutput() reads the measurements from that report.
+ *
+ * One run per scenario: the rule evaluation, which is most of promtool's
+ * time, is shared by both.
  */
 import YAML from 'yaml';
 import { metricNames } from '../../src/codes/vocabulary.js';
 import { ALERT_CONFIG } from './config.js';
-import { ALERT_NAMES, baselineHistory, durationSeconds, RECORD, type AlertName } from './rules.js';
-import { buildInputSeries, createRandom, type InputSeries } from './scenario-series.js';
-import { DETECTION_LIMIT_MINUTES, RESOLVE_GRACE_MINUTES, type Scenario } from './scenarios.js';
+import { buildPack, type RulePack } from './rule-files.js';
+import { baselineHistory, durationSeconds, RECORD } from './rules.js';
+import { buildInputSeries, createRandom } from './scenario-series.js';
+import { detectionLimitOf, packsOf, RESOLVE_GRACE_MINUTES, SCENARIO_ALERTS, type Scenario, type ScenarioAlert } from './scenarios.js';
+import { SLO_RECORD, sloGuard } from './slo.js';
 
 export interface Phase {
   readonly name: 'before' | 'during' | 'after' | 'whole';
@@ -43,12 +49,15 @@ export function phasesOf(scenario: Scenario): Phase[] {
  * volume guards applied. In scenarios where nothing may fire, the probe
  * reports their maximum: how close the normal traffic came to paging.
  */
-export const HEADROOM_SIGNALS: readonly {
+export interface HeadroomSignal {
   readonly name: string;
   readonly expr: string;
   readonly threshold: number;
   readonly unit: 'share' | 'times';
-}[] = (() => {
+  readonly pack: RulePack;
+}
+
+export const HEADROOM_SIGNALS: readonly HeadroomSignal[] = (() => {
   const windowSeconds = durationSeconds(ALERT_CONFIG.rateWindow);
   const spike = ALERT_CONFIG.abnormalSpike;
   const internal = ALERT_CONFIG.internalErrors;
@@ -59,6 +68,7 @@ export const HEADROOM_SIGNALS: readonly {
       expr: `${RECORD.abnormalRatio} and on (job) ${RECORD.closeRate} * ${windowSeconds} >= ${ALERT_CONFIG.abnormalShare.minClosesInWindow}`,
       threshold: ALERT_CONFIG.abnormalShare.threshold,
       unit: 'share',
+      pack: 'thresholds',
     },
     {
       name: '1006 rate / baseline (WebSocketAbnormalClosureSpike)',
@@ -68,12 +78,14 @@ export const HEADROOM_SIGNALS: readonly {
         `and on (job) ${RECORD.closeRate} offset ${baselineHistory(ALERT_CONFIG)}`,
       threshold: spike.factor,
       unit: 'times',
+      pack: 'thresholds',
     },
     {
       name: '1011 share (WebSocketInternalErrorClosures)',
       expr: `${internalRate} / on (job) (${RECORD.closeRate} > 0) and on (job) ${internalRate} * ${windowSeconds} >= ${internal.minCount}`,
       threshold: internal.minShare,
       unit: 'share',
+      pack: 'thresholds',
     },
     {
       name: 'upgrade failure ratio (WebSocketUpgradeFailuresHigh)',
@@ -82,12 +94,35 @@ export const HEADROOM_SIGNALS: readonly {
         `{reason=~"${ALERT_CONFIG.upgradeFailures.reasons.join('|')}"}[${ALERT_CONFIG.rateWindow}])) >= ${ALERT_CONFIG.upgradeFailures.minCount}`,
       threshold: ALERT_CONFIG.upgradeFailures.threshold,
       unit: 'share',
+      pack: 'thresholds',
     },
+    // The SLO: the burn rate of each alert's long window (its short window
+    // must burn as fast as well), with the volume guard applied.
+    ...ALERT_CONFIG.slo.windows.map((w): HeadroomSignal => ({
+      name: `${w.longWindow} burn rate (SLO ${w.action}, ${w.longWindow}/${w.shortWindow})`,
+      expr:
+        `${SLO_RECORD.badRatio(w.longWindow)} / (1 - scalar(${SLO_RECORD.objective})) ` +
+        `and on (cluster, job) ${sloGuard(ALERT_CONFIG, w)}`,
+      threshold: w.burnRate,
+      unit: 'times',
+      pack: 'slo',
+    })),
   ];
 })();
 
-/** Subqueries over long ranges hit promtool's sample limit: take maxima over slices this long. */
-const HEADROOM_SLICE_MINUTES = 720;
+const headroomRecord = (index: number): string => `scenario:headroom_${index}`;
+
+/**
+ * The headroom signals of one pack as recording rules, evaluated after the
+ * pack's own group: the probe then reads a recorded series instead of
+ * running a subquery over the whole scenario.
+ */
+export function renderHeadroomRules(pack: RulePack): string {
+  const rules = HEADROOM_SIGNALS.flatMap((signal, index) =>
+    signal.pack === pack ? [{ record: headroomRecord(index), expr: signal.expr }] : [],
+  );
+  return YAML.stringify({ groups: [{ name: `scenario-headroom-${pack}`, rules }] }, { lineWidth: 0 });
+}
 
 const FIRING = 'ALERTS{alertstate="firing"}';
 const firing = (extra: string): string => `ALERTS{alertstate="firing"${extra}}`;
@@ -111,24 +146,17 @@ interface PromqlTest {
   readonly exp_samples: { labels: string; value: number }[];
 }
 
-function testFile(ruleFile: string, scenario: Scenario, series: readonly InputSeries[], tests: PromqlTest[]): string {
-  const interval = `${scenario.step}m`;
-  const doc = {
-    rule_files: [ruleFile],
-    evaluation_interval: interval,
-    tests: [{ name: scenario.name, interval, input_series: series, promql_expr_test: tests }],
-  };
-  return `# Scenario ${scenario.name}: ${scenario.description}\n# Generated by scripts/alerts/scenario-tests.ts; do not edit.\n${YAML.stringify(doc, { lineWidth: 0 })}`;
+/** Rule files a scenario's promtool file loads: each pack's file, and the headroom rules of each pack. */
+export type ScenarioRuleFiles = Readonly<Record<RulePack, { readonly rules: string; readonly headroom: string }>>;
+
+export interface ScenarioFile {
+  /** The promtool test file. */
+  readonly text: string;
+  /** The requirement expressions in it; any that promtool reports has failed. */
+  readonly requirements: ReadonlySet<string>;
 }
 
-export interface ScenarioFiles {
-  /** The requirement assertions; promtool must pass them. */
-  readonly test: string;
-  /** The measurement queries; promtool "fails" them and reports the values. */
-  readonly probe: string;
-}
-
-export function renderScenarioFiles(scenario: Scenario, ruleFile: string): ScenarioFiles {
+export function renderScenarioFile(scenario: Scenario, files: ScenarioRuleFiles): ScenarioFile {
   const series = buildInputSeries(scenario.targets, scenario, scenario.traffic, createRandom(scenario.seed));
   const evalTime = `${scenario.to - scenario.from - scenario.step}m`;
   const overWindow = (selector: string, from: number, to: number): string => {
@@ -148,9 +176,9 @@ export function renderScenarioFiles(scenario: Scenario, ruleFile: string): Scena
       continue;
     }
     const allowed = [...anomaly.mustFire, ...anomaly.mayFire];
-    requirements.push(quiet(firing(`,alertname!~"${allowed.join('|')}"`), phase));
+    requirements.push(quiet(allowed.length === 0 ? FIRING : firing(`,alertname!~"${allowed.join('|')}"`), phase));
     for (const alert of anomaly.mustFire) {
-      const deadline = Math.min(anomaly.start + DETECTION_LIMIT_MINUTES + 1, scenario.to);
+      const deadline = Math.min(anomaly.start + detectionLimitOf(anomaly) + 1, scenario.to);
       requirements.push({
         expr: `count by (alertname) (${overWindow(firing(`,alertname="${alert}"`), anomaly.start, deadline)})`,
         eval_time: evalTime,
@@ -171,24 +199,39 @@ export function renderScenarioFiles(scenario: Scenario, ruleFile: string): Scena
       probes.push({ expr: `label_replace(${expr}, "phase", "${phase.name}", "", "")`, eval_time: evalTime, exp_samples: [] });
     }
   }
-  if (anomaly === undefined) {
-    for (let from = scenario.from; from < scenario.to; from += HEADROOM_SLICE_MINUTES) {
-      const w = window(scenario, from, Math.min(from + HEADROOM_SLICE_MINUTES, scenario.to));
-      HEADROOM_SIGNALS.forEach((signal, index) => {
-        probes.push({
-          expr: `label_replace(max_over_time((${signal.expr})[${w.range}:${step}] @ ${w.at}), "signal", "${index}", "", "")`,
-          eval_time: evalTime,
-          exp_samples: [],
-        });
+  const packs = packsOf(scenario);
+  const withHeadroom = anomaly === undefined;
+  if (withHeadroom) {
+    const w = window(scenario, scenario.from, scenario.to);
+    HEADROOM_SIGNALS.forEach((signal, index) => {
+      if (!packs.includes(signal.pack)) return;
+      probes.push({
+        expr: `label_replace(max_over_time(${headroomRecord(index)}[${w.range}] @ ${w.at}), "signal", "${index}", "", "")`,
+        eval_time: evalTime,
+        exp_samples: [],
       });
-    }
+    });
   }
-  return { test: testFile(ruleFile, scenario, series, requirements), probe: testFile(ruleFile, scenario, series, probes) };
+  const ruleFiles = packs.flatMap((pack) => [files[pack].rules, ...(withHeadroom ? [files[pack].headroom] : [])]);
+  // Each pack's records first, then the headroom rules that read them.
+  const order = [
+    ...packs.flatMap((pack) => buildPack(pack).map((group) => group.name)),
+    ...(withHeadroom ? packs.map((pack) => `scenario-headroom-${pack}`) : []),
+  ];
+  const interval = `${scenario.step}m`;
+  const doc = {
+    rule_files: ruleFiles,
+    evaluation_interval: interval,
+    group_eval_order: order,
+    tests: [{ name: scenario.name, interval, input_series: series, promql_expr_test: [...requirements, ...probes] }],
+  };
+  const text = `# Scenario ${scenario.name}: ${scenario.description}\n# Generated by scripts/alerts/scenario-tests.ts; do not edit.\n${YAML.stringify(doc, { lineWidth: 0 })}`;
+  return { text, requirements: new Set(requirements.map((r) => r.expr)) };
 }
 
 /** What one alert did in one phase of a scenario. */
 export interface AlertActivity {
-  readonly alert: AlertName;
+  readonly alert: ScenarioAlert;
   readonly phase: Phase['name'];
   /** Test-time minute of its first firing evaluation (0 = the scenario's first sample). */
   readonly firstFiring: number;
@@ -201,24 +244,31 @@ export interface AlertActivity {
 const GOT_SAMPLE = /\{([^}]*)\} (\S+?)(?:,|$)/gm;
 
 export interface ProbeResults {
+  /** promtool's report of each requirement that failed. */
+  readonly failedRequirements: string[];
   readonly activity: AlertActivity[];
   /** Per HEADROOM_SIGNALS index: the largest value seen (absent: the signal never had a value). */
   readonly headroom: ReadonlyMap<number, number>;
 }
 
 /**
- * Reads promtool's report of a probe file. Probes that found nothing pass and
- * print nothing; every other probe prints `got: {labels} value, ...`.
+ * Reads promtool's report of a scenario file. Checks that hold print
+ * nothing; every other one prints `got: {labels} value, ...`.
  */
-export function parseProbeOutput(output: string): ProbeResults {
-  const byKey = new Map<string, { alert: AlertName; phase: Phase['name']; first?: number; firings?: number; minutes?: number }>();
+export function parseProbeOutput(output: string, requirements: ReadonlySet<string> = new Set()): ProbeResults {
+  const byKey = new Map<string, { alert: ScenarioAlert; phase: Phase['name']; first?: number; firings?: number; minutes?: number }>();
   const headroom = new Map<number, number>();
+  const failedRequirements: string[] = [];
   const blocks = output.split(/^\s*expr: /m).slice(1);
   for (const block of blocks) {
     const quoted = /^"((?:[^"\\]|\\.)*)"/.exec(block);
     const gotLine = /^\s*got: (.*)$/m.exec(block);
     if (!quoted || !gotLine) throw new Error(`unexpected promtool report:\n${block}`);
     const expr = JSON.parse(`"${quoted[1]}"`) as string;
+    if (requirements.has(expr)) {
+      failedRequirements.push(`expr: ${block.trim()}`);
+      continue;
+    }
     const kind = expr.includes('min_over_time(timestamp') ? 'first' : expr.includes(' unless ') ? 'firings' : 'minutes';
     for (const match of (gotLine[1] as string).matchAll(GOT_SAMPLE)) {
       const labels = Object.fromEntries(
@@ -230,9 +280,9 @@ export function parseProbeOutput(output: string): ProbeResults {
         headroom.set(index, Math.max(headroom.get(index) ?? -Infinity, value));
         continue;
       }
-      const alert = labels.alertname as AlertName;
+      const alert = labels.alertname as ScenarioAlert;
       const phase = labels.phase as Phase['name'];
-      if (!ALERT_NAMES.includes(alert) || phase === undefined) throw new Error(`unexpected probe sample ${match[0]}`);
+      if (!SCENARIO_ALERTS.includes(alert) || phase === undefined) throw new Error(`unexpected probe sample ${match[0]}`);
       const key = `${alert}/${phase}`;
       const entry = byKey.get(key) ?? { alert, phase };
       // An alert can fire for two label sets (two targets): keep the earliest first firing and sum the rest.
@@ -249,13 +299,13 @@ export function parseProbeOutput(output: string): ProbeResults {
     firings: e.firings ?? 0,
     firingEvaluations: e.minutes ?? 0,
   }));
-  return { activity, headroom };
+  return { failedRequirements, activity, headroom };
 }
 
 export interface ScenarioVerdict {
   readonly scenario: string;
   /** Per must-fire alert: minutes from the anomaly's start to its first firing (undefined: never). */
-  readonly detection: ReadonlyMap<AlertName, number | undefined>;
+  readonly detection: ReadonlyMap<ScenarioAlert, number | undefined>;
   /** Firings that the table does not allow. */
   readonly falseAlerts: readonly AlertActivity[];
   /** Firings the table allows but does not require. */
@@ -266,7 +316,7 @@ export interface ScenarioVerdict {
 /** Compares a scenario's measured activity with its table row. */
 export function judgeScenario(scenario: Scenario, activity: readonly AlertActivity[]): ScenarioVerdict {
   const anomaly = scenario.anomaly;
-  const detection = new Map<AlertName, number | undefined>();
+  const detection = new Map<ScenarioAlert, number | undefined>();
   const falseAlerts: AlertActivity[] = [];
   const alsoFired: AlertActivity[] = [];
   for (const a of activity) {
@@ -276,7 +326,8 @@ export function judgeScenario(scenario: Scenario, activity: readonly AlertActivi
     else falseAlerts.push(a);
   }
   for (const alert of anomaly?.mustFire ?? []) if (!detection.has(alert)) detection.set(alert, undefined);
-  const detected = [...detection.values()].every((d) => d !== undefined && d <= DETECTION_LIMIT_MINUTES);
+  const limit = anomaly === undefined ? 0 : detectionLimitOf(anomaly);
+  const detected = [...detection.values()].every((d) => d !== undefined && d <= limit);
   return { scenario: scenario.name, detection, falseAlerts, alsoFired, ok: detected && falseAlerts.length === 0 };
 }
 
@@ -285,7 +336,7 @@ function formatActivity(scenario: Scenario, a: AlertActivity): string {
   const day = Math.floor(clock / 1440);
   const time = `${String(Math.floor((clock % 1440) / 60)).padStart(2, '0')}:${String(clock % 60).padStart(2, '0')}`;
   const when = scenario.to - scenario.from > 1440 ? `day ${day + 1} ${time}` : time;
-  return `${a.alert} (from ${when}, ${a.firingEvaluations * scenario.step} min)`;
+  return `${a.alert} (from ${when}, ${formatMinutes(a.firingEvaluations * scenario.step)})`;
 }
 
 /** The scenario table of dashboards/README.md, from measured verdicts. */
@@ -299,14 +350,21 @@ export function renderScenarioTable(rows: readonly { scenario: Scenario; verdict
     const must = anomaly?.mustFire.join(', ') || 'nothing';
     const delays = [...verdict.detection.entries()].map(([alert, delay]) => {
       if (delay === undefined) return `${alert}: not detected`;
-      const onset = anomaly?.onset === undefined ? '' : ` (${delay + anomaly.start - anomaly.onset} min after the ramp began)`;
-      return `${delay} min${onset}`;
+      const onset = anomaly?.onset === undefined ? '' : ` (${formatMinutes(delay + anomaly.start - anomaly.onset)} after the ramp began)`;
+      const which = verdict.detection.size > 1 ? `${alert}: ` : '';
+      return `${which}${formatMinutes(delay)}${onset}`;
     });
     const also = verdict.alsoFired.map((a) => formatActivity(scenario, a)).join('; ') || '-';
     const falseAlerts = verdict.falseAlerts.map((a) => formatActivity(scenario, a)).join('; ') || '0';
     lines.push(`| \`${scenario.name}\` | ${scenario.description} | ${must} | ${delays.join('; ') || '-'} | ${also} | ${falseAlerts} |`);
   }
   return lines.join('\n') + '\n';
+}
+
+/** Minutes as the table shows them: `12 min`, or `54 h 10 min` past two hours. */
+export function formatMinutes(minutes: number): string {
+  if (minutes < 120) return `${minutes} min`;
+  return `${Math.floor(minutes / 60)} h${minutes % 60 === 0 ? '' : ` ${minutes % 60} min`}`;
 }
 
 function formatSignal(unit: 'share' | 'times', value: number): string {
@@ -321,6 +379,7 @@ export function renderHeadroomTable(rows: readonly { scenario: Scenario; headroo
   ];
   for (const { scenario, headroom } of rows) {
     const cells = HEADROOM_SIGNALS.map((signal, index) => {
+      if (!packsOf(scenario).includes(signal.pack)) return 'not evaluated';
       const value = headroom.get(index);
       return value === undefined ? 'never (guard not met)' : `max ${formatSignal(signal.unit, value)}`;
     });

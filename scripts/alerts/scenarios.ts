@@ -10,11 +10,17 @@
  */
 import type { UpgradeFailureReason } from '../../src/codes/vocabulary.js';
 import { ALERT_CONFIG } from './config.js';
-import { ALERT, type AlertName } from './rules.js';
+import type { RulePack } from './rule-files.js';
+import { ALERT, ALERT_NAMES, type AlertName } from './rules.js';
+import { SLO_ALERT, SLO_ALERT_NAMES, type SloAlertName } from './slo.js';
 import { createRandom, diurnalFactor, MINUTES_PER_DAY, type MinuteTraffic, type Target } from './scenario-series.js';
 
-/** Every injected anomaly must fire its alert within this many minutes of its start. */
+/** Every injected anomaly must fire its alert within this many minutes of its start, unless it sets its own limit. */
 export const DETECTION_LIMIT_MINUTES = 15;
+
+/** An alert of either rule pack. */
+export type ScenarioAlert = AlertName | SloAlertName;
+export const SCENARIO_ALERTS: readonly ScenarioAlert[] = [...ALERT_NAMES, ...SLO_ALERT_NAMES];
 /** After an anomaly ends, alerts may take this long to resolve before a firing counts as false. */
 export const RESOLVE_GRACE_MINUTES = 20;
 
@@ -23,10 +29,11 @@ export interface Anomaly {
   readonly start: number;
   /** First minute after it. */
   readonly end: number;
-  /** Must fire within DETECTION_LIMIT_MINUTES of `start`. */
-  readonly mustFire: readonly AlertName[];
+  /** Must fire within `detectionLimit` (default DETECTION_LIMIT_MINUTES) of `start`. */
+  readonly mustFire: readonly ScenarioAlert[];
   /** May also fire between `start` and `end` + RESOLVE_GRACE_MINUTES (same cause, another angle). */
-  readonly mayFire: readonly AlertName[];
+  readonly mayFire: readonly ScenarioAlert[];
+  readonly detectionLimit?: number;
   /** Where the injected change itself begins, when earlier than `start` (slow ramp). */
   readonly onset?: number;
 }
@@ -44,7 +51,12 @@ export interface Scenario {
   readonly traffic: (target: Target, minute: number) => MinuteTraffic | undefined;
   /** None: nothing may fire at all. */
   readonly anomaly?: Anomaly;
+  /** The rule files evaluated (default: the threshold pack); nothing of the others is judged. */
+  readonly packs?: readonly RulePack[];
 }
+
+export const packsOf = (scenario: Scenario): readonly RulePack[] => scenario.packs ?? ['thresholds'];
+export const detectionLimitOf = (anomaly: Anomaly): number => anomaly.detectionLimit ?? DETECTION_LIMIT_MINUTES;
 
 const JOB = 'chat-gateway';
 const GATEWAY: Target = { job: JOB, instance: '10.0.0.11:9464' };
@@ -67,11 +79,22 @@ function normalAbnormalShare(minute: number): number {
   return 0.02 + 0.01 * Math.sin((2 * Math.PI * minute) / (MINUTES_PER_DAY * 2.3));
 }
 
+/**
+ * Share of closes that are 1006 with the server side ending first (a crashed
+ * or killed upstream): rare in normal operation. The other 1006 closes are
+ * the client's (dropped networks).
+ */
+const SERVER_ABNORMAL_SHARE = 0.001;
+
 interface TrafficOptions {
   /** Relative load, default diurnalFactor(minute). */
   readonly load?: number;
-  /** Share of 1006 among closes, default normalAbnormalShare(minute). */
+  /** Mean closes per second at relative load 1, default MEAN_CLOSES_PER_SECOND. */
+  readonly closesPerSecond?: number;
+  /** Share of client-side 1006 among closes, default normalAbnormalShare(minute). */
   readonly abnormalShare?: number;
+  /** Share of server-side 1006 among closes, default SERVER_ABNORMAL_SHARE. */
+  readonly serverAbnormalShare?: number;
   /** Extra close codes and their share of closes (taken from 1000). */
   readonly extraShares?: ReadonlyMap<number, number>;
   /** Closes per second added on top, per code. */
@@ -97,11 +120,14 @@ function createWobble(seed: number): (minute: number) => number {
 }
 
 function serviceTraffic(minute: number, wobble: (minute: number) => number, options: TrafficOptions = {}): MinuteTraffic {
-  const closeRate = MEAN_CLOSES_PER_SECOND * (options.load ?? diurnalFactor(minute)) * wobble(minute);
+  const closeRate = (options.closesPerSecond ?? MEAN_CLOSES_PER_SECOND) * (options.load ?? diurnalFactor(minute)) * wobble(minute);
   const abnormal = options.abnormalShare ?? normalAbnormalShare(minute);
+  const serverAbnormal = options.serverAbnormalShare ?? SERVER_ABNORMAL_SHARE;
   const closes = new Map<number, number>();
-  let rest = 1 - abnormal;
-  for (const [code, share] of [...BACKGROUND_SHARES, ...(options.extraShares ?? [])]) {
+  let rest = 1 - abnormal - serverAbnormal;
+  // Every close abnormal: nothing else is left.
+  const others = rest <= 0 ? [] : [...BACKGROUND_SHARES, ...(options.extraShares ?? [])];
+  for (const [code, share] of others) {
     closes.set(code, (closes.get(code) ?? 0) + closeRate * share);
     rest -= share;
   }
@@ -112,6 +138,7 @@ function serviceTraffic(minute: number, wobble: (minute: number) => number, opti
   return {
     up: true,
     closes,
+    serverAbnormal: closeRate * serverAbnormal,
     opened,
     initiators: options.initiators,
     upgradeFailures:
@@ -213,6 +240,93 @@ function deployScenario(): Scenario {
     },
   };
 }
+
+/** The SLO's error budget: the share of closes that may be bad. */
+const BUDGET = 1 - ALERT_CONFIG.slo.objective;
+
+/** A gateway scenario of the SLO pack: the server-side 1006 share is `burn` times the budget where `burning` says so. */
+function sloScenario(
+  fields: Omit<Scenario, 'targets' | 'traffic' | 'step' | 'packs'> & { step?: number },
+  burning: (minute: number) => number | undefined,
+): Scenario {
+  return {
+    ...gatewayScenario(fields, (minute) => {
+      const burn = burning(minute);
+      return burn === undefined ? undefined : { serverAbnormalShare: Math.min(1, burn * BUDGET), abnormalShare: burn * BUDGET >= 1 ? 0 : undefined };
+    }),
+    packs: ['slo'],
+  };
+}
+
+const SLO_SCENARIOS: readonly Scenario[] = [
+  sloScenario(
+    {
+      name: 'slo-full-outage',
+      description:
+        'full outage at 10:00 for 30 minutes, after 6 hours of normal traffic: every close is a 1006 ended by the server side',
+      from: at(4),
+      to: at(10, 30),
+      seed: 1301,
+      anomaly: {
+        start: at(10),
+        end: at(10, 30),
+        mustFire: [SLO_ALERT.pageFast],
+        mayFire: [SLO_ALERT.pageSlow, SLO_ALERT.ticket],
+        detectionLimit: 10,
+      },
+    },
+    (minute) => (minute >= at(10) ? 1 / BUDGET : undefined),
+  ),
+  sloScenario(
+    {
+      name: 'slo-burn-18x',
+      description: `server-side 1006 at 18 times the error budget (${Math.round(18 * BUDGET * 1000) / 10} % of closes) from 10:00 for 90 minutes, after 6 hours of normal traffic`,
+      from: at(4),
+      to: at(11, 30),
+      seed: 1302,
+      anomaly: {
+        start: at(10),
+        end: at(11, 30),
+        mustFire: [SLO_ALERT.pageFast],
+        mayFire: [SLO_ALERT.ticket],
+        detectionLimit: 60,
+      },
+    },
+    (minute) => (minute >= at(10) ? 18 : undefined),
+  ),
+  sloScenario(
+    {
+      name: 'slo-slow-burn-1.25x',
+      description:
+        `server-side 1006 at 1.25 times the error budget (${Math.round(1.25 * BUDGET * 10000) / 100} % of closes) for three days, ` +
+        'after a normal day: a ticket, never a page',
+      from: 0,
+      to: 4 * MINUTES_PER_DAY,
+      // Two-minute steps, as for the week; the 5m window still holds 2-3 samples.
+      step: 2,
+      seed: 1303,
+      anomaly: { start: MINUTES_PER_DAY, end: 4 * MINUTES_PER_DAY, mustFire: [SLO_ALERT.ticket], mayFire: [], detectionLimit: 3 * MINUTES_PER_DAY },
+    },
+    (minute) => (minute >= MINUTES_PER_DAY ? 1.25 : undefined),
+  ),
+  {
+    name: 'slo-low-traffic',
+    description:
+      'a low-traffic service (a close every two hours) with a handful of server-side 1006 (about 5 within 5 minutes) at 06:00: nothing may page',
+    from: 0,
+    to: at(12),
+    step: 1,
+    seed: 1304,
+    targets: [{ job: 'admin-socket', instance: '10.0.1.5:9464' }],
+    traffic: (_target, minute) => ({
+      up: true,
+      closes: codes([[1000, 1 / 7200]]),
+      serverAbnormal: inWindow(minute, at(6), at(6, 5)) ? 5 / 300 : 0,
+      opened: 1 / 7200,
+    }),
+    packs: ['slo'],
+  },
+];
 
 export const SCENARIOS: readonly Scenario[] = [
   gatewayScenario({
@@ -386,4 +500,5 @@ export const SCENARIOS: readonly Scenario[] = [
     },
     (minute) => (minute >= at(11) ? 'absent' : undefined),
   ),
+  ...SLO_SCENARIOS,
 ];

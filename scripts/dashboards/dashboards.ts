@@ -1,7 +1,4 @@
-/**
- * The committed dashboard files and their contents. Regenerate with
- *   UPDATE_ASSETS=1 npx vitest run test/dashboards.test.ts
- */
+/** The committed dashboard files and their contents; `npm run generate` writes them. */
 import { buildDrilldown } from './drilldown.js';
 import type { Dashboard } from './grafana.js';
 import { buildOverview } from './overview.js';

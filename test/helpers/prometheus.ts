@@ -60,9 +60,10 @@ export const SPEC_LABELS: ReadonlyMap<string, (value: string) => boolean> = new 
   ['side', oneOf(SIDES)],
   ['kind', oneOf(VIOLATION_KINDS)],
   ['le', anything],
-  // Added by Prometheus.
+  // Added by Prometheus; `cluster` by multi-cluster setups (external labels, relabelling).
   ['job', anything],
   ['instance', anything],
+  ['cluster', anything],
 ]);
 
 export interface Vocabulary {
