@@ -30,6 +30,7 @@ export const SOAK_CHECKS = [
   'no-failures',
   'fds-back',
   'upstream-closed',
+  'scrape-answered', // stop
   'scrape-latency', // stop
   'scrape-consistent',
   'agent-exit',
@@ -39,7 +40,7 @@ export const SOAK_CHECKS = [
 export type SoakCheckId = (typeof SOAK_CHECKS)[number];
 
 /** The checks a --quick run reports without enforcing them. */
-export const REPORTED_ONLY_WHEN_QUICK: readonly SoakCheckId[] = ['rss-flat'];
+export const REPORTED_ONLY_WHEN_QUICK: readonly SoakCheckId[] = ['rss-flat', 'scrape-latency'];
 
 /** The one check with `id`; throws when there is none or more than one. */
 export function checkOf(checks: readonly SoakCheck[], id: SoakCheckId): SoakCheck {

@@ -97,12 +97,12 @@ describe('soak (quick): connections held and churned through the real agent', ()
     expect(result.checkpoints.every((c) => c.closesExact)).toBe(true);
   });
 
-  it('/metrics answered every scrape, p99 within the limit, no stall near a second', () => {
+  it('/metrics answered every scrape (its latency is reported, and enforced by the full soak only)', () => {
     const { scrape } = result.figures;
     expect(scrape.count).toBeGreaterThan(10);
     expect(scrape.failures).toEqual([]);
-    expect(scrape.p99Ms, JSON.stringify(scrape)).toBeLessThanOrEqual(result.options.scrapeLimitMs);
-    expect(scrape.maxMs, JSON.stringify(scrape)).toBeLessThan(10 * result.options.scrapeLimitMs);
+    expectPassed('scrape-answered');
+    expect(result.checks.find((c) => c.id === 'scrape-latency')?.enforced).toBe(false);
   });
 
   it('the agent descriptors are back to their baseline; none leaked during the churn', () => {
