@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { startAgentProcess, type AgentProcess } from './helpers/agent-process.js';
 import { expectNewCloses, metricsState } from './helpers/upstreams.js';
+import { CHROMIUM_FLAGS } from './helpers/chromium.js';
 
 const PAGE = `<!doctype html>
 <title>ws-close-agent browser test</title>
@@ -65,20 +66,7 @@ describe('headless Chromium through the agent', () => {
     const before = await metricsState(agent);
     browser = spawn(
       '/usr/bin/chromium',
-      [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        // With the back/forward cache a page left with an open socket may be
-        // kept alive instead of unloaded; the test wants the unload (1001).
-        '--disable-features=BackForwardCache',
-        `--user-data-dir=${profile}`,
-        `http://${agent.listen}/`,
-      ],
+      [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, `http://${agent.listen}/`],
       // Its own process group, so the renderer and zygote children die with it.
       { stdio: 'ignore', detached: true },
     );

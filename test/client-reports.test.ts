@@ -21,6 +21,7 @@ import { IdRing } from '../src/reports/id-ring.js';
 import { RateLimit } from '../src/reports/rate-limit.js';
 import { parseExposition, promtoolCheckMetrics, sumOf, type Sample } from './helpers/exposition.js';
 import { waitFor } from './helpers/wait.js';
+import { closeWsServer } from './helpers/ws-server.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -59,13 +60,7 @@ async function start(options: Omit<CloseReportOptions, 'registry'> = {}): Promis
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   cleanups.push(
-    () =>
-      new Promise<void>((r) => {
-        for (const ws of wss.clients) ws.terminate();
-        wss.close();
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
+    () => closeWsServer(server, wss),
     () => hook.uninstall(),
     () => reports.close(),
   );

@@ -9,6 +9,7 @@ import { closesByLabels, parseExposition, promtoolCheckMetrics, sumOf } from './
 import { closePayload, encodeFrame, firstCloseCode, rawConnect } from './helpers/raw-client.js';
 import { waitFor } from './helpers/wait.js';
 import { listenLoopback } from '../harness/net.mjs';
+import { closeWsServer } from './helpers/ws-server.js';
 
 interface Fixture {
   registry: Registry;
@@ -58,13 +59,7 @@ async function start(options: { noServer?: boolean; maxPayload?: number; codes?:
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   cleanups.push(
-    () =>
-      new Promise<void>((r) => {
-        for (const ws of wss.clients) ws.terminate();
-        wss.close();
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
+    () => closeWsServer(server, wss),
     () => hook.uninstall(),
   );
   return { registry, wss, server, port, hook, serverSockets, errors };

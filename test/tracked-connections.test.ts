@@ -13,6 +13,7 @@ import { closeAsAgent, liveConnections, terminateAsAgent } from '../src/agent/tr
 import { instrument, type Instrumentation } from '../src/hook/instrument.js';
 import { closesByLabels, parseExposition } from './helpers/exposition.js';
 import { waitFor } from './helpers/wait.js';
+import { closeWsServer } from './helpers/ws-server.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -31,13 +32,7 @@ async function start(): Promise<{ registry: Registry; hook: Instrumentation; por
   const hook = instrument(wss, { registry });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   cleanups.push(
-    () =>
-      new Promise<void>((r) => {
-        for (const ws of wss.clients) ws.terminate();
-        wss.close();
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
+    () => closeWsServer(server, wss),
     () => hook.uninstall(),
   );
   return { registry, hook, port: (server.address() as AddressInfo).port, serverSockets };

@@ -10,25 +10,26 @@ export interface Browser {
   close(): Promise<void>;
 }
 
+/** Headless Chromium as this machine runs it (no network of its own), without the back/forward cache. */
+export const CHROMIUM_FLAGS: readonly string[] = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  // With the back/forward cache a page left with an open socket may be
+  // kept alive instead of unloaded; the navigation tests want the unload.
+  '--disable-features=BackForwardCache',
+];
+
 /** Open `url` in a new headless Chromium. */
 export function openPage(url: string): Browser {
   const profile = mkdtempSync(join(tmpdir(), 'ws-close-agent-chromium-'));
   const child = spawn(
     '/usr/bin/chromium',
-    [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      // With the back/forward cache a page left with an open socket may be
-      // kept alive instead of unloaded; the navigation tests want the unload.
-      '--disable-features=BackForwardCache',
-      `--user-data-dir=${profile}`,
-      url,
-    ],
+    [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, url],
     { stdio: 'ignore', detached: true },
   );
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
