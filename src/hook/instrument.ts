@@ -30,12 +30,16 @@ import { MethodPatch, methodOwner, patchMethod } from './method-patch.js';
 import { violationOfWsError } from './ws-errors.js';
 
 export interface InstrumentOptions extends RecorderOptions {
-  /** Record into this recorder instead of the one for `registry`/`prefix`. */
-  recorder?: CloseRecorder;
   /** Called with any error raised inside the hook; it never reaches the application. Default: a process warning, once. */
   onError?: (error: Error) => void;
   /** OpenTelemetry meter provider (default: the global one; the API's no-op provider records nothing and costs nothing). */
   meterProvider?: MeterProvider;
+}
+
+/** The package's own modules (the agent) may hand over their recorder; the public instrument() rejects this option (public.ts). */
+export interface InternalInstrumentOptions extends InstrumentOptions {
+  /** Record into this recorder instead of the one for `registry`/`prefix`. */
+  recorder?: CloseRecorder;
 }
 
 export interface Instrumentation {
@@ -305,7 +309,7 @@ function isRecorder(value: unknown): value is CloseRecorder {
  * created by frameworks. Options are validated here and throw OptionError /
  * CodeNameError naming the bad option; nothing thrown later reaches the app.
  */
-export function instrument(wss: WebSocketServer, options: InstrumentOptions = {}): Instrumentation {
+export function instrument(wss: WebSocketServer, options: InternalInstrumentOptions = {}): Instrumentation {
   if (wss === null || typeof wss !== 'object' || typeof (wss as { on?: unknown }).on !== 'function') {
     throw new OptionError('instrument(wss): wss must be a ws WebSocketServer');
   }
