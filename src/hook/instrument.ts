@@ -190,7 +190,9 @@ class Hook implements Instrumentation {
     private readonly onError: ((error: Error) => void) | undefined,
   ) {
     this.clients = wss.clients instanceof Set ? (wss.clients as unknown as Set<TrackedSocket>) : undefined;
-    wss.on('connection', this.onConnection);
+    // First in line: a `connection` listener added before instrument() may close the socket at once (express-ws does for unrouted paths).
+    if (typeof wss.prependListener === 'function') wss.prependListener('connection', this.onConnection);
+    else wss.on('connection', this.onConnection);
     // Connections open before instrument() are adopted from now on.
     if (wss.clients) for (const ws of wss.clients) this.track(ws as unknown as TrackedSocket);
   }
