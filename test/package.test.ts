@@ -66,8 +66,9 @@ const APP_SCRIPT = `
 const { instrument } = await IMPORT('ws-close-agent');
 const { register } = await IMPORT('prom-client');
 const wsModule = await IMPORT('ws');
-const WebSocket = wsModule.default ?? wsModule; // ws 7 is CommonJS only: everything hangs off its default export
-const WebSocketServer = WebSocket.WebSocketServer ?? WebSocket.Server;
+// ws 8 has named exports; ws 7 is CommonJS only, its server hanging off the WebSocket class (the default export).
+const WebSocket = wsModule.WebSocket ?? wsModule.default ?? wsModule;
+const WebSocketServer = wsModule.WebSocketServer ?? WebSocket.Server;
 const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
 await new Promise((r) => wss.once('listening', r));
 instrument(wss);
@@ -129,7 +130,7 @@ describe.each([
 
   it.each(['esm', 'cjs'] as const)('instrument(wss) with no options records into the app’s global registry (%s)', (kind) => {
     const samples = parseExposition(runApp(dir, kind));
-    expect(closesByLabels(samples)).toEqual({ '4001 4001 application server': 1 });
+    expect(closesByLabels(samples)).toEqual({ '4001 APPLICATION application server': 1 });
     expect(sumOf(samples, 'websocket_connections_opened_total')).toBe(1);
     expect(sumOf(samples, 'websocket_connections_active')).toBe(0);
   });
@@ -180,7 +181,7 @@ describe('packed tarball installed alone', () => {
         text = await (await fetch(`http://${listening!.metricsListen}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
         return sumOf(parseExposition(text), 'websocket_connections_closed_total') === 1;
       }, 'the close on /metrics');
-      expect(closesByLabels(parseExposition(text))).toEqual({ '4001 4001 application client': 1 });
+      expect(closesByLabels(parseExposition(text))).toEqual({ '4001 APPLICATION application client': 1 });
     } finally {
       child.kill('SIGKILL');
     }
@@ -188,6 +189,11 @@ describe('packed tarball installed alone', () => {
 });
 
 describe('package entry points (publint, arethetypeswrong)', () => {
+  it('npm ls --omit=dev of the package lists no express (nor any runtime dependency: the peers are the app’s)', () => {
+    const tree = JSON.parse(npm(['ls', '--omit=dev', '--all', '--json'], ROOT)) as { dependencies?: Record<string, unknown> };
+    expect(Object.keys(tree.dependencies ?? {})).toEqual([]);
+  });
+
   it('publint finds nothing to fix in the tarball', () => {
     const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/publint/src/cli.js'), '--strict', tarball], { encoding: 'utf8', timeout: 60_000 });
     expect(`${r.stdout}${r.stderr}`, `${r.stdout}${r.stderr}`).not.toMatch(/error|warning|suggestion/i);
