@@ -11,18 +11,17 @@
  * exported data points are the same (a monotonic and a non-monotonic
  * cumulative sum per attribute set).
  */
-import {
-  createNoopMeter,
-  metrics,
-  type Attributes,
-  type BatchObservableResult,
-  type Histogram,
-  type Meter,
-  type MeterProvider,
-  type Observable,
-  type Span,
+import type {
+  Attributes,
+  BatchObservableResult,
+  Histogram,
+  Meter,
+  MeterProvider,
+  Observable,
+  Span,
 } from '@opentelemetry/api';
 import { DURATION_BUCKETS_SECONDS } from './codes/vocabulary.js';
+import { globalMeterProvider } from './otel-global.js';
 import type { CloseRecorder, CloseSeries } from './recorder/recorder.js';
 import { VERSION } from './version.js';
 
@@ -42,7 +41,8 @@ export const OTEL_ATTRIBUTE = {
 /** The span event added to the upgrade request's span, while it still records. */
 export const OTEL_CLOSE_EVENT = 'websocket.close';
 
-const NOOP_HISTOGRAM = createNoopMeter().createHistogram('noop').constructor;
+/** The API's no-op histogram class (a provider passed explicitly may be the no-op one). */
+const NOOP_HISTOGRAM = 'NoopHistogramMetric';
 
 /** A stable identity for an attribute set (several recorders may observe the same one: their counts add up). */
 function attributesKey(attributes: Attributes): string {
@@ -117,7 +117,8 @@ export class OtelBridge {
    * SDK before calling instrument() for its meters to be used. Each call
    * must be matched by release().
    */
-  static create(recorder: CloseRecorder, provider: MeterProvider = metrics.getMeterProvider()): OtelBridge | undefined {
+  static create(recorder: CloseRecorder, provider: MeterProvider | undefined = globalMeterProvider()): OtelBridge | undefined {
+    if (provider === undefined) return undefined;
     let instruments = byProvider.get(provider);
     if (instruments === undefined) {
       const meter = provider.getMeter('ws-close-agent', VERSION);
@@ -126,7 +127,7 @@ export class OtelBridge {
         description: 'WebSocket connection lifetime from handshake to close.',
         advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
       });
-      if (duration.constructor === NOOP_HISTOGRAM) return undefined;
+      if (duration.constructor.name === NOOP_HISTOGRAM) return undefined;
       instruments = new ProviderInstruments(meter, duration);
       byProvider.set(provider, instruments);
     }

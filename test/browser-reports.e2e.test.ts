@@ -13,7 +13,8 @@ import express from 'express';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { closeReportHandler, instrument, type CloseReportHandler, type Instrumentation } from '../dist/esm/index.js';
+import { instrument, type Instrumentation } from '../dist/esm/index.js';
+import { closeReportHandler, type CloseReportHandler } from '../dist/esm/reports/public.js';
 import { ROOT } from './helpers/agent-process.js';
 import { openPage } from './helpers/chromium.js';
 import { startCloseSwallower, type CloseSwallower } from './helpers/close-swallower.js';
@@ -125,7 +126,8 @@ describe('hook mode: an express app with closeReportHandler() mounted, in headle
     wss = new WebSocketServer({ server, path: '/ws' });
     hook = instrument(wss, { registry });
     // Created before the first connection: the hook reads the ids only while it listens.
-    reports = closeReportHandler({ recorder: hook.recorder });
+    reports = closeReportHandler({ registry });
+    expect(reports.recorder).toBe(hook.recorder);
     app.post('/ws-close-agent/report', reports);
     app.get('/done', (_req, res) => void res.type('html').send('<!doctype html><title>done</title>done'));
     app.get('/', (_req, res) => void res.type('html').send(SCENARIO_PAGE));

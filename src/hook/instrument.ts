@@ -18,10 +18,11 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks'; // the global is a lazy getter, read on every access
-import { trace, type MeterProvider, type Span } from '@opentelemetry/api';
+import type { MeterProvider, Span } from '@opentelemetry/api';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { wireViolation } from '../codes/close-codes.js';
 import { INITIATOR_CLIENT, INITIATOR_SERVER, SIDE_CLIENT } from '../codes/vocabulary.js';
+import { activeSpan } from '../otel-global.js';
 import { OtelBridge } from '../otel.js';
 import { OptionError, type RecorderOptions } from '../recorder/options.js';
 import type { CloseRecorder } from '../recorder/recorder.js';
@@ -31,12 +32,16 @@ import { MethodPatch, methodOwner, patchMethod } from './method-patch.js';
 import { violationOfWsError } from './ws-errors.js';
 
 export interface InstrumentOptions extends RecorderOptions {
-  /** Record into this recorder instead of the one for `registry`/`prefix`. */
-  recorder?: CloseRecorder;
   /** Called with any error raised inside the hook; it never reaches the application. Default: a process warning, once. */
   onError?: (error: Error) => void;
   /** OpenTelemetry meter provider (default: the global one; the API's no-op provider records nothing and costs nothing). */
   meterProvider?: MeterProvider;
+}
+
+/** The package's own modules (the agent) may hand over their recorder; the public instrument() rejects this option (public.ts). */
+export interface InternalInstrumentOptions extends InstrumentOptions {
+  /** Record into this recorder instead of the one for `registry`/`prefix`. */
+  recorder?: CloseRecorder;
 }
 
 export interface Instrumentation {
@@ -188,8 +193,10 @@ class Hook implements Instrumentation {
     private readonly otel: OtelBridge | undefined,
     private readonly onError: ((error: Error) => void) | undefined,
   ) {
-    this.clients = wss.clients instanceof Set ? (wss.clients) : undefined;
-    wss.on('connection', this.onConnection);
+    this.clients = wss.clients instanceof Set ? (wss.clients as unknown as Set<TrackedSocket>) : undefined;
+    // First in line: a `connection` listener added before instrument() may close the socket at once (express-ws does for unrouted paths).
+    if (typeof wss.prependListener === 'function') wss.prependListener('connection', this.onConnection);
+    else wss.on('connection', this.onConnection);
     // Connections open before instrument() are adopted from now on.
     if (wss.clients) for (const ws of wss.clients) this.track(ws);
   }
@@ -207,7 +214,7 @@ class Hook implements Instrumentation {
     const proto = Object.getPrototypeOf(ws) as object | null;
     if (proto !== this.knownProto) this.wrapMethodsOf(ws, proto);
     this.recorder.recordOpen(); // first: if it throws, the connection stays untracked and the counts consistent
-    const span = this.otel === undefined ? undefined : trace.getActiveSpan();
+    const span = this.otel === undefined ? undefined : activeSpan();
     ws[kState] = { hook: this, start: performance.now(), code: 0, initiator: INITIATOR_SERVER, terminated: false, attributedTo: -1, inCall: false, span, closeId: closeIdOfUpgrade(this.recorder.wantsDetails, req) };
     if (this.listenForClose) ws.on('close', onTrackedClose);
     this.open++;
@@ -308,7 +315,7 @@ function isRecorder(value: unknown): value is CloseRecorder {
  * created by frameworks. Options are validated here and throw OptionError /
  * CodeNameError naming the bad option; nothing thrown later reaches the app.
  */
-export function instrument(wss: WebSocketServer, options: InstrumentOptions = {}): Instrumentation {
+export function instrument(wss: WebSocketServer, options: InternalInstrumentOptions = {}): Instrumentation {
   if (wss === null || typeof wss !== 'object' || typeof (wss as { on?: unknown }).on !== 'function') {
     throw new OptionError('instrument(wss): wss must be a ws WebSocketServer');
   }
