@@ -14,7 +14,8 @@ ARG NODE_IMAGE=node:24.11.1-bookworm-slim
 # --- build: dev dependencies + TypeScript -> dist/ --------------------------
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
-COPY package.json package-lock.json ./
+# .npmrc: legacy-peer-deps, without which npm ci refuses this lock file.
+COPY package.json package-lock.json .npmrc ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.cjs.json ./
 COPY scripts/build.mjs ./scripts/build.mjs
@@ -25,7 +26,7 @@ RUN npm run build
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 ENV NODE_ENV=production
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 
