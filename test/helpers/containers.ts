@@ -188,10 +188,11 @@ export async function ensureStandInBase(fromName: string): Promise<StandIn> {
   const work = mkdtempSync(join(tmpdir(), 'ws-close-agent-stand-in-'));
   try {
     const sources = aptSourcesFor(suite, work);
-    // The slim images' apt and dpkg settings (Debian's docker images): no
-    // package caches or docs in layers, compressed lists, no translations.
+    // The apt and dpkg settings of Debian's docker images: no package caches
+    // or docs in layers, compressed lists, no translations, no fsync per file.
     const aptOptions = ['Dir::Cache::pkgcache ""', 'Dir::Cache::srcpkgcache ""', 'Acquire::GzipIndexes "true"', 'Acquire::Languages "none"', 'Apt::AutoRemove::SuggestsImportant "false"'];
     const dpkgOptions = [
+      'force-unsafe-io',
       'path-exclude=/usr/share/doc/*',
       'path-include=/usr/share/doc/*/copyright',
       'path-exclude=/usr/share/man/*',
