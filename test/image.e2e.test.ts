@@ -91,7 +91,7 @@ async function start(env: Record<string, string> = {}, args: string[] = []): Pro
   const ws = publishedAddress(name, WS_PORT);
   const metrics = publishedAddress(name, METRICS_PORT);
   const running = { name, ws: `${ws.host}:${ws.port}`, metrics: `http://${metrics.host}:${metrics.port}` };
-  await waitFor(async () => (await get(`${running.metrics}/healthz`)).status === 200, `${name} /healthz`, 30_000).catch((err) => {
+  await waitFor(async () => (await get(`${running.metrics}/healthz`)).status === 200, `${name} /healthz`, 90_000).catch((err) => {
     throw new Error(`${err.message}\n${podman(['logs', name], { allowFailure: true }).stdout}`);
   });
   return running;
@@ -142,7 +142,7 @@ beforeAll(async () => {
   const total = imageSize(TAG);
   const base = imageSize(standIn.image);
   console.log(
-    `image: stand-in base ${standIn.built ? `built in ${standIn.seconds.toFixed(0)} s` : 'reused'}; ` +
+    `image: stand-in base ${standIn.built ? `built in ${standIn.seconds.toFixed(0)} s (mmdebstrap ${standIn.mmdebstrapSeconds!.toFixed(0)} s, import ${standIn.importSeconds!.toFixed(0)} s)` : 'reused'}; ` +
       `podman build ${built.seconds.toFixed(0)} s; ${TAG} ${(total / 1e6).toFixed(1)} MB ` +
       `(stand-in base ${(base / 1e6).toFixed(1)} MB + ${((total - base) / 1e6).toFixed(1)} MB of the Dockerfile's layers)`,
   );
@@ -153,7 +153,10 @@ afterAll(async () => {
   untag(TAG);
 }, 120_000);
 
-describe('the image built from the Dockerfile', () => {
+// Each test starts containers with podman; on a busy two-core machine that alone takes seconds.
+const TIMEOUT = { timeout: 180_000 };
+
+describe('the image built from the Dockerfile', TIMEOUT, () => {
   it('sits on the stand-in base, carries its OCI labels, and adds little to the base', () => {
     const config = imageConfig(TAG);
     expect(config.Labels['ws-close-agent.stand-in'], 'built on the local stand-in for the FROM image').toMatch(/^[0-9a-f]{16}$/);
@@ -212,7 +215,7 @@ describe('the image built from the Dockerfile', () => {
     await waitFor(async () => {
       seen = closesByLabels(await metrics(c));
       return Object.values(seen).reduce((a, b) => a + b, 0) >= 3;
-    }, 'three closes in /metrics', 15_000);
+    }, 'three closes in /metrics', 60_000);
     expect(seen).toEqual(expected);
     const samples = await metrics(c);
     expect(sumOf(samples, 'websocket_connections_opened_total')).toBe(3);
@@ -232,7 +235,7 @@ describe('the image built from the Dockerfile', () => {
 
     // The healthcheck reads the metrics port from the same variable the agent does.
     const moved = launch({ WS_CLOSE_AGENT_METRICS_LISTEN: '0.0.0.0:9100' });
-    await poll(() => podman(['logs', moved]).stdout.includes('"metricsListen":"0.0.0.0:9100"'), 'the agent on 9100', 30_000);
+    await poll(() => podman(['logs', moved]).stdout.includes('"metricsListen":"0.0.0.0:9100"'), 'the agent on 9100', 90_000);
     expect(podman(['healthcheck', 'run', moved], { allowFailure: true }).status).toBe(0);
 
     // The same container image with no agent running: unhealthy.
@@ -253,12 +256,12 @@ describe('the image built from the Dockerfile', () => {
       expect(write.stderr, dir).toContain('Read-only file system');
     }
     await echoAndClose(c, 1000);
-    await waitFor(async () => sumOf(await metrics(c), 'websocket_connections_closed_total') === 1, 'the close recorded', 15_000);
+    await waitFor(async () => sumOf(await metrics(c), 'websocket_connections_closed_total') === 1, 'the close recorded', 60_000);
     expect(podman(['logs', c.name]).stderr + podman(['logs', c.name]).stdout).not.toMatch(/EROFS|read-only/i);
   });
 });
 
-describe('podman stop (SIGTERM)', () => {
+describe('podman stop (SIGTERM)', TIMEOUT, () => {
   it('sends 1001 to an open WebSocket, and the container exits 0 well within the drain timeout', async () => {
     const drainSeconds = 20;
     const c = await start({ WS_CLOSE_AGENT_DRAIN_TIMEOUT: `${drainSeconds}s` });
@@ -288,7 +291,7 @@ describe('podman stop (SIGTERM)', () => {
     const raw = await rawConnect(port, '/', [], host);
     expect(raw.response).toMatch(/^HTTP\/1\.1 101/);
     raw.socket.write(encodeFrame(0x1, Buffer.from('hello')));
-    await waitFor(() => raw.received().length > 0, 'the echo', 10_000);
+    await waitFor(() => raw.received().length > 0, 'the echo', 60_000);
 
     const t0 = Date.now();
     await podmanAsync(['stop', '--time', String(drainSeconds + 30), c.name], { timeoutMs: (drainSeconds + 60) * 1000 });
@@ -298,7 +301,7 @@ describe('podman stop (SIGTERM)', () => {
     expect(seconds).toBeGreaterThanOrEqual(drainSeconds - 0.5);
     expect(seconds).toBeLessThan(drainSeconds + 25);
     // After the echo (2 header bytes + 5), the server's close frame: 1001.
-    await waitFor(() => firstCloseCode(raw.received().subarray(2 + 'hello'.length)) !== undefined, 'the close frame', 10_000);
+    await waitFor(() => firstCloseCode(raw.received().subarray(2 + 'hello'.length)) !== undefined, 'the close frame', 60_000);
     expect(firstCloseCode(raw.received().subarray(2 + 'hello'.length))).toBe(1001);
     expect(podman(['logs', c.name]).stdout).toMatch(/"msg":"stopped","drained":0,"terminated":1/);
     raw.socket.destroy();

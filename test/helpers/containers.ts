@@ -171,6 +171,9 @@ export interface StandIn {
   /** False when a stand-in with the same key was already in the test storage. */
   built: boolean;
   seconds: number;
+  /** When built: the time mmdebstrap and podman import took. */
+  mmdebstrapSeconds?: number;
+  importSeconds?: number;
 }
 
 /**
@@ -227,6 +230,7 @@ export async function ensureStandInBase(fromName: string): Promise<StandIn> {
     if (existing.status === 0 && existing.stdout.trim() === key) return { image, built: false, seconds: (Date.now() - started) / 1000 };
 
     const tarball = join(work, 'rootfs.tar');
+    const t0 = Date.now();
     await run(
       'mmdebstrap',
       [
@@ -241,10 +245,12 @@ export async function ensureStandInBase(fromName: string): Promise<StandIn> {
       ],
       { timeoutMs: 8 * 60_000 },
     );
+    const t1 = Date.now();
     await podmanAsync(['import', ...changes.flatMap((c) => ['--change', c]), '--change', `LABEL ${STAND_IN_LABEL}=${key}`, tarball, image], {
       timeoutMs: 5 * 60_000,
     });
-    return { image, built: true, seconds: (Date.now() - started) / 1000 };
+    const t2 = Date.now();
+    return { image, built: true, seconds: (t2 - started) / 1000, mmdebstrapSeconds: (t1 - t0) / 1000, importSeconds: (t2 - t1) / 1000 };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
