@@ -277,7 +277,10 @@ describe('what the Dockerfile leaves to the build machine', () => {
   });
 
   it('gives npm ci the .npmrc it needs for this lock file, in both npm stages', () => {
-    expect(readFileSync(join(ROOT, '.npmrc'), 'utf8')).toMatch(/^legacy-peer-deps=true$/m);
+    const npmrc = readFileSync(join(ROOT, '.npmrc'), 'utf8');
+    expect(npmrc).toMatch(/^legacy-peer-deps=true$/m);
+    // It enters the build stages (not the runtime stage), so it must never hold a credential.
+    expect(npmrc).not.toMatch(/_auth|token|password/i);
     for (const stage of stages.filter((s) => /npm ci\b/.test(runText(s)))) {
       const copied = only(stage, 'COPY').flatMap((c) => copyParts(c.args).sources);
       expect(copied, stage.name).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', '.npmrc']));
