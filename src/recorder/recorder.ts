@@ -6,6 +6,7 @@
  */
 import type { CodeNames } from '../codes/close-codes.js';
 import {
+  CAUSE_ERROR,
   DURATION_BUCKETS_SECONDS,
   INITIATORS,
   INITIATOR_CLIENT,
@@ -19,6 +20,7 @@ import {
   type ViolationKind,
 } from '../codes/vocabulary.js';
 import { CodeSlots } from './code-slots.js';
+import { ExplainCounters } from './explain.js';
 import { FixedCounter, FixedHistogram, SingleSeries, type Labels, type SeriesSample, type SeriesSource } from './family.js';
 import type { ValidOptions } from './options.js';
 
@@ -109,6 +111,7 @@ export class CloseRecorder {
   private readonly duration: FixedHistogram;
   private readonly violations: FixedCounter;
   private readonly failures: FixedCounter;
+  private readonly explain: ExplainCounters;
   private readonly listeners: CloseListener[] = [];
   /** True while some listener wants each close's details: sources build them only then. */
   wantsDetails = false;
@@ -121,6 +124,11 @@ export class CloseRecorder {
     readonly durationSeconds: SeriesSource;
     readonly upgradeFailuresTotal: SeriesSource;
     readonly protocolViolationsTotal: SeriesSource;
+    readonly abnormalClosuresTotal: SeriesSource;
+    readonly closeHandshakeDurationSeconds: SeriesSource;
+    readonly closeHandshakesUnansweredTotal: SeriesSource;
+    readonly reconnectsTotal: SeriesSource;
+    readonly reconnectDelaySeconds: SeriesSource;
   };
 
   /** Use createRecorder(): a recorder made here is registered nowhere. */
@@ -150,6 +158,7 @@ export class CloseRecorder {
       UPGRADE_FAILURE_REASONS.map((reason) => ({ [LABEL.reason]: reason })),
       labels,
     );
+    this.explain = new ExplainCounters(this.slots.codenames, labels);
     this.sources = {
       closedTotal: this.closedSeries,
       openedTotal: new SingleSeries(labels, () => this.opened),
@@ -157,6 +166,11 @@ export class CloseRecorder {
       durationSeconds: this.duration,
       upgradeFailuresTotal: this.failures,
       protocolViolationsTotal: this.violations,
+      abnormalClosuresTotal: this.explain.abnormal,
+      closeHandshakeDurationSeconds: this.explain.handshakeDuration,
+      closeHandshakesUnansweredTotal: this.explain.unanswered,
+      reconnectsTotal: this.explain.reconnects,
+      reconnectDelaySeconds: this.explain.reconnectDelay,
     };
   }
 
@@ -167,11 +181,54 @@ export class CloseRecorder {
   }
 
   /**
-   * A connection that was opened has closed. `initiator` is an index into
-   * INITIATORS; `durationSeconds` its lifetime. Returns the series it was
+   * A connection that was opened has closed with a close frame carrying
+   * `code` (1005 for an empty payload), sent by `initiator` (an index into
+   * INITIATORS); `durationSeconds` its lifetime. Returns the series it was
    * counted under. `details` go to the close listeners only.
+   *
+   * A close without a close frame is recordAbnormalClose(). A 1006 passed
+   * here (a peer put the internal code on the wire) is counted in
+   * `_abnormal_closures_total` too, under its sender as side and cause
+   * `error` (an unknown initiator counts as the client): every 1006 in
+   * `_closed_total` is there exactly once, by construction.
    */
   recordClose(code: number, initiator: number, durationSeconds: number, details?: CloseDetails): CloseSeries {
+    if (code === 1006) this.explain.countAbnormal(initiator < 3 ? initiator : INITIATOR_CLIENT, CAUSE_ERROR);
+    return this.countClose(code, initiator, durationSeconds, details);
+  }
+
+  /**
+   * A connection that was opened has closed without a close frame (code
+   * 1006): `side` (an index into ABNORMAL_SIDES, the same as the initiator
+   * indexes client/server/agent) is whose transport ended first and the
+   * close's initiator, `cause` an index into ABNORMAL_CAUSES.
+   */
+  recordAbnormalClose(side: number, cause: number, durationSeconds: number, details?: CloseDetails): CloseSeries {
+    const s = side >= 0 && side < 3 ? side : INITIATOR_CLIENT;
+    this.explain.countAbnormal(s, cause);
+    return this.countClose(1006, s, durationSeconds, details);
+  }
+
+  /**
+   * A close handshake ended (both transports done) `seconds` after its first
+   * close frame, sent by `initiator`; `answered` when the other side sent a
+   * close frame back before its transport ended.
+   */
+  recordCloseHandshake(initiator: number, seconds: number, answered: boolean): void {
+    this.explain.recordHandshake(initiator, seconds, answered);
+  }
+
+  /** A client reconnected `delaySeconds` after its previous connection ended under codename index `previous` (codenameIndexOf()). */
+  recordReconnect(previous: number, delaySeconds: number): void {
+    this.explain.recordReconnect(previous, delaySeconds);
+  }
+
+  /** The index of the codename a close code is counted under (for reconnect tracking: a small integer to keep). */
+  codenameIndexOf(code: number): number {
+    return this.slots.codenameIndexOf(this.slots.slotOf(code));
+  }
+
+  private countClose(code: number, initiator: number, durationSeconds: number, details: CloseDetails | undefined): CloseSeries {
     const slot = this.slots.slotOf(code);
     const i = slot * N_INITIATORS + (initiator & 3);
     this.closedSeries.counts[i]! += 1;
@@ -247,5 +304,6 @@ export class CloseRecorder {
     this.duration.reset();
     this.violations.reset();
     this.failures.reset();
+    this.explain.reset();
   }
 }
