@@ -40,9 +40,12 @@ export class LocalReconnects implements ReconnectSink {
   }
 }
 
+/** The epoch ms of performance.now()'s zero (read once: it is a getter). */
+export const TIME_ORIGIN = performance.timeOrigin;
+
 /** Epoch ms on the monotonic clock. */
 export function nowMs(): number {
-  return performance.timeOrigin + performance.now();
+  return TIME_ORIGIN + performance.now();
 }
 
 /** The hasher of this process: one random key, drawn at first use. */

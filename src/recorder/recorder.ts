@@ -228,6 +228,11 @@ export class CloseRecorder {
     return this.slots.codenameIndexOf(this.slots.slotOf(code));
   }
 
+  /** The codename of a codename index. */
+  codenameAt(index: number): string {
+    return this.slots.codenames[index] ?? 'UNKNOWN';
+  }
+
   private countClose(code: number, initiator: number, durationSeconds: number, details: CloseDetails | undefined): CloseSeries {
     const slot = this.slots.slotOf(code);
     const i = slot * N_INITIATORS + (initiator & 3);
