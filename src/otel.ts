@@ -20,8 +20,9 @@ import type {
   Observable,
   Span,
 } from '@opentelemetry/api';
-import { DURATION_BUCKETS_SECONDS } from './codes/vocabulary.js';
 import { globalMeterProvider } from './otel-global.js';
+import { DURATION_BUCKETS_SECONDS, HANDSHAKE_BUCKETS_SECONDS, INITIATORS, LABEL, RECONNECT_DELAY_BUCKETS_SECONDS } from './codes/vocabulary.js';
+import type { SeriesSource } from './recorder/family.js';
 import type { CloseRecorder, CloseSeries } from './recorder/recorder.js';
 import { VERSION } from './version.js';
 
@@ -29,6 +30,11 @@ export const OTEL_METRIC = {
   closes: 'websocket.server.connection.closes',
   active: 'websocket.server.active_connections',
   duration: 'websocket.server.connection.duration',
+  abnormalClosures: 'websocket.server.abnormal_closures',
+  closeHandshakeDuration: 'websocket.server.close_handshake.duration',
+  closeHandshakesUnanswered: 'websocket.server.close_handshakes.unanswered',
+  reconnects: 'websocket.server.reconnects',
+  reconnectDelay: 'websocket.server.reconnect.delay',
 } as const;
 
 export const OTEL_ATTRIBUTE = {
@@ -36,7 +42,25 @@ export const OTEL_ATTRIBUTE = {
   codename: 'websocket.close.codename',
   category: 'websocket.close.category',
   initiator: 'websocket.close.initiator',
+  side: 'websocket.close.side',
+  cause: 'websocket.close.cause',
+  previousCodename: 'websocket.reconnect.previous_codename',
 } as const;
+
+/** The attribute of each Prometheus label of the explaining families (constant labels keep their names). */
+const ATTRIBUTE_OF_LABEL: Readonly<Record<string, string>> = {
+  [LABEL.side]: OTEL_ATTRIBUTE.side,
+  [LABEL.cause]: OTEL_ATTRIBUTE.cause,
+  [LABEL.initiator]: OTEL_ATTRIBUTE.initiator,
+  [LABEL.previousCodename]: OTEL_ATTRIBUTE.previousCodename,
+};
+
+/** The counters observed from a recorder's own series at collection: instrument name -> the recorder's source. */
+const OBSERVED_COUNTERS = [
+  { name: OTEL_METRIC.abnormalClosures, unit: '{close}', description: 'WebSocket connections closed without a close frame (1006), by the side whose transport ended first and cause.', source: 'abnormalClosuresTotal' },
+  { name: OTEL_METRIC.closeHandshakesUnanswered, unit: '{handshake}', description: 'WebSocket close frames that got no close frame back before the transport ended, by initiator.', source: 'closeHandshakesUnansweredTotal' },
+  { name: OTEL_METRIC.reconnects, unit: '{connection}', description: 'WebSocket connections from a client key whose previous connection ended within the reconnect window, by how it ended.', source: 'reconnectsTotal' },
+] as const;
 
 /** The span event added to the upgrade request's span, while it still records. */
 export const OTEL_CLOSE_EVENT = 'websocket.close';
@@ -58,6 +82,9 @@ function attributesKey(attributes: Attributes): string {
 class ProviderInstruments {
   readonly closes: Observable;
   readonly active: Observable;
+  readonly observed: Observable[];
+  readonly handshakeDuration: Histogram;
+  readonly reconnectDelay: Histogram;
   readonly bridges = new Map<CloseRecorder, OtelBridge>();
 
   constructor(
@@ -66,7 +93,18 @@ class ProviderInstruments {
   ) {
     this.closes = meter.createObservableCounter(OTEL_METRIC.closes, { unit: '{close}', description: 'WebSocket connections closed, by close code, codename, category and initiator.' });
     this.active = meter.createObservableUpDownCounter(OTEL_METRIC.active, { unit: '{connection}', description: 'WebSocket connections currently open.' });
-    meter.addBatchObservableCallback(this.observe, [this.closes, this.active]);
+    this.observed = OBSERVED_COUNTERS.map(({ name, unit, description }) => meter.createObservableCounter(name, { unit, description }));
+    this.handshakeDuration = meter.createHistogram(OTEL_METRIC.closeHandshakeDuration, {
+      unit: 's',
+      description: 'WebSocket close handshakes, from the first close frame to the end of both transports, by initiator.',
+      advice: { explicitBucketBoundaries: [...HANDSHAKE_BUCKETS_SECONDS] },
+    });
+    this.reconnectDelay = meter.createHistogram(OTEL_METRIC.reconnectDelay, {
+      unit: 's',
+      description: "Delay from the end of a client key's previous connection to its reconnect, by how the previous one ended.",
+      advice: { explicitBucketBoundaries: [...RECONNECT_DELAY_BUCKETS_SECONDS] },
+    });
+    meter.addBatchObservableCallback(this.observe, [this.closes, this.active, ...this.observed]);
   }
 
   private readonly observe = (result: BatchObservableResult): void => {
@@ -83,11 +121,17 @@ class ProviderInstruments {
     }
     for (const { attributes, value } of closes.values()) result.observe(this.closes, value, attributes);
     for (const { attributes, value } of active.values()) result.observe(this.active, value, attributes);
+    OBSERVED_COUNTERS.forEach(({ source }, i) => {
+      const sums = new Map<string, { attributes: Attributes; value: number }>();
+      for (const bridge of this.bridges.values()) bridge.forEachSeries(source, (key, attributes, value) => add(sums, key, attributes, value));
+      const instrument = this.observed[i] as Observable;
+      for (const { attributes, value } of sums.values()) result.observe(instrument, value, attributes);
+    });
   };
 
   /** Stop observing once no bridge is left. */
   close(): void {
-    this.meter.removeBatchObservableCallback(this.observe, [this.closes, this.active]);
+    this.meter.removeBatchObservableCallback(this.observe, [this.closes, this.active, ...this.observed]);
   }
 }
 
@@ -98,6 +142,11 @@ export class OtelBridge {
   readonly baseKey: string;
   // Attribute objects (and their keys) per close series, built on first use.
   private readonly attributes = new Map<CloseSeries, { attributes: Attributes; key: string }>();
+  // The same for the series of the observed counters, per source and series id.
+  private readonly seriesAttributes = new Map<SeriesSource, { attributes: Attributes; key: string }[]>();
+  // Attributes for the histograms, per initiator and per codename index.
+  private readonly byInitiator: Attributes[];
+  private readonly byPrevious: Attributes[] = [];
   /** Hooks using this bridge. */
   private users = 0;
 
@@ -108,6 +157,7 @@ export class OtelBridge {
   ) {
     this.baseAttributes = { ...recorder.labels };
     this.baseKey = attributesKey(this.baseAttributes);
+    this.byInitiator = INITIATORS.map((initiator) => ({ ...this.baseAttributes, [OTEL_ATTRIBUTE.initiator]: initiator }));
   }
 
   /**
@@ -176,6 +226,42 @@ export class OtelBridge {
       this.attributes.set(series, entry);
     }
     return entry;
+  }
+
+  /** `visit(key, attributes, value)` for every series the recorder's `source` exports now. */
+  forEachSeries(source: (typeof OBSERVED_COUNTERS)[number]['source'], visit: (key: string, attributes: Attributes, value: number) => void): void {
+    const series = this.recorder.sources[source];
+    let cache = this.seriesAttributes.get(series);
+    if (cache === undefined) {
+      cache = [];
+      this.seriesAttributes.set(series, cache);
+    }
+    const known = cache;
+    series.visit((id, value) => {
+      let entry = known[id];
+      if (entry === undefined) {
+        const attributes: Attributes = {};
+        for (const [name, v] of Object.entries(series.sample(id).labels)) attributes[ATTRIBUTE_OF_LABEL[name] ?? name] = v;
+        entry = { attributes, key: attributesKey(attributes) };
+        known[id] = entry;
+      }
+      visit(entry.key, entry.attributes, value);
+    });
+  }
+
+  /** After recorder.recordCloseHandshake(). */
+  recordCloseHandshake(initiator: number, seconds: number): void {
+    this.instruments.handshakeDuration.record(seconds, this.byInitiator[initiator & 3] as Attributes);
+  }
+
+  /** After recorder.recordReconnect(), with the codename index of the previous close. */
+  recordReconnect(previous: number, delaySeconds: number): void {
+    let attributes = this.byPrevious[previous];
+    if (attributes === undefined) {
+      attributes = { ...this.baseAttributes, [OTEL_ATTRIBUTE.previousCodename]: this.recorder.codenameAt(previous) };
+      this.byPrevious[previous] = attributes;
+    }
+    this.instruments.reconnectDelay.record(delaySeconds, attributes);
   }
 
   /** After recorder.recordClose(), with the series it returned. */

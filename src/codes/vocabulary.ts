@@ -91,6 +91,7 @@ export const UPGRADE_FAILURE_REASONS = [
   'over_capacity', // --max-connections reached
   'handshake_timeout', // the client did not finish its request in time
   'client_aborted', // the client went away during the handshake
+  'tls_handshake', // the TLS handshake on the agent's listener failed (the table's 1015, which no close frame carries)
   'other',
 ] as const;
 export type UpgradeFailureReason = (typeof UPGRADE_FAILURE_REASONS)[number];
@@ -98,6 +99,7 @@ export type UpgradeFailureReason = (typeof UPGRADE_FAILURE_REASONS)[number];
 /** Whose transport ended first when a connection closed without a close frame. */
 export const ABNORMAL_SIDES = ['client', 'server', 'agent'] as const;
 export type AbnormalSide = (typeof ABNORMAL_SIDES)[number];
+// The same indexes as INITIATOR_CLIENT/SERVER/AGENT: a 1006's initiator is its side.
 
 /** Fixed set of causes of a close without a close frame (1006). */
 export const ABNORMAL_CAUSES = [
@@ -108,6 +110,15 @@ export const ABNORMAL_CAUSES = [
   'error', // any other socket error
 ] as const;
 export type AbnormalCause = (typeof ABNORMAL_CAUSES)[number];
+export const CAUSE_FIN = 0;
+export const CAUSE_RESET = 1;
+export const CAUSE_TERMINATED = 2;
+export const CAUSE_TIMEOUT = 3;
+export const CAUSE_ERROR = 4;
+
+/** Default reconnect window (ms) and table size, shared by the command and the library. */
+export const DEFAULT_RECONNECT_WINDOW_MS = 60_000;
+export const DEFAULT_RECONNECT_MAX_KEYS = 100_000;
 
 /** Fixed set of reasons a client close report is turned away. */
 export const CLIENT_REPORT_REJECT_REASONS = ['unknown_id', 'duplicate', 'too_large', 'bad_request', 'origin', 'rate_limited'] as const;

@@ -21,17 +21,21 @@ import { performance } from 'node:perf_hooks'; // the global is a lazy getter, r
 import type { MeterProvider, Span } from '@opentelemetry/api';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { wireViolation } from '../codes/close-codes.js';
-import { INITIATOR_CLIENT, INITIATOR_SERVER, SIDE_CLIENT } from '../codes/vocabulary.js';
+import { CAUSE_TIMEOUT, INITIATOR_CLIENT, INITIATOR_SERVER, SIDE_CLIENT } from '../codes/vocabulary.js';
 import { activeSpan } from '../otel-global.js';
 import { OtelBridge } from '../otel.js';
 import { OptionError, type RecorderOptions } from '../recorder/options.js';
 import type { CloseRecorder } from '../recorder/recorder.js';
 import { createRecorder } from '../recorder/registry.js';
+import type { ReconnectTableOptions } from '../recorder/reconnect-table.js';
+import { LocalReconnects, NO_KEY, ReconnectTracker, TIME_ORIGIN, type ReconnectSink } from '../recorder/reconnects.js';
+import { abnormalOf, closeFrameLost, noteCloseStart, packAbnormal, recordHandshake, type HandshakeState } from './close-explain.js';
 import { closeIdDetails, closeIdOfUpgrade, type CloseId } from './close-id.js';
 import { MethodPatch, methodOwner, patchMethod } from './method-patch.js';
+import { clientKeyOf, validateReconnectOptions, type ReconnectOptions } from './reconnect-options.js';
 import { violationOfWsError } from './ws-errors.js';
 
-export interface InstrumentOptions extends RecorderOptions {
+export interface InstrumentOptions extends RecorderOptions, ReconnectOptions {
   /** Called with any error raised inside the hook; it never reaches the application. Default: a process warning, once. */
   onError?: (error: Error) => void;
   /** OpenTelemetry meter provider (default: the global one; the API's no-op provider records nothing and costs nothing). */
@@ -54,8 +58,10 @@ export interface Instrumentation {
 const OPEN = 1;
 const kState = Symbol('ws-close-agent.connection');
 
-interface ConnectionState {
+interface ConnectionState extends HandshakeState {
   readonly hook: Hook;
+  /** Keyed hash of the client key (reconnect tracking); NO_KEY without one. */
+  readonly keyHash: number;
   readonly start: number;
   /** Code of the first close frame the server sent; 0 while none. */
   code: number;
@@ -80,6 +86,9 @@ interface TrackedSocket {
   _receiver?: { _opcode?: number; _writableState?: { errored?: unknown } };
   /** ws's code of the close frame received (1005 for an empty payload), 1006 while none; what the `close` event carries. */
   _closeCode?: number;
+  _closeFrameSent?: boolean;
+  _closeTimeout?: number;
+  _socket?: { errored?: unknown; readableEnded?: boolean } | null;
   close(code?: number, data?: string | Buffer): void;
   terminate(): void;
   /** ws-internal: emits `close` once the connection is done. */
@@ -97,13 +106,15 @@ function wrapClose(original: CloseMethod): CloseMethod {
   return function closeTracked(this: TrackedSocket, code?: number, data?: string | Buffer): void {
     const st = this[kState];
     if (st === undefined || st.inCall) return original.call(this, code, data);
-    const first = st.code === 0 && !st.terminated && this.readyState === OPEN && this._closeFrameReceived !== true;
+    const wasOpen = this.readyState === OPEN;
+    const first = st.code === 0 && !st.terminated && wasOpen && this._closeFrameReceived !== true;
     st.inCall = true;
     try {
       original.call(this, code, data); // an invalid code throws here, into the caller, as without the hook
     } finally {
       st.inCall = false;
     }
+    if (wasOpen && this[kState] === st) noteCloseStart(this, st, performance.now(), st.attributedTo >= 0 ? st.attributedTo : INITIATOR_SERVER);
     if (!first || this[kState] !== st) return;
     try {
       st.code = code ?? 1005; // close() without a code sends an empty payload
@@ -151,19 +162,22 @@ function onTrackedClose(this: TrackedSocket, receivedCode: number): void {
     // ws emits `close` once: a listener can stay on the dead socket (removing it costs more than it saves).
     this[kState] = undefined;
     hook.forget(this);
-    const duration = (performance.now() - st.start) / 1000;
+    const now = performance.now();
+    const duration = (now - st.start) / 1000;
     if (st.code !== 0) {
-      hook.recordClose(st, st.code, st.initiator, duration);
+      if (closeFrameLost(this, st, now)) hook.recordAbnormalClose(st, packAbnormal(INITIATOR_SERVER, CAUSE_TIMEOUT), duration, now);
+      else hook.recordClose(st, st.code, st.initiator, duration, now);
     } else if (this._closeFrameReceived === true || (this._closeFrameReceived === undefined && receivedCode !== 1006)) {
       // ws accepted the client's close frame (it rejects most bad codes; 1014 it lets through).
       if (receivedCode !== 1005) {
         const violation = wireViolation(receivedCode);
         if (violation !== undefined) hook.recorder.recordViolation(SIDE_CLIENT, violation);
       }
-      hook.recordClose(st, receivedCode, INITIATOR_CLIENT, duration);
+      hook.recordClose(st, receivedCode, INITIATOR_CLIENT, duration, now);
     } else {
-      hook.recordClose(st, 1006, st.terminated ? st.initiator : INITIATOR_CLIENT, duration);
+      hook.recordAbnormalClose(st, abnormalOf(this, st), duration, now);
     }
+    recordHandshake(hook, this, st, now);
   } catch (err) {
     hook.report(err);
   }
@@ -186,13 +200,18 @@ class Hook implements Instrumentation {
   private listenForClose = false;
   private readonly patches = new Set<object>();
   private readonly unpatches: (() => void)[] = [];
+  private readonly reconnects: ReconnectTracker | undefined;
 
   constructor(
     readonly wss: WebSocketServer,
     readonly recorder: CloseRecorder,
     private readonly otel: OtelBridge | undefined,
     private readonly onError: ((error: Error) => void) | undefined,
+    private readonly clientKey: ((req: IncomingMessage) => string | undefined) | undefined,
+    reconnectTable: ReconnectTableOptions | undefined,
+    reconnectSink: ReconnectSink | undefined,
   ) {
+    if (reconnectTable !== undefined) this.reconnects = new ReconnectTracker(recorder, reconnectSink ?? new LocalReconnects(this, reconnectTable));
     this.clients = wss.clients instanceof Set ? (wss.clients as unknown as Set<TrackedSocket>) : undefined;
     // First in line: a `connection` listener added before instrument() may close the socket at once (express-ws does for unrouted paths).
     if (typeof wss.prependListener === 'function') wss.prependListener('connection', this.onConnection);
@@ -215,7 +234,22 @@ class Hook implements Instrumentation {
     if (proto !== this.knownProto) this.wrapMethodsOf(ws, proto);
     this.recorder.recordOpen(); // first: if it throws, the connection stays untracked and the counts consistent
     const span = this.otel === undefined ? undefined : activeSpan();
-    ws[kState] = { hook: this, start: performance.now(), code: 0, initiator: INITIATOR_SERVER, terminated: false, attributedTo: -1, inCall: false, span, closeId: closeIdOfUpgrade(this.recorder.wantsDetails, req) };
+    const start = performance.now();
+    const keyHash = this.reconnects !== undefined && req !== undefined ? this.reconnects.open(clientKeyOf(this, this.clientKey, req), TIME_ORIGIN + start) : NO_KEY;
+    ws[kState] = {
+      hook: this,
+      start,
+      code: 0,
+      initiator: INITIATOR_SERVER,
+      terminated: false,
+      attributedTo: -1,
+      inCall: false,
+      span,
+      closeStart: 0,
+      closeBy: INITIATOR_SERVER,
+      keyHash,
+      closeId: closeIdOfUpgrade(this.recorder.wantsDetails, req),
+    };
     if (this.listenForClose) ws.on('close', onTrackedClose);
     this.open++;
     if (this.clients === undefined || !this.clients.has(ws)) this.others.add(ws);
@@ -233,9 +267,28 @@ class Hook implements Instrumentation {
     this.knownProto = proto;
   }
 
-  recordClose(st: ConnectionState, code: number, initiator: number, durationSeconds: number): void {
+  recordClose(st: ConnectionState, code: number, initiator: number, durationSeconds: number, now: number): void {
     const series = this.recorder.recordClose(code, initiator, durationSeconds, closeIdDetails(st.closeId));
     this.otel?.recordClose(series, durationSeconds, st.span);
+    if (st.keyHash !== NO_KEY) this.reconnects?.close(st.keyHash, code, TIME_ORIGIN + now);
+  }
+
+  /** A close without a close frame; `abnormal` is packAbnormal(side, cause). */
+  recordAbnormalClose(st: ConnectionState, abnormal: number, durationSeconds: number, now: number): void {
+    const series = this.recorder.recordAbnormalClose(abnormal >> 3, abnormal & 7, durationSeconds, closeIdDetails(st.closeId));
+    this.otel?.recordClose(series, durationSeconds, st.span);
+    if (st.keyHash !== NO_KEY) this.reconnects?.close(st.keyHash, 1006, TIME_ORIGIN + now);
+  }
+
+  /** From this hook's reconnect table. */
+  recordReconnect(previous: number, delaySeconds: number): void {
+    this.recorder.recordReconnect(previous, delaySeconds);
+    this.otel?.recordReconnect(previous, delaySeconds);
+  }
+
+  recordCloseHandshake(initiator: number, seconds: number, answered: boolean): void {
+    this.recorder.recordCloseHandshake(initiator, seconds, answered);
+    this.otel?.recordCloseHandshake(initiator, seconds);
   }
 
   /** A tracked connection closed. */
@@ -326,8 +379,9 @@ export function instrument(wss: WebSocketServer, options: InternalInstrumentOpti
   if (options.onError !== undefined && typeof options.onError !== 'function') {
     throw new OptionError('onError must be a function');
   }
+  const reconnectTable = validateReconnectOptions(options);
   const recorder = options.recorder ?? createRecorder(options);
-  return new Hook(wss, recorder, OtelBridge.create(recorder, options.meterProvider), options.onError);
+  return new Hook(wss, recorder, OtelBridge.create(recorder, options.meterProvider), options.onError, options.clientKey, reconnectTable, options.reconnectSink);
 }
 
 /** The hook behind an instrumentation, for the package's internal modules (attribution.ts); undefined for anything else. */

@@ -7,6 +7,7 @@
 import type { CodeNames } from '../codes/close-codes.js';
 import type { CloseId } from '../hook/close-id.js';
 import {
+  CAUSE_ERROR,
   DURATION_BUCKETS_SECONDS,
   INITIATORS,
   INITIATOR_CLIENT,
@@ -21,6 +22,7 @@ import {
 } from '../codes/vocabulary.js';
 import { ClientReports } from './client-reports.js';
 import { CodeSlots } from './code-slots.js';
+import { ExplainCounters } from './explain.js';
 import { FixedCounter, FixedHistogram, SingleSeries, type Labels, type SeriesSample, type SeriesSource } from './family.js';
 import type { ValidOptions } from './options.js';
 
@@ -113,6 +115,7 @@ export class CloseRecorder {
   private readonly duration: FixedHistogram;
   private readonly violations: FixedCounter;
   private readonly failures: FixedCounter;
+  private readonly explain: ExplainCounters;
   private readonly listeners: CloseListener[] = [];
   /** What clients reported about their closes (client-reports.ts). */
   readonly clientReports: ClientReports;
@@ -130,6 +133,11 @@ export class CloseRecorder {
     readonly clientClosesTotal: SeriesSource;
     readonly closeMismatchesTotal: SeriesSource;
     readonly clientReportsRejectedTotal: SeriesSource;
+    readonly abnormalClosuresTotal: SeriesSource;
+    readonly closeHandshakeDurationSeconds: SeriesSource;
+    readonly closeHandshakesUnansweredTotal: SeriesSource;
+    readonly reconnectsTotal: SeriesSource;
+    readonly reconnectDelaySeconds: SeriesSource;
   };
 
   /** Use createRecorder(): a recorder made here is registered nowhere. */
@@ -160,6 +168,7 @@ export class CloseRecorder {
       labels,
     );
     this.clientReports = new ClientReports(this.slots, labels);
+    this.explain = new ExplainCounters(this.slots.codenames, labels);
     this.sources = {
       closedTotal: this.closedSeries,
       openedTotal: new SingleSeries(labels, () => this.opened),
@@ -170,6 +179,11 @@ export class CloseRecorder {
       clientClosesTotal: this.clientReports.closes,
       closeMismatchesTotal: this.clientReports.mismatches,
       clientReportsRejectedTotal: this.clientReports.rejected,
+      abnormalClosuresTotal: this.explain.abnormal,
+      closeHandshakeDurationSeconds: this.explain.handshakeDuration,
+      closeHandshakesUnansweredTotal: this.explain.unanswered,
+      reconnectsTotal: this.explain.reconnects,
+      reconnectDelaySeconds: this.explain.reconnectDelay,
     };
   }
 
@@ -180,11 +194,59 @@ export class CloseRecorder {
   }
 
   /**
-   * A connection that was opened has closed. `initiator` is an index into
-   * INITIATORS; `durationSeconds` its lifetime. Returns the series it was
+   * A connection that was opened has closed with a close frame carrying
+   * `code` (1005 for an empty payload), sent by `initiator` (an index into
+   * INITIATORS); `durationSeconds` its lifetime. Returns the series it was
    * counted under. `details` go to the close listeners only.
+   *
+   * A close without a close frame is recordAbnormalClose(). A 1006 passed
+   * here (a peer put the internal code on the wire) is counted in
+   * `_abnormal_closures_total` too, under its sender as side and cause
+   * `error` (an unknown initiator counts as the client): every 1006 in
+   * `_closed_total` is there exactly once, by construction.
    */
   recordClose(code: number, initiator: number, durationSeconds: number, details?: CloseDetails): CloseSeries {
+    if (code === 1006) this.explain.countAbnormal(initiator < 3 ? initiator : INITIATOR_CLIENT, CAUSE_ERROR);
+    return this.countClose(code, initiator, durationSeconds, details);
+  }
+
+  /**
+   * A connection that was opened has closed without a close frame (code
+   * 1006): `side` (an index into ABNORMAL_SIDES, the same as the initiator
+   * indexes client/server/agent) is whose transport ended first and the
+   * close's initiator, `cause` an index into ABNORMAL_CAUSES.
+   */
+  recordAbnormalClose(side: number, cause: number, durationSeconds: number, details?: CloseDetails): CloseSeries {
+    const s = side >= 0 && side < 3 ? side : INITIATOR_CLIENT;
+    this.explain.countAbnormal(s, cause);
+    return this.countClose(1006, s, durationSeconds, details);
+  }
+
+  /**
+   * A close handshake ended (both transports done) `seconds` after its first
+   * close frame, sent by `initiator`; `answered` when the other side sent a
+   * close frame back before its transport ended.
+   */
+  recordCloseHandshake(initiator: number, seconds: number, answered: boolean): void {
+    this.explain.recordHandshake(initiator, seconds, answered);
+  }
+
+  /** A client reconnected `delaySeconds` after its previous connection ended under codename index `previous` (codenameIndexOf()). */
+  recordReconnect(previous: number, delaySeconds: number): void {
+    this.explain.recordReconnect(previous, delaySeconds);
+  }
+
+  /** The index of the codename a close code is counted under (for reconnect tracking: a small integer to keep). */
+  codenameIndexOf(code: number): number {
+    return this.slots.codenameIndexOf(this.slots.slotOf(code));
+  }
+
+  /** The codename of a codename index. */
+  codenameAt(index: number): string {
+    return this.slots.codenames[index] ?? 'UNKNOWN';
+  }
+
+  private countClose(code: number, initiator: number, durationSeconds: number, details: CloseDetails | undefined): CloseSeries {
     const slot = this.slots.slotOf(code);
     const i = slot * N_INITIATORS + (initiator & 3);
     this.closedSeries.counts[i]! += 1;
@@ -261,5 +323,6 @@ export class CloseRecorder {
     this.violations.reset();
     this.failures.reset();
     this.clientReports.reset();
+    this.explain.reset();
   }
 }
