@@ -26,6 +26,7 @@ import { OtelBridge } from '../otel.js';
 import { OptionError, type RecorderOptions } from '../recorder/options.js';
 import type { CloseRecorder } from '../recorder/recorder.js';
 import { createRecorder } from '../recorder/registry.js';
+import { closeDetails, connectionInfo, type ConnectionInfo } from './close-details.js';
 import { MethodPatch, methodOwner, patchMethod } from './method-patch.js';
 import { violationOfWsError } from './ws-errors.js';
 
@@ -62,6 +63,8 @@ interface ConnectionState {
   inCall: boolean;
   /** The span active when the connection opened (the upgrade request's), for a close event. */
   readonly span: Span | undefined;
+  /** Path, peer and sent reason for close listeners; only while the recorder wants details. */
+  info: ConnectionInfo | undefined;
 }
 
 /** The ws internals the hook reads; every access is guarded. */
@@ -72,6 +75,8 @@ interface TrackedSocket {
   _receiver?: { _opcode?: number; _writableState?: { errored?: unknown } };
   /** ws's code of the close frame received (1005 for an empty payload), 1006 while none; what the `close` event carries. */
   _closeCode?: number;
+  /** ws's reason of the close frame received. */
+  _closeMessage?: Buffer;
   close(code?: number, data?: string | Buffer): void;
   terminate(): void;
   /** ws-internal: emits `close` once the connection is done. */
@@ -99,6 +104,7 @@ function wrapClose(original: CloseMethod): CloseMethod {
     if (!first || this[kState] !== st) return;
     try {
       st.code = code ?? 1005; // close() without a code sends an empty payload
+      if (st.hook.recorder.wantsDetails) (st.info ??= {}).sentReason = data;
       st.initiator = st.attributedTo >= 0 ? st.attributedTo : INITIATOR_SERVER;
       // ws calls close(statusCode) itself when it rejects a frame; its receiver then holds the error.
       const errored = this._receiver?._writableState?.errored;
@@ -143,18 +149,19 @@ function onTrackedClose(this: TrackedSocket, receivedCode: number): void {
     // ws emits `close` once: a listener can stay on the dead socket (removing it costs more than it saves).
     this[kState] = undefined;
     hook.forget(this);
-    const duration = (performance.now() - st.start) / 1000;
+    const now = performance.now();
+    const duration = (now - st.start) / 1000;
     if (st.code !== 0) {
-      hook.recordClose(st, st.code, st.initiator, duration);
+      hook.recordClose(st, st.code, st.initiator, duration, now, st.info?.sentReason);
     } else if (this._closeFrameReceived === true || (this._closeFrameReceived === undefined && receivedCode !== 1006)) {
       // ws accepted the client's close frame (it rejects most bad codes; 1014 it lets through).
       if (receivedCode !== 1005) {
         const violation = wireViolation(receivedCode);
         if (violation !== undefined) hook.recorder.recordViolation(SIDE_CLIENT, violation);
       }
-      hook.recordClose(st, receivedCode, INITIATOR_CLIENT, duration);
+      hook.recordClose(st, receivedCode, INITIATOR_CLIENT, duration, now, this._closeMessage);
     } else {
-      hook.recordClose(st, 1006, st.terminated ? st.initiator : INITIATOR_CLIENT, duration);
+      hook.recordClose(st, 1006, st.terminated ? st.initiator : INITIATOR_CLIENT, duration, now, undefined);
     }
   } catch (err) {
     hook.report(err);
@@ -191,21 +198,22 @@ class Hook implements Instrumentation {
     if (wss.clients) for (const ws of wss.clients) this.track(ws as unknown as TrackedSocket);
   }
 
-  readonly onConnection = (ws: WebSocket, _req?: IncomingMessage): void => {
+  readonly onConnection = (ws: WebSocket, req?: IncomingMessage): void => {
     try {
-      this.track(ws as unknown as TrackedSocket);
+      this.track(ws as unknown as TrackedSocket, req);
     } catch (err) {
       this.report(err);
     }
   };
 
-  private track(ws: TrackedSocket): void {
+  private track(ws: TrackedSocket, req?: IncomingMessage): void {
     if (ws[kState] !== undefined || ws.readyState !== OPEN) return;
     const proto = Object.getPrototypeOf(ws) as object | null;
     if (proto !== this.knownProto) this.wrapMethodsOf(ws, proto);
     this.recorder.recordOpen(); // first: if it throws, the connection stays untracked and the counts consistent
     const span = this.otel === undefined ? undefined : trace.getActiveSpan();
-    ws[kState] = { hook: this, start: performance.now(), code: 0, initiator: INITIATOR_SERVER, terminated: false, attributedTo: -1, inCall: false, span };
+    const info = this.recorder.wantsDetails ? connectionInfo(req, ws) : undefined;
+    ws[kState] = { hook: this, start: performance.now(), code: 0, initiator: INITIATOR_SERVER, terminated: false, attributedTo: -1, inCall: false, span, info };
     if (this.listenForClose) ws.on('close', onTrackedClose);
     this.open++;
     if (this.clients === undefined || !this.clients.has(ws)) this.others.add(ws);
@@ -223,8 +231,9 @@ class Hook implements Instrumentation {
     this.knownProto = proto;
   }
 
-  recordClose(st: ConnectionState, code: number, initiator: number, durationSeconds: number): void {
-    const series = this.recorder.recordClose(code, initiator, durationSeconds);
+  recordClose(st: ConnectionState, code: number, initiator: number, durationSeconds: number, now: number, reason: Buffer | string | undefined): void {
+    const details = this.recorder.wantsDetails ? closeDetails(st.info, reason, now) : undefined;
+    const series = this.recorder.recordClose(code, initiator, durationSeconds, details);
     this.otel?.recordClose(series, durationSeconds, st.span);
   }
 

@@ -42,9 +42,13 @@ export interface CloseSeries {
 /**
  * What a source knows about one close beyond its code and initiator, for
  * close listeners (recent closes, logs, client-report join). Peer text
- * (reason, path) goes to listeners only, never to a label.
+ * (reason, path) goes to listeners only, never to a label. A source may
+ * reuse one object for every close: a listener copies what it keeps before
+ * it returns, and copies bytes (a reason may be a view into a larger buffer).
  */
 export interface CloseDetails {
+  /** performance.now() when the close was recorded, if the source read the clock anyway (saves the listener a clock read). */
+  readonly at?: number | undefined;
   /** The close frame's reason as received (raw bytes, at most 123). */
   readonly reason?: Buffer | string | undefined;
   /** The upgrade request's path (the listener strips the query). */
@@ -53,7 +57,8 @@ export interface CloseDetails {
   readonly peer?: string | undefined;
 }
 
-export type CloseListener = (series: CloseSeries, durationSeconds: number, details: CloseDetails | undefined) => void;
+/** `code` is the close code itself (series.code is its label value, which may be a range). */
+export type CloseListener = (series: CloseSeries, durationSeconds: number, details: CloseDetails | undefined, code: number) => void;
 
 /** The `_closed_total` series: one per (code slot in use, initiator). */
 class ClosedSeries implements SeriesSource {
@@ -178,7 +183,7 @@ export class CloseRecorder {
     this.active--;
     this.duration.observe(this.slots.codenameIndexOf(slot), durationSeconds);
     const series = this.series[i] ?? this.seriesOf(i);
-    if (this.listeners.length !== 0) this.notify(series, durationSeconds, details);
+    if (this.listeners.length !== 0) this.notify(series, durationSeconds, details, code);
     return series;
   }
 
@@ -188,10 +193,10 @@ export class CloseRecorder {
     return series;
   }
 
-  private notify(series: CloseSeries, durationSeconds: number, details: CloseDetails | undefined): void {
+  private notify(series: CloseSeries, durationSeconds: number, details: CloseDetails | undefined, code: number): void {
     for (const listener of this.listeners) {
       try {
-        listener(series, durationSeconds, details);
+        listener(series, durationSeconds, details, code);
       } catch {
         // A listener's failure must not reach the source that recorded the close.
       }

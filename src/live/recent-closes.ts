@@ -1,0 +1,156 @@
+/**
+ * The ring of recent closes: the last N closes a recorder saw, with their
+ * reason, path and (when enabled) peer. Fed by a close listener; memory is
+ * fixed by N at construction (a reason is at most 123 bytes before escaping,
+ * a path at most MAX_PATH_CHARS). Recording one close writes a few slots of
+ * preallocated arrays and reads no clock when the source passes its own.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Initiator } from '../codes/vocabulary.js';
+import { OptionError } from '../recorder/options.js';
+import type { CloseDetails, CloseListener, CloseRecorder, CloseSeries } from '../recorder/recorder.js';
+import { escapeReason, escapeReasonText, pathOf, type CloseEntry } from './close-entry.js';
+
+/** Ring size when none is given: about 1,000 x (123 B reason + 256 B path + the rest) at most. */
+export const DEFAULT_RECENT_CLOSES = 1000;
+/** The largest ring accepted: beyond it a ring is a log, and logs have their own pipeline (--log-closes). */
+export const MAX_RECENT_CLOSES = 100_000;
+
+export interface RecentClosesOptions {
+  /** How many closes to keep (default 1000; 0 keeps none). */
+  size?: number;
+  /** Keep the peer's address too (default false). */
+  peer?: boolean;
+}
+
+/** A filter on the entries listed: exact code, codename and initiator. */
+export interface CloseFilter {
+  code?: number | undefined;
+  codename?: string | undefined;
+  initiator?: string | undefined;
+}
+
+export function validateRingSize(size: unknown, name = 'size'): number {
+  if (size === undefined) return DEFAULT_RECENT_CLOSES;
+  if (typeof size !== 'number' || !Number.isInteger(size) || size < 0 || size > MAX_RECENT_CLOSES) {
+    throw new OptionError(`${name} must be an integer from 0 (off) to ${MAX_RECENT_CLOSES}, got ${String(size)}`);
+  }
+  return size;
+}
+
+/** The reason as escaped text; '' for none. Never keeps the caller's buffer. */
+function reasonText(reason: Buffer | string | undefined): string {
+  if (reason === undefined || reason.length === 0) return '';
+  return typeof reason === 'string' ? escapeReasonText(reason) : escapeReason(reason);
+}
+
+export class RecentCloses {
+  readonly capacity: number;
+  readonly keepsPeer: boolean;
+  private readonly series: (CloseSeries | undefined)[];
+  private readonly codes: Int32Array;
+  private readonly durations: Float64Array;
+  /** performance.now() of each close: turned into wall time when read, with the clock offset of that moment. */
+  private readonly at: Float64Array;
+  private readonly reasons: string[];
+  private readonly paths: string[];
+  private readonly peers: string[];
+  /** Closes recorded so far; the slot of close k is k % capacity. */
+  private count = 0;
+
+  constructor(options: RecentClosesOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new OptionError('recent closes options must be an object');
+    this.capacity = validateRingSize(options.size);
+    if (options.peer !== undefined && typeof options.peer !== 'boolean') throw new OptionError(`peer must be a boolean, got ${String(options.peer)}`);
+    this.keepsPeer = options.peer === true;
+    const n = this.capacity;
+    this.series = new Array<CloseSeries | undefined>(n).fill(undefined);
+    this.codes = new Int32Array(n);
+    this.durations = new Float64Array(n);
+    this.at = new Float64Array(n);
+    this.reasons = new Array<string>(n).fill('');
+    this.paths = new Array<string>(n).fill('');
+    this.peers = new Array<string>(this.keepsPeer ? n : 0).fill('');
+  }
+
+  /** Closes recorded since the ring was made (also those that fell out of it). */
+  get recorded(): number {
+    return this.count;
+  }
+
+  /** The close listener that feeds the ring (see attach). */
+  readonly record: CloseListener = (series, durationSeconds, details, code) => {
+    if (this.capacity === 0) return;
+    const i = this.count % this.capacity;
+    this.count++;
+    this.series[i] = series;
+    this.codes[i] = code;
+    this.durations[i] = durationSeconds;
+    if (details === undefined) {
+      this.at[i] = performance.now();
+      this.reasons[i] = '';
+      this.paths[i] = '';
+      if (this.keepsPeer) this.peers[i] = '';
+      return;
+    }
+    this.at[i] = details.at ?? performance.now();
+    this.reasons[i] = reasonText(details.reason);
+    this.paths[i] = pathOf(details.path);
+    if (this.keepsPeer) this.peers[i] = details.peer ?? '';
+  };
+
+  /** Feed the ring from `recorder`'s closes; returns the function that stops it. */
+  attach(recorder: CloseRecorder): () => void {
+    return recorder.addCloseListener(this.record);
+  }
+
+  /**
+   * Up to `limit` entries, newest first, matching `filter`; only closes
+   * recorded after `after` (a `recorded` value) when given.
+   */
+  list(limit: number, filter: CloseFilter = {}, after = -1): CloseEntry[] {
+    const out: CloseEntry[] = [];
+    const oldest = Math.max(this.count - this.capacity, after + 1, 0);
+    const offset = Date.now() - performance.now();
+    for (let k = this.count - 1; k >= oldest && out.length < limit; k--) {
+      const i = k % this.capacity;
+      const series = this.series[i]!;
+      if (filter.code !== undefined && this.codes[i] !== filter.code) continue;
+      if (filter.codename !== undefined && series.codename !== filter.codename) continue;
+      if (filter.initiator !== undefined && series.initiator !== filter.initiator) continue;
+      out.push(this.entryAt(i, series, offset));
+    }
+    return out;
+  }
+
+  private entryAt(i: number, series: CloseSeries, offset: number): CloseEntry {
+    const entry: CloseEntry = {
+      time: new Date(Math.round(offset + this.at[i]!)).toISOString(),
+      code: this.codes[i]!,
+      codename: series.codename,
+      category: series.category,
+      initiator: series.initiator as Initiator,
+      durationSeconds: Math.round(this.durations[i]! * 1e6) / 1e6,
+      reason: this.reasons[i]!,
+      path: this.paths[i]!,
+    };
+    if (this.keepsPeer) entry.peer = this.peers[i]!;
+    return entry;
+  }
+}
+
+/** The entry for one close as it happens (the close log): the same shape as the ring's. */
+export function entryOf(series: CloseSeries, durationSeconds: number, details: CloseDetails | undefined, code: number, peer: boolean): CloseEntry {
+  const entry: CloseEntry = {
+    time: new Date().toISOString(),
+    code,
+    codename: series.codename,
+    category: series.category,
+    initiator: series.initiator,
+    durationSeconds: Math.round(durationSeconds * 1e6) / 1e6,
+    reason: reasonText(details?.reason),
+    path: pathOf(details?.path),
+  };
+  if (peer) entry.peer = details?.peer ?? '';
+  return entry;
+}
