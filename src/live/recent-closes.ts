@@ -105,12 +105,12 @@ export class RecentCloses {
   }
 
   /**
-   * Up to `limit` entries, newest first, matching `filter`; only closes
-   * recorded after `after` (a `recorded` value) when given.
+   * Up to `limit` entries, newest first, matching `filter`; only the closes
+   * recorded after the first `after` (a `recorded` value seen earlier).
    */
-  list(limit: number, filter: CloseFilter = {}, after = -1): CloseEntry[] {
+  list(limit: number, filter: CloseFilter = {}, after = 0): CloseEntry[] {
     const out: CloseEntry[] = [];
-    const oldest = Math.max(this.count - this.capacity, after + 1, 0);
+    const oldest = Math.max(this.count - this.capacity, after, 0);
     const offset = Date.now() - performance.now();
     for (let k = this.count - 1; k >= oldest && out.length < limit; k--) {
       const i = k % this.capacity;
