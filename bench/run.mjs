@@ -23,8 +23,9 @@ import * as proxyLatency from './cases/proxy-latency.mjs';
 import * as proxyMemory from './cases/proxy-memory.mjs';
 import * as frameScanner from './cases/frame-scanner.mjs';
 import * as otelRecord from './cases/otel-record.mjs';
+import * as recentCloses from './cases/recent-closes.mjs';
 
-const CASES = [recordClose, connectionChurn, scrape, proxyStreaming, proxySetup, proxyLatency, proxyMemory, frameScanner, otelRecord];
+const CASES = [recordClose, connectionChurn, scrape, proxyStreaming, proxySetup, proxyLatency, proxyMemory, frameScanner, otelRecord, recentCloses];
 
 /** Seconds each case may take (quick, full); the sums stay under 2 and 10 minutes. */
 const BUDGET_S = {
@@ -37,6 +38,7 @@ const BUDGET_S = {
   7: [22, 240],
   8: [3, 15],
   9: [5, 20],
+  10: [20, 60],
 };
 
 const USAGE = `usage: node --expose-gc bench/run.mjs [--quick] [--only CASES] [--agent-cpu-prof DIR]

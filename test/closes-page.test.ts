@@ -6,84 +6,23 @@
  * route; the event stream delivers new closes and is bounded in viewers;
  * reasons and paths never reach a metric label.
  */
-import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, request } from 'node:http';
 import express from 'express';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocket, WebSocketServer } from 'ws';
-import { instrument } from '../src/hook/instrument.js';
-import { closesPage, type ClosesPage, type ClosesPageOptions } from '../src/live/closes-page.js';
+import { closesPage, type ClosesPageOptions } from '../src/live/closes-page.js';
 import type { CloseEntry } from '../src/live/close-entry.js';
 import { createRecorder } from '../src/recorder/registry.js';
+import { get, listen as listenOn, startLivePage, type Cleanup } from './helpers/live-fixture.js';
 import { waitFor } from './helpers/wait.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanups: Cleanup[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-interface Answer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-function get(port: number, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers, method }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (s: string) => (body += s));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-async function listen(server: Server): Promise<number> {
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanups.push(
-    () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  );
-  return (server.address() as AddressInfo).port;
-}
-
-/** A ws server instrumented into a fresh registry, and closesPage() on the same HTTP server. */
-async function start(options: Omit<ClosesPageOptions, 'recorder'> = {}) {
-  const registry = new Registry();
-  const recorder = createRecorder({ registry });
-  const page = closesPage({ recorder, ...options });
-  cleanups.push(() => page.close());
-  const server = createServer((req, res) => page(req, res));
-  const wss = new WebSocketServer({ server });
-  const hook = instrument(wss, { recorder });
-  cleanups.push(() => {
-    hook.uninstall();
-    for (const ws of wss.clients) ws.terminate();
-    wss.close();
-  });
-  const serverSockets: WebSocket[] = [];
-  wss.on('connection', (ws) => {
-    serverSockets.push(ws);
-    ws.on('error', () => undefined);
-  });
-  const port = await listen(server);
-  const connect = async (path: string): Promise<WebSocket> => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`);
-    ws.on('error', () => undefined);
-    await new Promise((r, j) => ws.once('open', r).once('error', j));
-    await waitFor(() => serverSockets.length > 0 && serverSockets.at(-1)!.readyState === WebSocket.OPEN, 'the server side to open');
-    return ws;
-  };
-  const closed = (ws: WebSocket) => new Promise((r) => (ws.readyState === WebSocket.CLOSED ? r(undefined) : ws.once('close', r)));
-  return { registry, recorder, page, port, connect, closed, serverSockets };
-}
+const start = (options: Omit<ClosesPageOptions, 'recorder'> = {}) => startLivePage(cleanups, options);
+const listen = (server: Parameters<typeof listenOn>[0]) => listenOn(server, cleanups);
 
 async function recent(port: number, query = '', headers: Record<string, string> = {}): Promise<{ recorded: number; closes: CloseEntry[] }> {
   const answer = await get(port, `/api/closes/recent${query}`, headers);

@@ -4,7 +4,7 @@
  * node:http) and for the agent's metrics listener:
  *
  *   GET /                      the page (self-contained; CSP default-src 'self')
- *   GET /live/app.js, app.css  its script and style (uPlot bundled in)
+ *   GET /live/app.js, app.css  its script and style (uPlot bundled in), and icon.svg
  *   GET /api/closes/recent     recent closes, newest first (?limit=N&code=&codename=&initiator=)
  *   GET /api/closes/summary    the sampled totals of the last 15 minutes
  *   GET /api/closes/events     the same, live (server-sent events)
@@ -17,7 +17,7 @@ import { createRecorder } from '../recorder/registry.js';
 import { CloseHistory } from './close-history.js';
 import { LiveFeed } from './live-feed.js';
 import { APP_CSS, APP_JS } from './page-bundle.generated.js';
-import { PAGE_HTML } from './page-html.js';
+import { ICON_SVG, PAGE_HTML } from './page-html.js';
 import { RecentCloses, validateRingSize, type CloseFilter } from './recent-closes.js';
 import { tokenCheck } from './token-check.js';
 
@@ -155,6 +155,8 @@ export function closesPage(options: ClosesPageOptions = {}): ClosesPage {
         return send(res, req, 200, 'text/javascript; charset=utf-8', APP_JS, 'no-cache');
       case '/live/app.css':
         return send(res, req, 200, 'text/css; charset=utf-8', APP_CSS, 'no-cache');
+      case '/live/icon.svg':
+        return send(res, req, 200, 'image/svg+xml', ICON_SVG, 'max-age=86400');
       case '/api/closes/recent': {
         const limit = limitOf(url.searchParams, 100);
         const filter = filterOf(url.searchParams);

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { Initiator } from '../codes/vocabulary.js';
 import { OptionError } from '../recorder/options.js';
 import type { CloseDetails, CloseListener, CloseRecorder, CloseSeries } from '../recorder/recorder.js';
-import { escapeReason, escapeReasonText, pathOf, type CloseEntry } from './close-entry.js';
+import { MAX_PATH_CHARS, escapeReason, escapeReasonText, pathOf, type CloseEntry } from './close-entry.js';
 
 /** Ring size when none is given: about 1,000 x (123 B reason + 256 B path + the rest) at most. */
 export const DEFAULT_RECENT_CLOSES = 1000;
@@ -44,33 +44,37 @@ function reasonText(reason: Buffer | string | undefined): string {
   return typeof reason === 'string' ? escapeReasonText(reason) : escapeReason(reason);
 }
 
+/** One close as kept: a preallocated object per ring slot, overwritten in place (no allocation per close). */
+interface Slot {
+  series: CloseSeries | undefined;
+  code: number;
+  durationSeconds: number;
+  /** performance.now() of the close: turned into wall time when read, with the clock offset of that moment. */
+  at: number;
+  reason: string;
+  path: string;
+  peer: string;
+}
+
 export class RecentCloses {
   readonly capacity: number;
   readonly keepsPeer: boolean;
-  private readonly series: (CloseSeries | undefined)[];
-  private readonly codes: Int32Array;
-  private readonly durations: Float64Array;
-  /** performance.now() of each close: turned into wall time when read, with the clock offset of that moment. */
-  private readonly at: Float64Array;
-  private readonly reasons: string[];
-  private readonly paths: string[];
-  private readonly peers: string[];
-  /** Closes recorded so far; the slot of close k is k % capacity. */
+  private readonly slots: Slot[];
+  /** Closes recorded so far; close k is in slot k % capacity. */
   private count = 0;
+  /** The slot the next close goes to. */
+  private next = 0;
+  // A one-entry cache: a server tends to repeat its reasons, and comparing
+  // strings is cheaper than escaping again.
+  private lastReason: string | undefined = undefined;
+  private lastReasonText = '';
 
   constructor(options: RecentClosesOptions = {}) {
     if (options === null || typeof options !== 'object') throw new OptionError('recent closes options must be an object');
     this.capacity = validateRingSize(options.size);
     if (options.peer !== undefined && typeof options.peer !== 'boolean') throw new OptionError(`peer must be a boolean, got ${String(options.peer)}`);
     this.keepsPeer = options.peer === true;
-    const n = this.capacity;
-    this.series = new Array<CloseSeries | undefined>(n).fill(undefined);
-    this.codes = new Int32Array(n);
-    this.durations = new Float64Array(n);
-    this.at = new Float64Array(n);
-    this.reasons = new Array<string>(n).fill('');
-    this.paths = new Array<string>(n).fill('');
-    this.peers = new Array<string>(this.keepsPeer ? n : 0).fill('');
+    this.slots = Array.from({ length: this.capacity }, () => ({ series: undefined, code: 0, durationSeconds: 0, at: 0, reason: '', path: '', peer: '' }));
   }
 
   /** Closes recorded since the ring was made (also those that fell out of it). */
@@ -81,22 +85,36 @@ export class RecentCloses {
   /** The close listener that feeds the ring (see attach). */
   readonly record: CloseListener = (series, durationSeconds, details, code) => {
     if (this.capacity === 0) return;
-    const i = this.count % this.capacity;
+    const i = this.next;
+    this.next = i + 1 === this.capacity ? 0 : i + 1;
     this.count++;
-    this.series[i] = series;
-    this.codes[i] = code;
-    this.durations[i] = durationSeconds;
+    const slot = this.slots[i]!;
+    slot.series = series;
+    slot.code = code;
+    slot.durationSeconds = durationSeconds;
     if (details === undefined) {
-      this.at[i] = performance.now();
-      this.reasons[i] = '';
-      this.paths[i] = '';
-      if (this.keepsPeer) this.peers[i] = '';
+      slot.at = performance.now();
+      slot.reason = '';
+      slot.path = '';
+      slot.peer = '';
       return;
     }
-    this.at[i] = details.at ?? performance.now();
-    this.reasons[i] = reasonText(details.reason);
-    this.paths[i] = pathOf(details.path);
-    if (this.keepsPeer) this.peers[i] = details.peer ?? '';
+    slot.at = details.at ?? performance.now();
+    const { reason, path } = details;
+    if (reason === undefined || reason.length === 0) slot.reason = '';
+    else if (reason === this.lastReason) slot.reason = this.lastReasonText;
+    else {
+      const text = reasonText(reason);
+      if (typeof reason === 'string') {
+        this.lastReason = reason;
+        this.lastReasonText = text;
+      }
+      slot.reason = text;
+    }
+    // Sources pass the path through pathOf() once per connection; one that
+    // still has a query or is too long (another source) goes through it here.
+    slot.path = path === undefined ? '' : path.length <= MAX_PATH_CHARS + 1 && path.indexOf('?') < 0 ? path : pathOf(path);
+    slot.peer = this.keepsPeer ? (details.peer ?? '') : '';
   };
 
   /** Feed the ring from `recorder`'s closes; returns the function that stops it. */
@@ -113,28 +131,28 @@ export class RecentCloses {
     const oldest = Math.max(this.count - this.capacity, after, 0);
     const offset = Date.now() - performance.now();
     for (let k = this.count - 1; k >= oldest && out.length < limit; k--) {
-      const i = k % this.capacity;
-      const series = this.series[i]!;
-      if (filter.code !== undefined && this.codes[i] !== filter.code) continue;
+      const slot = this.slots[k % this.capacity]!;
+      const series = slot.series!;
+      if (filter.code !== undefined && slot.code !== filter.code) continue;
       if (filter.codename !== undefined && series.codename !== filter.codename) continue;
       if (filter.initiator !== undefined && series.initiator !== filter.initiator) continue;
-      out.push(this.entryAt(i, series, offset));
+      out.push(this.entryOf(slot, series, offset));
     }
     return out;
   }
 
-  private entryAt(i: number, series: CloseSeries, offset: number): CloseEntry {
+  private entryOf(slot: Slot, series: CloseSeries, offset: number): CloseEntry {
     const entry: CloseEntry = {
-      time: new Date(Math.round(offset + this.at[i]!)).toISOString(),
-      code: this.codes[i]!,
+      time: new Date(Math.round(offset + slot.at)).toISOString(),
+      code: slot.code,
       codename: series.codename,
       category: series.category,
       initiator: series.initiator as Initiator,
-      durationSeconds: Math.round(this.durations[i]! * 1e6) / 1e6,
-      reason: this.reasons[i]!,
-      path: this.paths[i]!,
+      durationSeconds: Math.round(slot.durationSeconds * 1e6) / 1e6,
+      reason: slot.reason,
+      path: slot.path,
     };
-    if (this.keepsPeer) entry.peer = this.peers[i]!;
+    if (this.keepsPeer) entry.peer = slot.peer;
     return entry;
   }
 }

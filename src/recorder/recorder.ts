@@ -51,7 +51,7 @@ export interface CloseDetails {
   readonly at?: number | undefined;
   /** The close frame's reason as received (raw bytes, at most 123). */
   readonly reason?: Buffer | string | undefined;
-  /** The upgrade request's path (the listener strips the query). */
+  /** The upgrade request's path as pathOf() (live/close-entry.ts) returns it: no query, bounded, escaped; once per connection. */
   readonly path?: string | undefined;
   /** The peer's address. */
   readonly peer?: string | undefined;
@@ -194,7 +194,9 @@ export class CloseRecorder {
   }
 
   private notify(series: CloseSeries, durationSeconds: number, details: CloseDetails | undefined, code: number): void {
-    for (const listener of this.listeners) {
+    const listeners = this.listeners;
+    for (let k = 0; k < listeners.length; k++) {
+      const listener = listeners[k]!;
       try {
         listener(series, durationSeconds, details, code);
       } catch {
