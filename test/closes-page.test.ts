@@ -157,7 +157,9 @@ describe('closesPage(): the page and its assets', () => {
       [{ basePath: 'closes/' }, 'basePath'],
       [{ sampleIntervalMs: 5 }, 'sampleIntervalMs'],
     ] as const) {
-      expect(() => closesPage({ recorder: createRecorder({ registry: new Registry() }), ...options })).toThrow(expect.objectContaining({ code: 'WS_CLOSE_AGENT_INVALID_OPTION', message: expect.stringContaining(name) }));
+      expect(() => closesPage({ recorder: createRecorder({ registry: new Registry() }), ...options })).toThrow(
+        expect.objectContaining({ code: 'WS_CLOSE_AGENT_INVALID_OPTION', message: expect.stringContaining(name) }),
+      );
     }
   });
 });

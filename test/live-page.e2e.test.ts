@@ -109,7 +109,9 @@ describe('the live page in headless Chromium', () => {
     expect((await tableRows(page)).map((r) => r[1])).toEqual(['1006']);
 
     // The charts and tiles: uPlot drew, its legend names what closed, the tiles count.
-    await page.waitForFunction(() => document.querySelector('#chart-codename .u-legend')?.textContent?.includes('CLOSE_NORMAL') === true, undefined, { timeout: 20_000 });
+    await page.waitForFunction(() => document.querySelector('#chart-codename .u-legend')?.textContent?.includes('CLOSE_NORMAL') === true, undefined, {
+      timeout: 20_000,
+    });
     expect(await page.$$eval('.chart canvas', (els) => els.length)).toBe(3);
     expect(await page.textContent('#active')).toBe('0');
     expect(await page.textContent('#closes-15m')).toBe('5');

@@ -90,17 +90,19 @@ async function openViewers(port, count) {
   const reqs = [];
   let bytes = 0;
   await Promise.all(
-    Array.from({ length: count }, () =>
-      new Promise((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port, path: '/api/closes/events' }, (res) => {
-          if (res.statusCode !== 200) reject(new Error(`viewer: HTTP ${res.statusCode}`));
-          res.once('data', resolve);
-          res.on('data', (d) => (bytes += d.length));
-        });
-        req.on('error', () => undefined);
-        req.end();
-        reqs.push(req);
-      }),
+    Array.from(
+      { length: count },
+      () =>
+        new Promise((resolve, reject) => {
+          const req = request({ host: '127.0.0.1', port, path: '/api/closes/events' }, (res) => {
+            if (res.statusCode !== 200) reject(new Error(`viewer: HTTP ${res.statusCode}`));
+            res.once('data', resolve);
+            res.on('data', (d) => (bytes += d.length));
+          });
+          req.on('error', () => undefined);
+          req.end();
+          reqs.push(req);
+        }),
     ),
   );
   return { close: () => reqs.forEach((r) => r.destroy()), bytes: () => bytes };

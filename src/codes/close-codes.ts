@@ -102,7 +102,7 @@ export type CodeNames = ReadonlyMap<number, string>;
 const EMPTY_NAMES: CodeNames = new Map();
 
 /** True when `code` is an integer in 0-65535. */
-export function isUint16(code: number): boolean {
+function isUint16(code: number): boolean {
   return Number.isInteger(code) && code >= 0 && code <= MAX_CODE;
 }
 
@@ -145,7 +145,7 @@ export function wireViolation(code: number): ViolationKind | undefined {
 }
 
 /** Pattern every user-registered codename must match. */
-export const CODENAME_PATTERN = /^[A-Z][A-Z0-9_]{0,63}$/;
+const CODENAME_PATTERN = /^[A-Z][A-Z0-9_]{0,63}$/;
 
 /** Error thrown for a bad user-registered code name; `code` is stable for tests and callers. */
 export class CodeNameError extends TypeError {

@@ -65,17 +65,17 @@ interface PromMetric {
 }
 
 /** prom-client's escaping of metric names and help text. */
-export function escapeText(text: string): string {
+function escapeText(text: string): string {
   return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 }
 
 /** prom-client's escaping of a label value (non-strings are written as they stringify). */
-export function escapeLabelValue(value: unknown): string {
+function escapeLabelValue(value: unknown): string {
   return typeof value === 'string' ? escapeText(value).replace(/"/g, '\\"') : String(value);
 }
 
 /** `name="value",...` for `labels`, in their order, without braces. */
-export function formatLabelPairs(labels: Readonly<Record<string, unknown>>): string {
+function formatLabelPairs(labels: Readonly<Record<string, unknown>>): string {
   let out = '';
   for (const name of Object.keys(labels)) out += `${out === '' ? '' : ','}${name}="${escapeLabelValue(labels[name])}"`;
   return out;
@@ -85,7 +85,7 @@ export function formatLabelPairs(labels: Readonly<Record<string, unknown>>): str
  * The default labels a series with `own` label names gets, as `,name="value"...`
  * (prom-client adds the default labels a series does not set itself, after its own).
  */
-export function defaultLabelsSuffix(defaults: DefaultLabels | undefined, own: ReadonlySet<string>): string {
+function defaultLabelsSuffix(defaults: DefaultLabels | undefined, own: ReadonlySet<string>): string {
   if (defaults === undefined) return '';
   let out = '';
   for (const name of Object.keys(defaults)) if (!own.has(name)) out += `,${name}="${escapeLabelValue(defaults[name])}"`;
@@ -93,13 +93,13 @@ export function defaultLabelsSuffix(defaults: DefaultLabels | undefined, own: Re
 }
 
 /** `{pairs}` or '' when there are none (`pairs` may start with the comma of a defaults suffix). */
-export function braces(pairs: string): string {
+function braces(pairs: string): string {
   if (pairs === '') return '';
   return pairs.charCodeAt(0) === 44 /* , */ ? `{${pairs.slice(1)}}` : `{${pairs}}`;
 }
 
 /** prom-client's number formatting. */
-export function formatValue(value: number): string {
+function formatValue(value: number): string {
   if (Number.isNaN(value)) return 'Nan';
   if (!Number.isFinite(value)) return value < 0 ? '-Inf' : '+Inf';
   return `${value}`;
@@ -204,14 +204,16 @@ export async function renderRegistryChunks(registry: AnyRegistry, openMetrics: b
     } else {
       formatter = new OwnRegistry();
     }
-    if (withDefaults !== undefined) formatter.setDefaultLabels(withDefaults as Record<string, string>);
+    if (withDefaults !== undefined) formatter.setDefaultLabels(withDefaults);
   }
   const formatOther = (metric: PromMetric): Promise<string> => formatOneMetric(formatter, openMetrics ? openMetricsView(metric) : metric);
   // Every metric's collection starts in registry order, as in registry.metrics().
   const parts = (registry.getMetricsAsArray() as unknown[]).map((metric): string[] | Promise<string> =>
     isSourced(metric) ? renderSourced(metric, openMetrics, withDefaults, defaultsKey) : formatOther(metric as PromMetric),
   );
-  const rendered = parts.every((p) => Array.isArray(p)) ? (parts as string[][]) : await Promise.all(parts);
+  // Every collection has started: awaiting them in turn takes no longer than all at once.
+  const rendered: (string | string[])[] = [];
+  for (const part of parts) rendered.push(Array.isArray(part) ? part : await part);
   const separator = openMetrics ? '\n' : '\n\n';
   const chunks: string[] = [];
   let carry = ''; // separators and other metrics' text, written with the next chunk

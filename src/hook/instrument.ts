@@ -192,15 +192,15 @@ class Hook implements Instrumentation {
     private readonly otel: OtelBridge | undefined,
     private readonly onError: ((error: Error) => void) | undefined,
   ) {
-    this.clients = wss.clients instanceof Set ? (wss.clients as unknown as Set<TrackedSocket>) : undefined;
+    this.clients = wss.clients instanceof Set ? wss.clients : undefined;
     wss.on('connection', this.onConnection);
     // Connections open before instrument() are adopted from now on.
-    if (wss.clients) for (const ws of wss.clients) this.track(ws as unknown as TrackedSocket);
+    if (wss.clients) for (const ws of wss.clients) this.track(ws);
   }
 
   readonly onConnection = (ws: WebSocket, req?: IncomingMessage): void => {
     try {
-      this.track(ws as unknown as TrackedSocket, req);
+      this.track(ws, req);
     } catch (err) {
       this.report(err);
     }
@@ -304,7 +304,9 @@ class Hook implements Instrumentation {
 function isRecorder(value: unknown): value is CloseRecorder {
   if (value === null || typeof value !== 'object') return false;
   const r = value as Record<string, unknown>;
-  return typeof r.recordOpen === 'function' && typeof r.recordClose === 'function' && typeof r.recordViolation === 'function' && typeof r.forEachClose === 'function';
+  return (
+    typeof r.recordOpen === 'function' && typeof r.recordClose === 'function' && typeof r.recordViolation === 'function' && typeof r.forEachClose === 'function'
+  );
 }
 
 /**

@@ -62,7 +62,8 @@ const SECURITY_HEADERS: [string, string][] = [
 
 function validate(options: ClosesPageOptions): void {
   if (options === null || typeof options !== 'object') throw new OptionError('closesPage(options): options must be an object');
-  if (options.token !== undefined && (typeof options.token !== 'string' || options.token.length === 0)) throw new OptionError('token must be a non-empty string');
+  if (options.token !== undefined && (typeof options.token !== 'string' || options.token.length === 0))
+    throw new OptionError('token must be a non-empty string');
   if (options.maxViewers !== undefined && (!Number.isInteger(options.maxViewers) || options.maxViewers < 0 || options.maxViewers > 1000)) {
     throw new OptionError(`maxViewers must be an integer from 0 to 1000, got ${String(options.maxViewers)}`);
   }

@@ -5,7 +5,8 @@
  * wherever it is mounted (closesPage redirects a mount point to its slash).
  */
 /** The page's icon (served, so that the browser does not ask for /favicon.ico, which may belong to someone else). */
-export const ICON_SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1d2433"/><path d="M3 11h3V5h4v6h3" stroke="#e0622b" stroke-width="2" fill="none"/></svg>';
+export const ICON_SVG =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1d2433"/><path d="M3 11h3V5h4v6h3" stroke="#e0622b" stroke-width="2" fill="none"/></svg>';
 
 export const PAGE_HTML = `<!doctype html>
 <html lang="en">

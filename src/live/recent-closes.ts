@@ -6,7 +6,6 @@
  * preallocated arrays and reads no clock when the source passes its own.
  */
 import { performance } from 'node:perf_hooks';
-import type { Initiator } from '../codes/vocabulary.js';
 import { OptionError } from '../recorder/options.js';
 import type { CloseDetails, CloseListener, CloseRecorder, CloseSeries } from '../recorder/recorder.js';
 import { MAX_PATH_CHARS, escapeReason, escapeReasonText, pathOf, type CloseEntry } from './close-entry.js';
@@ -33,7 +32,7 @@ export interface CloseFilter {
 export function validateRingSize(size: unknown, name = 'size'): number {
   if (size === undefined) return DEFAULT_RECENT_CLOSES;
   if (typeof size !== 'number' || !Number.isInteger(size) || size < 0 || size > MAX_RECENT_CLOSES) {
-    throw new OptionError(`${name} must be an integer from 0 (off) to ${MAX_RECENT_CLOSES}, got ${String(size)}`);
+    throw new OptionError(`${name} must be an integer from 0 (off) to ${MAX_RECENT_CLOSES}, got ${JSON.stringify(size) ?? typeof size}`);
   }
   return size;
 }
@@ -147,7 +146,7 @@ export class RecentCloses {
       code: slot.code,
       codename: series.codename,
       category: series.category,
-      initiator: series.initiator as Initiator,
+      initiator: series.initiator,
       durationSeconds: Math.round(slot.durationSeconds * 1e6) / 1e6,
       reason: slot.reason,
       path: slot.path,

@@ -75,4 +75,3 @@ export async function startLivePage(cleanups: Cleanup[], options: Omit<ClosesPag
   const closed = (ws: WebSocket) => new Promise((r) => (ws.readyState === WebSocket.CLOSED ? r(undefined) : ws.once('close', r)));
   return { registry, recorder, page, port, connect, closed, serverSockets };
 }
-

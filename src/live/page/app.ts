@@ -65,7 +65,7 @@ const byId = <T extends HTMLElement>(id: string): T => document.getElementById(i
 
 let config: Config = { recentCloses: 0, peer: false, sampleIntervalMs: 10_000 };
 /** Samples at least one interval apart, oldest first, then the latest one. */
-let samples: CloseSample[] = [];
+const samples: CloseSample[] = [];
 let latest: CloseSample | undefined;
 let rows: CloseEntry[] = [];
 let recorded = 0;
@@ -130,7 +130,14 @@ function increase(all: CloseSample[], read: (s: CloseSample) => number): number 
 
 const charts = new Map<string, { plot: uPlot; key: string }>();
 
-function draw(id: string, names: string[], data: uPlot.AlignedData, scales?: Record<string, uPlot.Scale>, axes?: uPlot.Axis[], seriesScale?: (name: string) => string): void {
+function draw(
+  id: string,
+  names: string[],
+  data: uPlot.AlignedData,
+  scales?: Record<string, uPlot.Scale>,
+  axes?: uPlot.Axis[],
+  seriesScale?: (name: string) => string,
+): void {
   const el = byId(id);
   const key = names.join('\u0000');
   const existing = charts.get(id);
@@ -146,7 +153,10 @@ function draw(id: string, names: string[], data: uPlot.AlignedData, scales?: Rec
     scales: scales ?? { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
     axes: axes ?? [{}, { label: 'per second', size: 60 }],
     legend: { live: true },
-    series: [{}, ...names.map((name, i) => ({ label: name, stroke: PALETTE[i % PALETTE.length], width: 2, scale: seriesScale?.(name) ?? 'y', points: { show: false } }))],
+    series: [
+      {},
+      ...names.map((name, i) => ({ label: name, stroke: PALETTE[i % PALETTE.length], width: 2, scale: seriesScale?.(name) ?? 'y', points: { show: false } })),
+    ],
   };
   charts.set(id, { plot: new uPlot(opts, data, el), key });
 }
@@ -156,7 +166,11 @@ function render(): void {
   const xs = all.slice(1).map((s) => s.t / 1000);
   // By codename: the busiest TOP_CODENAMES of the window, the rest as "other".
   const volume = new Map<string, number>();
-  for (const name of Object.keys(latest?.byCodename ?? {})) volume.set(name, increase(all, (s) => s.byCodename[name] ?? 0));
+  for (const name of Object.keys(latest?.byCodename ?? {}))
+    volume.set(
+      name,
+      increase(all, (s) => s.byCodename[name] ?? 0),
+    );
   const ranked = [...volume.entries()].filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
   const top = ranked.slice(0, TOP_CODENAMES).map(([name]) => name);
   const rest = ranked.slice(TOP_CODENAMES).map(([name]) => name);
@@ -164,7 +178,11 @@ function render(): void {
   const codenameData: uPlot.AlignedData = [
     xs,
     ...codenameNames.map((name) =>
-      name === 'no closes' ? xs.map(() => 0) : name === 'other' ? rateSeries(all, (s) => rest.reduce((n, r) => n + (s.byCodename[r] ?? 0), 0)) : rateSeries(all, (s) => s.byCodename[name] ?? 0),
+      name === 'no closes'
+        ? xs.map(() => 0)
+        : name === 'other'
+          ? rateSeries(all, (s) => rest.reduce((n, r) => n + (s.byCodename[r] ?? 0), 0))
+          : rateSeries(all, (s) => s.byCodename[name] ?? 0),
     ),
   ];
   draw('chart-codename', codenameNames, codenameData);
@@ -219,7 +237,9 @@ function renderTable(): void {
   const code = byId<HTMLInputElement>('filter-code').value.trim();
   const codename = byId<HTMLSelectElement>('filter-codename').value;
   const initiator = byId<HTMLSelectElement>('filter-initiator').value;
-  const matching = rows.filter((r) => (code === '' || String(r.code) === code) && (codename === '' || r.codename === codename) && (initiator === '' || r.initiator === initiator));
+  const matching = rows.filter(
+    (r) => (code === '' || String(r.code) === code) && (codename === '' || r.codename === codename) && (initiator === '' || r.initiator === initiator),
+  );
   const body = document.createElement('tbody');
   for (const r of matching.slice(0, MAX_SHOWN)) {
     const tr = body.insertRow();
@@ -238,7 +258,10 @@ function renderTable(): void {
   const table = byId<HTMLTableElement>('closes');
   table.replaceChild(body, table.tBodies[0]!);
   const filtered = code !== '' || codename !== '' || initiator !== '';
-  setText('shown', `${Math.min(matching.length, MAX_SHOWN)} shown${filtered ? ` of ${rows.length}` : ''}${skipped > 0 ? ` · ${skipped} not shown (more than the stream carries per second)` : ''}`);
+  setText(
+    'shown',
+    `${Math.min(matching.length, MAX_SHOWN)} shown${filtered ? ` of ${rows.length}` : ''}${skipped > 0 ? ` · ${skipped} not shown (more than the stream carries per second)` : ''}`,
+  );
 }
 
 function applyConfig(c: Config): void {
