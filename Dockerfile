@@ -18,7 +18,7 @@ WORKDIR /app
 # repository's own lock holds every test tool, browsers and runtimes included).
 COPY image/package.json image/package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
-COPY tsconfig.json tsconfig.cjs.json tsconfig.browser.json ./
+COPY tsconfig.json tsconfig.cjs.json tsconfig.browser.json tsconfig.page.json ./
 COPY scripts/build.mjs ./scripts/build.mjs
 COPY src ./src
 RUN npm run build

@@ -18,5 +18,10 @@ export default tseslint.config(
     extends: [...tseslint.configs.recommendedTypeChecked],
     languageOptions: { parserOptions: { project: './tsconfig.lint.json', tsconfigRootDir: import.meta.dirname } },
   },
+  {
+    // The live page's browser script: checked against the DOM, not Node.
+    files: ['src/live/page/**/*.ts'],
+    languageOptions: { parserOptions: { project: './tsconfig.page.json', tsconfigRootDir: import.meta.dirname } },
+  },
   prettier,
 );

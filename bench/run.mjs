@@ -24,8 +24,9 @@ import * as proxyMemory from './cases/proxy-memory.mjs';
 import * as frameScanner from './cases/frame-scanner.mjs';
 import * as otelRecord from './cases/otel-record.mjs';
 import * as clientReports from './cases/client-reports.mjs';
+import * as recentCloses from './cases/recent-closes.mjs';
 
-const CASES = [recordClose, connectionChurn, scrape, proxyStreaming, proxySetup, proxyLatency, proxyMemory, frameScanner, otelRecord, clientReports];
+const CASES = [recordClose, connectionChurn, scrape, proxyStreaming, proxySetup, proxyLatency, proxyMemory, frameScanner, otelRecord, clientReports, recentCloses];
 
 /** Seconds each case may take (quick, full); the sums stay under 2 and 10 minutes. */
 const BUDGET_S = {
@@ -39,6 +40,7 @@ const BUDGET_S = {
   8: [3, 15],
   9: [5, 20],
   10: [5, 20],
+  11: [20, 60],
 };
 
 const USAGE = `usage: node --expose-gc bench/run.mjs [--quick] [--only CASES] [--agent-cpu-prof DIR]

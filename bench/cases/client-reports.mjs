@@ -13,13 +13,13 @@
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { Registry } from 'prom-client';
-import { createRecorder } from '../../dist/esm/index.js';
-import { closeIdDetails, closeIdOfUpgrade, toCloseId } from '../../dist/esm/hook/close-id.js';
+import { createRecorder } from '../../dist/esm/recorder/registry.js';
+import { closeIdDetails, closeIdOf, toCloseId } from '../../dist/esm/hook/close-id.js';
 import { CloseTable } from '../../dist/esm/reports/close-table.js';
 import { MASK, NAMED, buildWorkload, calibrate, timePerCallNs } from '../lib/close-workload.mjs';
 import { compareRow } from '../lib/rows.mjs';
 import { pairDifferences, runInterleaved } from '../lib/rounds.mjs';
-import { summarize } from '../lib/stats.mjs';
+import { summarize } from '../../harness/stats.mjs';
 
 export const id = 10;
 export const title = 'client-report join cost';
@@ -61,7 +61,7 @@ function createOff({ codes, initiators, agesMs }, requests) {
       const k = i & MASK;
       const start = performance.now() - agesMs[k];
       recorder.recordOpen();
-      const closeId = closeIdOfUpgrade(recorder.wantsDetails, requests[i & ID_MASK]);
+      const closeId = recorder.wantsDetails ? closeIdOf(requests[i & ID_MASK].url) : undefined;
       recorder.recordClose(codes[k], initiators[k], (performance.now() - start) / 1000, closeIdDetails(closeId));
     }
   };
@@ -80,7 +80,7 @@ function createOn({ codes, initiators, agesMs }, { requests, reportIds }) {
       const c = next++ & ID_MASK;
       const start = performance.now() - agesMs[k];
       recorder.recordOpen();
-      const closeId = closeIdOfUpgrade(recorder.wantsDetails, requests[c]);
+      const closeId = recorder.wantsDetails ? closeIdOf(requests[c].url) : undefined;
       recorder.recordClose(codes[k], initiators[k], (performance.now() - start) / 1000, closeIdDetails(closeId));
       // The page saw 1006 where the server recorded something else now and then: both counters get work.
       if (table.report(toCloseId(reportIds[c]), (k & 7) === 0 ? 1006 : codes[k], true) === 'joined') sink++;

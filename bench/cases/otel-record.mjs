@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks'; // as the hook reads the clock
 import { metrics, trace } from '@opentelemetry/api';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { Registry } from 'prom-client';
-import { createRecorder } from '../../dist/esm/index.js';
+import { createRecorder } from '../../dist/esm/recorder/registry.js';
 import { OTEL_METRIC, OtelBridge } from '../../dist/esm/otel.js';
 import { MASK, NAMED, buildWorkload, calibrate, timePerCallNs } from '../lib/close-workload.mjs';
 import { compareRow } from '../lib/rows.mjs';

@@ -8,8 +8,9 @@
 // The hook reads the clock through perf_hooks' object (the `performance` global is a getter, run on every access).
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { INITIATORS, classify, createRecorder } from '../../dist/esm/index.js';
-import { DURATION_BUCKETS_SECONDS, metricNames } from '../../dist/esm/codes/vocabulary.js';
+import { classify } from '../../dist/esm/codes/close-codes.js';
+import { createRecorder } from '../../dist/esm/recorder/registry.js';
+import { DURATION_BUCKETS_SECONDS, INITIATORS, metricNames } from '../../dist/esm/codes/vocabulary.js';
 import { MASK, NAMED, buildWorkload, calibrate, timePerCallNs } from '../lib/close-workload.mjs';
 import { compareRow } from '../lib/rows.mjs';
 import { runInterleaved } from '../lib/rounds.mjs';

@@ -8,8 +8,10 @@
  */
 import { Agent, createServer, request } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { classify, createRecorder, INITIATORS, metricsHandler } from '../../dist/esm/index.js';
-import { DURATION_BUCKETS_SECONDS, metricNames } from '../../dist/esm/codes/vocabulary.js';
+import { metricsHandler } from '../../dist/esm/index.js';
+import { classify } from '../../dist/esm/codes/close-codes.js';
+import { createRecorder } from '../../dist/esm/recorder/registry.js';
+import { DURATION_BUCKETS_SECONDS, INITIATORS, metricNames } from '../../dist/esm/codes/vocabulary.js';
 import { compareRow } from '../lib/rows.mjs';
 import { runInterleaved } from '../lib/rounds.mjs';
 import { median } from '../../harness/stats.mjs';

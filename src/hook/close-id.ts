@@ -11,7 +11,6 @@
  * that collide in it.
  */
 import { randomInt } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import type { CloseDetails } from '../recorder/recorder.js';
 
 export const CLOSE_ID_PARAM = 'ws_close_id';
@@ -82,11 +81,6 @@ export function closeIdOf(target: string | undefined): CloseId | undefined {
     at = target.indexOf(NEEDLE, at + 1);
   }
   return undefined;
-}
-
-/** The close id of a hooked connection's upgrade request, read only while someone listens for close details. */
-export function closeIdOfUpgrade(wantsDetails: boolean, req: IncomingMessage | { url?: string } | undefined): CloseId | undefined {
-  return wantsDetails && req !== undefined ? closeIdOf(req.url) : undefined;
 }
 
 /** The details a close with `closeId` is recorded with (none without an id). */

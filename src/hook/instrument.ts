@@ -29,8 +29,8 @@ import type { CloseRecorder } from '../recorder/recorder.js';
 import { createRecorder } from '../recorder/registry.js';
 import type { ReconnectTableOptions } from '../recorder/reconnect-table.js';
 import { LocalReconnects, NO_KEY, ReconnectTracker, TIME_ORIGIN, type ReconnectSink } from '../recorder/reconnects.js';
+import { closeDetails, connectionInfo, type ConnectionInfo } from './close-details.js';
 import { abnormalOf, closeFrameLost, noteCloseStart, packAbnormal, recordHandshake, type HandshakeState } from './close-explain.js';
-import { closeIdDetails, closeIdOfUpgrade, type CloseId } from './close-id.js';
 import { MethodPatch, methodOwner, patchMethod } from './method-patch.js';
 import { clientKeyOf, validateReconnectOptions, type ReconnectOptions } from './reconnect-options.js';
 import { violationOfWsError } from './ws-errors.js';
@@ -74,8 +74,8 @@ interface ConnectionState extends HandshakeState {
   inCall: boolean;
   /** The span active when the connection opened (the upgrade request's), for a close event. */
   readonly span: Span | undefined;
-  /** The upgrade request's ws_close_id, for the client-report join (close-id.ts). */
-  readonly closeId: CloseId | undefined;
+  /** Path, peer, sent reason and ws_close_id for close listeners (close-details.ts); only while the recorder wants details. */
+  info: ConnectionInfo | undefined;
 }
 
 /** The ws internals the hook reads; every access is guarded. */
@@ -89,6 +89,8 @@ interface TrackedSocket {
   _closeFrameSent?: boolean;
   _closeTimeout?: number;
   _socket?: { errored?: unknown; readableEnded?: boolean } | null;
+  /** ws's reason of the close frame received. */
+  _closeMessage?: Buffer;
   close(code?: number, data?: string | Buffer): void;
   terminate(): void;
   /** ws-internal: emits `close` once the connection is done. */
@@ -118,6 +120,7 @@ function wrapClose(original: CloseMethod): CloseMethod {
     if (!first || this[kState] !== st) return;
     try {
       st.code = code ?? 1005; // close() without a code sends an empty payload
+      if (st.hook.recorder.wantsDetails) (st.info ??= {}).sentReason = data;
       st.initiator = st.attributedTo >= 0 ? st.attributedTo : INITIATOR_SERVER;
       // ws calls close(statusCode) itself when it rejects a frame; its receiver then holds the error.
       const errored = this._receiver?._writableState?.errored;
@@ -166,14 +169,14 @@ function onTrackedClose(this: TrackedSocket, receivedCode: number): void {
     const duration = (now - st.start) / 1000;
     if (st.code !== 0) {
       if (closeFrameLost(this, st, now)) hook.recordAbnormalClose(st, packAbnormal(INITIATOR_SERVER, CAUSE_TIMEOUT), duration, now);
-      else hook.recordClose(st, st.code, st.initiator, duration, now);
+      else hook.recordClose(st, st.code, st.initiator, duration, now, st.info?.sentReason);
     } else if (this._closeFrameReceived === true || (this._closeFrameReceived === undefined && receivedCode !== 1006)) {
       // ws accepted the client's close frame (it rejects most bad codes; 1014 it lets through).
       if (receivedCode !== 1005) {
         const violation = wireViolation(receivedCode);
         if (violation !== undefined) hook.recorder.recordViolation(SIDE_CLIENT, violation);
       }
-      hook.recordClose(st, receivedCode, INITIATOR_CLIENT, duration, now);
+      hook.recordClose(st, receivedCode, INITIATOR_CLIENT, duration, now, this._closeMessage);
     } else {
       hook.recordAbnormalClose(st, abnormalOf(this, st), duration, now);
     }
@@ -236,6 +239,7 @@ class Hook implements Instrumentation {
     const span = this.otel === undefined ? undefined : activeSpan();
     const start = performance.now();
     const keyHash = this.reconnects !== undefined && req !== undefined ? this.reconnects.open(clientKeyOf(this, this.clientKey, req), TIME_ORIGIN + start) : NO_KEY;
+    const info = this.recorder.wantsDetails ? connectionInfo(req, ws) : undefined;
     ws[kState] = {
       hook: this,
       start,
@@ -248,7 +252,7 @@ class Hook implements Instrumentation {
       closeStart: 0,
       closeBy: INITIATOR_SERVER,
       keyHash,
-      closeId: closeIdOfUpgrade(this.recorder.wantsDetails, req),
+      info,
     };
     if (this.listenForClose) ws.on('close', onTrackedClose);
     this.open++;
@@ -267,15 +271,17 @@ class Hook implements Instrumentation {
     this.knownProto = proto;
   }
 
-  recordClose(st: ConnectionState, code: number, initiator: number, durationSeconds: number, now: number): void {
-    const series = this.recorder.recordClose(code, initiator, durationSeconds, closeIdDetails(st.closeId));
+  recordClose(st: ConnectionState, code: number, initiator: number, durationSeconds: number, now: number, reason: Buffer | string | undefined): void {
+    const details = this.recorder.wantsDetails ? closeDetails(st.info, reason, now) : undefined;
+    const series = this.recorder.recordClose(code, initiator, durationSeconds, details);
     this.otel?.recordClose(series, durationSeconds, st.span);
     if (st.keyHash !== NO_KEY) this.reconnects?.close(st.keyHash, code, TIME_ORIGIN + now);
   }
 
   /** A close without a close frame; `abnormal` is packAbnormal(side, cause). */
   recordAbnormalClose(st: ConnectionState, abnormal: number, durationSeconds: number, now: number): void {
-    const series = this.recorder.recordAbnormalClose(abnormal >> 3, abnormal & 7, durationSeconds, closeIdDetails(st.closeId));
+    const details = this.recorder.wantsDetails ? closeDetails(st.info, undefined, now) : undefined;
+    const series = this.recorder.recordAbnormalClose(abnormal >> 3, abnormal & 7, durationSeconds, details);
     this.otel?.recordClose(series, durationSeconds, st.span);
     if (st.keyHash !== NO_KEY) this.reconnects?.close(st.keyHash, 1006, TIME_ORIGIN + now);
   }
@@ -358,7 +364,9 @@ class Hook implements Instrumentation {
 function isRecorder(value: unknown): value is CloseRecorder {
   if (value === null || typeof value !== 'object') return false;
   const r = value as Record<string, unknown>;
-  return typeof r.recordOpen === 'function' && typeof r.recordClose === 'function' && typeof r.recordViolation === 'function' && typeof r.forEachClose === 'function';
+  return (
+    typeof r.recordOpen === 'function' && typeof r.recordClose === 'function' && typeof r.recordViolation === 'function' && typeof r.forEachClose === 'function'
+  );
 }
 
 /**

@@ -46,12 +46,16 @@ export interface CloseSeries {
 /**
  * What a source knows about one close beyond its code and initiator, for
  * close listeners (recent closes, logs, client-report join). Peer text
- * (reason, path) goes to listeners only, never to a label.
+ * (reason, path) goes to listeners only, never to a label. A source may
+ * reuse one object for every close: a listener copies what it keeps before
+ * it returns, and copies bytes (a reason may be a view into a larger buffer).
  */
 export interface CloseDetails {
+  /** performance.now() when the close was recorded, if the source read the clock anyway (saves the listener a clock read). */
+  readonly at?: number | undefined;
   /** The close frame's reason as received (raw bytes, at most 123). */
   readonly reason?: Buffer | string | undefined;
-  /** The upgrade request's path (the listener strips the query). */
+  /** The upgrade request's path as pathOf() (live/close-entry.ts) returns it: no query, bounded, escaped; once per connection. */
   readonly path?: string | undefined;
   /** The peer's address. */
   readonly peer?: string | undefined;
@@ -59,7 +63,8 @@ export interface CloseDetails {
   readonly closeId?: CloseId | undefined;
 }
 
-export type CloseListener = (series: CloseSeries, durationSeconds: number, details: CloseDetails | undefined) => void;
+/** `code` is the close code itself (series.code is its label value, which may be a range). */
+export type CloseListener = (series: CloseSeries, durationSeconds: number, details: CloseDetails | undefined, code: number) => void;
 
 /** The `_closed_total` series: one per (code slot in use, initiator). */
 class ClosedSeries implements SeriesSource {
@@ -253,7 +258,7 @@ export class CloseRecorder {
     this.active--;
     this.duration.observe(this.slots.codenameIndexOf(slot), durationSeconds);
     const series = this.series[i] ?? this.seriesOf(i);
-    if (this.listeners.length !== 0) this.notify(series, durationSeconds, details);
+    if (this.listeners.length !== 0) this.notify(series, durationSeconds, details, code);
     return series;
   }
 
@@ -263,10 +268,12 @@ export class CloseRecorder {
     return series;
   }
 
-  private notify(series: CloseSeries, durationSeconds: number, details: CloseDetails | undefined): void {
-    for (const listener of this.listeners) {
+  private notify(series: CloseSeries, durationSeconds: number, details: CloseDetails | undefined, code: number): void {
+    const listeners = this.listeners;
+    for (let k = 0; k < listeners.length; k++) {
+      const listener = listeners[k]!;
       try {
-        listener(series, durationSeconds, details);
+        listener(series, durationSeconds, details, code);
       } catch {
         // A listener's failure must not reach the source that recorded the close.
       }

@@ -1,8 +1,16 @@
-/** Headless Chromium for the browser e2e suites: one process group per page, a fresh profile each time. */
+/**
+ * Headless Debian Chromium (/usr/bin/chromium) for the browser e2e suites:
+ * openPage() starts one process group per page with a fresh profile;
+ * launchChromium() drives it through playwright-core (no browser download),
+ * which gives each launch a fresh profile of its own and removes it on close.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { chromium, type Browser as PlaywrightBrowser } from 'playwright-core';
+
+export const CHROMIUM = '/usr/bin/chromium';
 
 export interface Browser {
   readonly child: ChildProcess;
@@ -28,7 +36,7 @@ export const CHROMIUM_FLAGS: readonly string[] = [
 export function openPage(url: string): Browser {
   const profile = mkdtempSync(join(tmpdir(), 'ws-close-agent-chromium-'));
   const child = spawn(
-    '/usr/bin/chromium',
+    CHROMIUM,
     [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, url],
     { stdio: 'ignore', detached: true },
   );
@@ -47,4 +55,9 @@ export function openPage(url: string): Browser {
       rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },
   };
+}
+
+/** Headless Chromium under playwright-core, with the same flags. */
+export function launchChromium(): Promise<PlaywrightBrowser> {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, timeout: 60_000, args: CHROMIUM_FLAGS.filter((flag) => flag !== '--headless') });
 }
