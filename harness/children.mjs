@@ -13,10 +13,12 @@ export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const live = new Set();
 const cleanups = new Set();
 
-/** The parent's environment without WS_CLOSE_AGENT_* variables, plus `extra`. */
+/** The parent's environment without WS_CLOSE_AGENT_* and npm_* variables, plus `extra`. */
 export function cleanEnv(extra = {}) {
   const env = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('WS_CLOSE_AGENT_')) env[k] = v;
+  // npm exports its own config to scripts as npm_config_* (the repo's .npmrc sets
+  // legacy-peer-deps); a child npm must see a user's defaults, not ours.
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('WS_CLOSE_AGENT_') && !/^npm_/i.test(k)) env[k] = v;
   return { ...env, ...extra };
 }
 
