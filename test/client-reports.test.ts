@@ -15,6 +15,7 @@ import { CLIENT_REPORT_REJECT_REASONS } from '../src/codes/vocabulary.js';
 import { closeIdOf, isCloseId, toCloseId, type CloseId } from '../src/hook/close-id.js';
 import { instrument } from '../src/hook/instrument.js';
 import { createRecorder } from '../src/recorder/registry.js';
+import type { CloseDetails } from '../src/recorder/recorder.js';
 import { CloseTable } from '../src/reports/close-table.js';
 import { closeReportHandler, type CloseReportOptions } from '../src/reports/handler.js';
 import { IdRing } from '../src/reports/id-ring.js';
@@ -270,11 +271,13 @@ describe('closeReportHandler() with the hook', () => {
     const ws = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/?ws_close_id=${newId()}`);
     await new Promise((r) => ws.once('open', r));
     expect(recorder.wantsDetails).toBe(false);
-    const seen: unknown[] = [];
-    recorder.addCloseListener((_series, _s, details) => seen.push(details));
+    const seen: (CloseDetails | undefined)[] = [];
+    recorder.addCloseListener((_series, _s, details) => seen.push(details === undefined ? undefined : { ...details }));
     ws.close(1000);
     await waitFor(() => seen.length === 1, 'the close');
-    expect(seen).toEqual([undefined]); // opened before anyone listened: its id was never read
+    // Opened before anyone listened: its request was never read (no id, no path), only the close itself is described.
+    expect(seen[0]?.closeId).toBeUndefined();
+    expect(seen[0]?.path).toBeUndefined();
     wss.close();
   });
 });

@@ -38,8 +38,8 @@ function createHookPath(recorder, bridge, { codes, initiators, agesMs }) {
       const span = bridge === undefined ? undefined : trace.getActiveSpan();
       const start = performance.now() - agesMs[k]; // the connection "opened" agesMs ago
       const duration = (performance.now() - start) / 1000;
-      const slot = recorder.recordClose(codes[k], initiators[k], duration);
-      bridge?.recordClose(slot, initiators[k], duration, span);
+      const series = recorder.recordClose(codes[k], initiators[k], duration);
+      bridge?.recordClose(series, duration, span);
     }
   };
 }
