@@ -9,7 +9,10 @@ import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' }, 'from-ms': { type: 'string', default: '0' } } });
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { top: { type: 'string', default: '25' }, 'from-ms': { type: 'string', default: '0' } },
+});
 if (positionals.length === 0) {
   process.stderr.write('usage: node bench/profile-summary.mjs FILE.cpuprofile... [--top N] [--from-ms MS]\n');
   process.exit(2);
@@ -38,7 +41,10 @@ const idle = selfUs.get('(idle)') ?? 0;
 const busy = totalUs - idle;
 process.stdout.write(`profile: ${(totalUs / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s not idle\n`);
 process.stdout.write('self ms   % busy  function\n');
-const top = [...selfUs].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, Number(values.top));
+const top = [...selfUs]
+  .filter(([k]) => k !== '(idle)')
+  .sort((a, b) => b[1] - a[1])
+  .slice(0, Number(values.top));
 for (const [key, us] of top) {
   process.stdout.write(`${(us / 1000).toFixed(0).padStart(7)}  ${((us / busy) * 100).toFixed(1).padStart(6)}%  ${key}\n`);
 }

@@ -26,7 +26,19 @@ import * as otelRecord from './cases/otel-record.mjs';
 import * as clientReports from './cases/client-reports.mjs';
 import * as recentCloses from './cases/recent-closes.mjs';
 
-const CASES = [recordClose, connectionChurn, scrape, proxyStreaming, proxySetup, proxyLatency, proxyMemory, frameScanner, otelRecord, clientReports, recentCloses];
+const CASES = [
+  recordClose,
+  connectionChurn,
+  scrape,
+  proxyStreaming,
+  proxySetup,
+  proxyLatency,
+  proxyMemory,
+  frameScanner,
+  otelRecord,
+  clientReports,
+  recentCloses,
+];
 
 /** Seconds each case may take (quick, full); the sums stay under 2 and 10 minutes. */
 const BUDGET_S = {
@@ -121,8 +133,12 @@ async function main() {
   const seconds = Math.round((performance.now() - t0) / 100) / 10;
   const table = formatTable(rows);
   const busyAtEnd = await measureBusyCores(1000);
-  process.stdout.write(`\nws-close-agent benchmarks (${quick ? 'quick' : 'full'}; ${seconds} s; ${machine.cores} × ${machine.cpu}; node ${machine.node}; ${machine.nginx})\n`);
-  process.stdout.write(`other load: ${busyAtStart.toFixed(2)} of ${machine.cores} cores busy before the run, ${busyAtEnd.toFixed(2)} after it (a busy machine slows every row; ratios stay within one run)\n`);
+  process.stdout.write(
+    `\nws-close-agent benchmarks (${quick ? 'quick' : 'full'}; ${seconds} s; ${machine.cores} × ${machine.cpu}; node ${machine.node}; ${machine.nginx})\n`,
+  );
+  process.stdout.write(
+    `other load: ${busyAtStart.toFixed(2)} of ${machine.cores} cores busy before the run, ${busyAtEnd.toFixed(2)} after it (a busy machine slows every row; ratios stay within one run)\n`,
+  );
   process.stdout.write('ours/baseline: median [min–max] over interleaved rounds; ratio: median [min–max] of per-round ratios\n\n');
   process.stdout.write(`${table}\n`);
 

@@ -24,7 +24,8 @@ const server = Bun.serve({
       message(ws, message) {
         const text = String(message);
         if (text === 'logout') ws.close(4001, 'logged out');
-        else if (text === 'bye') ws.close(); // Bun sends 1000 for close() without a code
+        else if (text === 'bye')
+          ws.close(); // Bun sends 1000 for close() without a code
         else if (text === 'kill') ws.terminate();
         else ws.send(message);
       },

@@ -26,7 +26,8 @@ Deno.serve(
     socket.onmessage = (event) => {
       const text = String(event.data);
       if (text === 'logout') socket.close(4001, 'logged out');
-      else if (text === 'bye') socket.close(); // an empty close frame: 1005
+      else if (text === 'bye')
+        socket.close(); // an empty close frame: 1005
       else socket.send(event.data);
     };
     return response;

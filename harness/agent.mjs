@@ -37,7 +37,16 @@ function jsonLines(lines) {
  * output when it exits first or does not listen in time (and kills it).
  */
 export async function startAgent({ args = [], nodeArgs = [], env = {}, nofile, gcProbe = false, readyTimeoutMs = 15_000, keepStderrLines = Infinity } = {}) {
-  const argv = [...(gcProbe ? ['--expose-gc', '--import', GC_PROBE] : []), ...nodeArgs, AGENT_MAIN, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', ...args];
+  const argv = [
+    ...(gcProbe ? ['--expose-gc', '--import', GC_PROBE] : []),
+    ...nodeArgs,
+    AGENT_MAIN,
+    '--listen',
+    '127.0.0.1:0',
+    '--metrics-listen',
+    '127.0.0.1:0',
+    ...args,
+  ];
   const proc = spawnTracked(process.execPath, argv, { nofile, env });
   const lines = [];
   const stderrLines = [];

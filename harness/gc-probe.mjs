@@ -8,5 +8,7 @@ process.on('SIGUSR2', () => {
   globalThis.gc?.();
   globalThis.gc?.();
   const m = process.memoryUsage();
-  process.stderr.write(`${JSON.stringify({ gcProbe: { heapUsed: m.heapUsed, heapTotal: m.heapTotal, rss: m.rss, external: m.external, arrayBuffers: m.arrayBuffers } })}\n`);
+  process.stderr.write(
+    `${JSON.stringify({ gcProbe: { heapUsed: m.heapUsed, heapTotal: m.heapTotal, rss: m.rss, external: m.external, arrayBuffers: m.arrayBuffers } })}\n`,
+  );
 });

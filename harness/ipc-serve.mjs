@@ -20,7 +20,7 @@ export function serveRequests(handlers) {
       const result = await handler(params);
       if (process.connected) process.send({ id, result });
     } catch (err) {
-      if (process.connected) process.send({ id, error: err instanceof Error ? err.stack ?? err.message : String(err) });
+      if (process.connected) process.send({ id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
     }
   });
   process.on('disconnect', () => process.exit(0));

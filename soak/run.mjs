@@ -59,8 +59,21 @@ async function runSoak(opts, deadline, result) {
     await stop(run, settled);
     result.figures.peakConcurrent = { active: run.obs.state.peakActive, held: held.opened, churnConcurrency: opts.concurrency };
     result.figures.memory = {
-      rssMiB: { start: mib(baseline.mem.rss), held: mib(held.mem.rss), peak: mib(run.obs.state.peakRss), firstCheckpoint: churned.first.rssMiB, endOfChurn: churned.end.rssMiB, afterRelease: mib(settled.mem.rss) },
-      heapAfterGcMiB: { start: mib(baseline.mem.heapUsed), held: mib(held.mem.heapUsed), firstCheckpoint: churned.first.heapMiB, endOfChurn: churned.end.heapMiB, afterRelease: mib(settled.mem.heapUsed) },
+      rssMiB: {
+        start: mib(baseline.mem.rss),
+        held: mib(held.mem.rss),
+        peak: mib(run.obs.state.peakRss),
+        firstCheckpoint: churned.first.rssMiB,
+        endOfChurn: churned.end.rssMiB,
+        afterRelease: mib(settled.mem.rss),
+      },
+      heapAfterGcMiB: {
+        start: mib(baseline.mem.heapUsed),
+        held: mib(held.mem.heapUsed),
+        firstCheckpoint: churned.first.heapMiB,
+        endOfChurn: churned.end.heapMiB,
+        afterRelease: mib(settled.mem.heapUsed),
+      },
       heapGrowthPct: round1(churned.heapGrowthPct),
       rssGrowthPct: round1(churned.rssGrowthPct),
     };
@@ -82,11 +95,14 @@ async function main() {
   const deadline = new Deadline(opts.seconds);
   const result = emptyResult(opts, deadline);
   // A last-resort watchdog: past the deadline plus a grace period, everything is killed.
-  const watchdog = setTimeout(() => {
-    process.stderr.write(`soak: hard deadline: still running ${opts.seconds + 30} s after the start (--seconds ${opts.seconds}); killing everything\n`);
-    killAllChildren();
-    process.exit(1);
-  }, (opts.seconds + 30) * 1000);
+  const watchdog = setTimeout(
+    () => {
+      process.stderr.write(`soak: hard deadline: still running ${opts.seconds + 30} s after the start (--seconds ${opts.seconds}); killing everything\n`);
+      killAllChildren();
+      process.exit(1);
+    },
+    (opts.seconds + 30) * 1000,
+  );
   watchdog.unref();
   for (const sig of ['SIGINT', 'SIGTERM']) {
     process.once(sig, () => {

@@ -7,7 +7,16 @@ export { CodeNameError } from './codes/close-codes.js';
 export { OptionError } from './recorder/options.js';
 export type { RecorderOptions } from './recorder/options.js';
 export { instrument } from './hook/public.js';
-export type { CloseDetails, CloseListener, CloseRecorder, CloseSeries, Initiator, InstrumentOptions, Instrumentation, UpgradeFailureReason } from './hook/public.js';
+export type {
+  CloseDetails,
+  CloseListener,
+  CloseRecorder,
+  CloseSeries,
+  Initiator,
+  InstrumentOptions,
+  Instrumentation,
+  UpgradeFailureReason,
+} from './hook/public.js';
 export { instrumentSocketIo } from './hook/engine-io.js';
 export type { EngineIoServerLike, SocketIoServerLike } from './hook/engine-io.js';
 export { bunWebSocket } from './hook/bun.js';

@@ -11,15 +11,7 @@
  * exported data points are the same (a monotonic and a non-monotonic
  * cumulative sum per attribute set).
  */
-import type {
-  Attributes,
-  BatchObservableResult,
-  Histogram,
-  Meter,
-  MeterProvider,
-  Observable,
-  Span,
-} from '@opentelemetry/api';
+import type { Attributes, BatchObservableResult, Histogram, Meter, MeterProvider, Observable, Span } from '@opentelemetry/api';
 import { globalMeterProvider } from './otel-global.js';
 import { DURATION_BUCKETS_SECONDS, HANDSHAKE_BUCKETS_SECONDS, INITIATORS, LABEL, RECONNECT_DELAY_BUCKETS_SECONDS } from './codes/vocabulary.js';
 import type { SeriesSource } from './recorder/family.js';
@@ -57,9 +49,24 @@ const ATTRIBUTE_OF_LABEL: Readonly<Record<string, string>> = {
 
 /** The counters observed from a recorder's own series at collection: instrument name -> the recorder's source. */
 const OBSERVED_COUNTERS = [
-  { name: OTEL_METRIC.abnormalClosures, unit: '{close}', description: 'WebSocket connections closed without a close frame (1006), by the side whose transport ended first and cause.', source: 'abnormalClosuresTotal' },
-  { name: OTEL_METRIC.closeHandshakesUnanswered, unit: '{handshake}', description: 'WebSocket close frames that got no close frame back before the transport ended, by initiator.', source: 'closeHandshakesUnansweredTotal' },
-  { name: OTEL_METRIC.reconnects, unit: '{connection}', description: 'WebSocket connections from a client key whose previous connection ended within the reconnect window, by how it ended.', source: 'reconnectsTotal' },
+  {
+    name: OTEL_METRIC.abnormalClosures,
+    unit: '{close}',
+    description: 'WebSocket connections closed without a close frame (1006), by the side whose transport ended first and cause.',
+    source: 'abnormalClosuresTotal',
+  },
+  {
+    name: OTEL_METRIC.closeHandshakesUnanswered,
+    unit: '{handshake}',
+    description: 'WebSocket close frames that got no close frame back before the transport ended, by initiator.',
+    source: 'closeHandshakesUnansweredTotal',
+  },
+  {
+    name: OTEL_METRIC.reconnects,
+    unit: '{connection}',
+    description: 'WebSocket connections from a client key whose previous connection ended within the reconnect window, by how it ended.',
+    source: 'reconnectsTotal',
+  },
 ] as const;
 
 /** The span event added to the upgrade request's span, while it still records. */
@@ -91,7 +98,10 @@ class ProviderInstruments {
     private readonly meter: Meter,
     readonly duration: Histogram,
   ) {
-    this.closes = meter.createObservableCounter(OTEL_METRIC.closes, { unit: '{close}', description: 'WebSocket connections closed, by close code, codename, category and initiator.' });
+    this.closes = meter.createObservableCounter(OTEL_METRIC.closes, {
+      unit: '{close}',
+      description: 'WebSocket connections closed, by close code, codename, category and initiator.',
+    });
     this.active = meter.createObservableUpDownCounter(OTEL_METRIC.active, { unit: '{connection}', description: 'WebSocket connections currently open.' });
     this.observed = OBSERVED_COUNTERS.map(({ name, unit, description }) => meter.createObservableCounter(name, { unit, description }));
     this.handshakeDuration = meter.createHistogram(OTEL_METRIC.closeHandshakeDuration, {

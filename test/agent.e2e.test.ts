@@ -224,7 +224,14 @@ describe('ws-close-agent (echo mode): every close is recorded with its code and 
     try {
       const m = await metrics(agent);
       const names = new Set(m.samples.map((s) => s.name));
-      for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_heap_size_used_bytes', 'process_open_fds', 'process_max_fds']) {
+      for (const name of [
+        'process_cpu_seconds_total',
+        'process_resident_memory_bytes',
+        'nodejs_eventloop_lag_p99_seconds',
+        'nodejs_heap_size_used_bytes',
+        'process_open_fds',
+        'process_max_fds',
+      ]) {
         expect(names, name).toContain(name);
       }
       // Walking every handle on each scrape costs milliseconds per thousand connections.

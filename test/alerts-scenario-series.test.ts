@@ -87,11 +87,16 @@ describe('buildInputSeries', () => {
   const target = { job: 'j', instance: 'i' };
 
   it('exports a labelled counter from its first event on, and an unlabelled one from the start', () => {
-    const series = buildInputSeries([target], { from: 0, to: 4, step: 1 }, (_t, minute) => ({
-      up: true,
-      closes: new Map([[1011, minute >= 2 ? 1 : 0]]),
-      opened: 1,
-    }), createRandom(1));
+    const series = buildInputSeries(
+      [target],
+      { from: 0, to: 4, step: 1 },
+      (_t, minute) => ({
+        up: true,
+        closes: new Map([[1011, minute >= 2 ? 1 : 0]]),
+        opened: 1,
+      }),
+      createRandom(1),
+    );
     const byName = new Map(series.map((s) => [s.series.split('{')[0], expand(s.values)]));
     expect(byName.get('up')).toEqual([1, 1, 1, 1]);
     expect(byName.get('websocket_connections_opened_total')?.every((v) => typeof v === 'number')).toBe(true);
@@ -104,8 +109,14 @@ describe('buildInputSeries', () => {
   });
 
   it('marks series stale when scrapes fail, and restarts counters after the target was gone', () => {
-    const traffic = (minute: number) => (minute === 2 ? ({ up: false, closes: new Map(), opened: 0 } as const) : minute === 4 ? undefined : { up: true, closes: new Map(), opened: 2 });
-    const series = buildInputSeries([target], { from: 0, to: 7, step: 1 }, (_t, minute) => traffic(minute), () => 0.5);
+    const traffic = (minute: number) =>
+      minute === 2 ? ({ up: false, closes: new Map(), opened: 0 } as const) : minute === 4 ? undefined : { up: true, closes: new Map(), opened: 2 };
+    const series = buildInputSeries(
+      [target],
+      { from: 0, to: 7, step: 1 },
+      (_t, minute) => traffic(minute),
+      () => 0.5,
+    );
     const byName = new Map(series.map((s) => [s.series.split('{')[0], expand(s.values)]));
     expect(byName.get('up')).toEqual([1, 1, 0, 1, 'stale', 1, 1]);
     const opened = byName.get('websocket_connections_opened_total') as Sample[];
@@ -131,7 +142,10 @@ describe('scenario traffic', () => {
     for (const scenario of SCENARIOS) {
       const series = buildInputSeries(scenario.targets, scenario, scenario.traffic, createRandom(scenario.seed));
       const initiators = new Set(series.flatMap((s) => [...s.series.matchAll(/initiator="([^"]*)"/g)].map((m) => m[1])));
-      expect([...initiators].filter((i) => !['client', 'server', 'agent'].includes(i as string)), scenario.name).toEqual([]);
+      expect(
+        [...initiators].filter((i) => !['client', 'server', 'agent'].includes(i as string)),
+        scenario.name,
+      ).toEqual([]);
     }
   });
 });

@@ -63,9 +63,7 @@ describe('alerts/ws-close-agent.rules.yml', () => {
     expect(ALERT_NAMES).toEqual(expect.arrayContaining(['WebSocketAbnormalClosuresHigh', 'WebSocketAbnormalClosureSpike']));
     const records = ruleFile().groups.flatMap((g) => g.rules.map((r) => r.record).filter(Boolean));
     expect(records).toEqual(Object.values(RECORD));
-    expect(records).toEqual(
-      expect.arrayContaining([RECORD.codeRate, RECORD.categoryRate, RECORD.abnormalRatio, RECORD.errorRatio]),
-    );
+    expect(records).toEqual(expect.arrayContaining([RECORD.codeRate, RECORD.categoryRate, RECORD.abnormalRatio, RECORD.errorRatio]));
   });
 
   it('gives every alert severity, summary, a description with $value, and a runbook_url of its runbook section', () => {
@@ -106,8 +104,14 @@ describe('alerts/ws-close-agent.rules.yml', () => {
     const cases = doc.tests.flatMap((t) => t.alert_rule_test ?? []);
     for (const alert of ALERT_NAMES) {
       const mine = cases.filter((c) => c.alertname === alert);
-      expect(mine.some((c) => (c.exp_alerts ?? []).length === 0), `${alert}: a case where it is not (yet) firing`).toBe(true);
-      expect(mine.some((c) => (c.exp_alerts ?? []).length > 0), `${alert}: a case where it fires`).toBe(true);
+      expect(
+        mine.some((c) => (c.exp_alerts ?? []).length === 0),
+        `${alert}: a case where it is not (yet) firing`,
+      ).toBe(true);
+      expect(
+        mine.some((c) => (c.exp_alerts ?? []).length > 0),
+        `${alert}: a case where it fires`,
+      ).toBe(true);
     }
   });
 
@@ -237,4 +241,3 @@ describe(`${SLOTH_SPEC_FILE} (the same SLO for Sloth)`, () => {
     expect(entry.alerting).toHaveProperty('ticket_alert');
   });
 });
-

@@ -75,7 +75,11 @@ export interface Expected {
 export const EXPECTED: Record<Scenario, Expected> = {
   close4001: { server: { '4001 APPLICATION application server': 1 }, client: { '4001 APPLICATION application true': 1 }, mismatches: {} },
   drop: { server: { '1006 CLOSE_ABNORMAL standard server': 1 }, client: { '1006 CLOSE_ABNORMAL standard false': 1 }, mismatches: {} },
-  swallow: { server: { '1000 CLOSE_NORMAL standard server': 1 }, client: { '1006 CLOSE_ABNORMAL standard false': 1 }, mismatches: { 'CLOSE_NORMAL CLOSE_ABNORMAL': 1 } },
+  swallow: {
+    server: { '1000 CLOSE_NORMAL standard server': 1 },
+    client: { '1006 CLOSE_ABNORMAL standard false': 1 },
+    mismatches: { 'CLOSE_NORMAL CLOSE_ABNORMAL': 1 },
+  },
   // The page went away with the socket open: the browser closes it with 1001, the page reports that it went away.
   navigate: { server: { '1001 CLOSE_GOING_AWAY standard client': 1 }, client: { '1001 CLOSE_GOING_AWAY standard false': 1 }, mismatches: {} },
 };

@@ -94,14 +94,22 @@ interface Posted {
   status: number;
 }
 
-function post(f: Fixture, body: string | Buffer, headers: Record<string, string | number> = {}, options: { chunked?: boolean; method?: string } = {}): Promise<Posted> {
+function post(
+  f: Fixture,
+  body: string | Buffer,
+  headers: Record<string, string | number> = {},
+  options: { chunked?: boolean; method?: string } = {},
+): Promise<Posted> {
   return new Promise((resolve, reject) => {
     const allHeaders: Record<string, string | number> = { Origin: f.origin, 'Content-Type': 'text/plain;charset=UTF-8', ...headers };
     if (!options.chunked) allHeaders['Content-Length'] = Buffer.byteLength(body);
-    const req = request({ host: '127.0.0.1', port: f.port, path: '/ws-close-agent/report', method: options.method ?? 'POST', headers: allHeaders, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
-    });
+    const req = request(
+      { host: '127.0.0.1', port: f.port, path: '/ws-close-agent/report', method: options.method ?? 'POST', headers: allHeaders, agent: false },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
+      },
+    );
     req.on('error', reject);
     if (options.chunked) {
       const buf = Buffer.from(body);
@@ -116,12 +124,15 @@ const report = (id: string, code: number, clean: boolean, extra: Record<string, 
 const rejected = (samples: Sample[], reason: string): number => sumOf(samples, 'websocket_client_reports_rejected_total', { reason });
 const mismatches = (samples: Sample[]): Record<string, number> => {
   const out: Record<string, number> = {};
-  for (const s of samples) if (s.name === 'websocket_close_mismatches_total' && s.value !== 0) out[`${s.labels.server_codename} ${s.labels.client_codename}`] = s.value;
+  for (const s of samples)
+    if (s.name === 'websocket_close_mismatches_total' && s.value !== 0) out[`${s.labels.server_codename} ${s.labels.client_codename}`] = s.value;
   return out;
 };
 const clientCloses = (samples: Sample[]): Record<string, number> => {
   const out: Record<string, number> = {};
-  for (const s of samples) if (s.name === 'websocket_client_closes_total' && s.value !== 0) out[`${s.labels.code} ${s.labels.codename} ${s.labels.category} ${s.labels.clean}`] = s.value;
+  for (const s of samples)
+    if (s.name === 'websocket_client_closes_total' && s.value !== 0)
+      out[`${s.labels.code} ${s.labels.codename} ${s.labels.category} ${s.labels.clean}`] = s.value;
   return out;
 };
 
@@ -211,7 +222,16 @@ describe('closeReportHandler() with the hook', () => {
     expect((await post(f, big, headers)).status).toBe(413);
     expect((await post(f, big, headers, { chunked: true })).status).toBe(413);
     // malformed
-    for (const body of ['not json', '[]', report('A'.repeat(32), 1000, true), report(id, 5000, true), report(id, 999, true), report(id, 1000.5, true), JSON.stringify({ id, code: 1000 }), report(id, 1000, true, { ms: -1 })]) {
+    for (const body of [
+      'not json',
+      '[]',
+      report('A'.repeat(32), 1000, true),
+      report(id, 5000, true),
+      report(id, 999, true),
+      report(id, 1000.5, true),
+      JSON.stringify({ id, code: 1000 }),
+      report(id, 1000, true, { ms: -1 }),
+    ]) {
       expect((await post(f, body, headers)).status, body).toBe(400);
     }
     expect((await post(f, '', headers, { method: 'GET' })).status).toBe(405);
@@ -236,7 +256,9 @@ describe('closeReportHandler() with the hook', () => {
     other.close(1000);
     await waitFor(async () => sumOf(await f.samples(), 'websocket_connections_closed_total') === 2, 'the next close');
     const after = await f.samples();
-    expect(sumOf(after, 'websocket_connections_opened_total')).toBe(sumOf(after, 'websocket_connections_closed_total') + sumOf(after, 'websocket_connections_active'));
+    expect(sumOf(after, 'websocket_connections_opened_total')).toBe(
+      sumOf(after, 'websocket_connections_closed_total') + sumOf(after, 'websocket_connections_active'),
+    );
   });
 
   it("a client's code never takes a custom-code slot: an unseen 4xxx counts under its range", async () => {
@@ -311,7 +333,7 @@ describe('the bounded tables', () => {
     const seed = Number(process.env.PROPERTY_SEED ?? Date.now() % 2 ** 31);
     console.log(`id ring property seed: ${seed} (PROPERTY_SEED=${seed} to replay)`);
     let state = seed;
-    const rand = (n: number): number => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) % n);
+    const rand = (n: number): number => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) % n;
     for (let round = 0; round < 50; round++) {
       const capacity = 1 + rand(12);
       const ring = new IdRing<{ at: number; v: number }>(capacity);

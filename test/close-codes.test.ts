@@ -2,14 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import {
-  CLOSE_CODE_TABLE,
-  CodeNameError,
-  classify,
-  isAllowedOnWire,
-  parseCodeNames,
-  wireViolation,
-} from '../src/codes/close-codes.js';
+import { CLOSE_CODE_TABLE, CodeNameError, classify, isAllowedOnWire, parseCodeNames, wireViolation } from '../src/codes/close-codes.js';
 
 // The seed table is the authority: parse it and check every row against
 // classify(), and the module's table against it. It is committed with the
@@ -33,7 +26,10 @@ function seedRows(): SeedRow[] {
     .split('\n')
     .filter((l) => /^\|\s*\d/.test(l))
     .map((l) => {
-      const cells = l.split('|').slice(1, -1).map((c) => c.trim());
+      const cells = l
+        .split('|')
+        .slice(1, -1)
+        .map((c) => c.trim());
       const [range = '', codename = '', internal = '', customizable = '', description = ''] = cells;
       const [from, to = from] = range.split('-').map(Number) as [number, number?];
       return { from, to, codename, internal: internal === 'Yes', customizable: customizable === 'Yes', description };
@@ -47,7 +43,10 @@ function expectedCodename(row: SeedRow): string | undefined {
   const italic = /^\*(.+)\*$/.exec(row.codename);
   if (italic) {
     const name = (italic[1] as string).split('/').pop() as string;
-    return name.trim().toUpperCase().replace(/[^A-Z0-9]+/g, '_');
+    return name
+      .trim()
+      .toUpperCase()
+      .replace(/[^A-Z0-9]+/g, '_');
   }
   return undefined;
 }

@@ -17,7 +17,8 @@ import { waitFor } from './helpers/wait.js';
 
 const require = createRequire(import.meta.url);
 /** The installed version behind `name` (an alias: ws 8.0 exports no ./package.json). */
-const versionOf = (name: string): string => (JSON.parse(readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as { version: string }).version;
+const versionOf = (name: string): string =>
+  (JSON.parse(readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as { version: string }).version;
 
 interface WsModule {
   new (url: string): WsClient;
@@ -94,7 +95,10 @@ describe.each(MATRIX)('$name', ({ ws: WS, prom }) => {
   async function expectCloses(registry: AnyRegistry, expected: Record<string, number>, violations: Record<string, number> = {}): Promise<void> {
     const total = Object.values(expected).reduce((a, b) => a + b, 0);
     let text = '';
-    await waitFor(async () => sumOf(parseExposition((text = (await renderMetrics(registry, undefined)).body)), 'websocket_connections_closed_total') >= total, `${total} closes`);
+    await waitFor(
+      async () => sumOf(parseExposition((text = (await renderMetrics(registry, undefined)).body)), 'websocket_connections_closed_total') >= total,
+      `${total} closes`,
+    );
     const samples = parseExposition(text);
     expect(closesByLabels(samples)).toEqual(expected);
     expect(sumOf(samples, 'websocket_connections_opened_total')).toBe(total);

@@ -123,7 +123,12 @@ describe('parseConfig: every flag', () => {
     // A resolve hook that fails the process if either package is imported.
     const hook = `export async function resolve(s, c, next) { if (s === 'prom-client' || s === 'ws') throw new Error('loaded ' + s); return next(s, c); }`;
     const register = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)});`;
-    const run = (arg: string) => spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, MAIN, arg], { cwd: ROOT, encoding: 'utf8', timeout: 10_000 });
+    const run = (arg: string) =>
+      spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, MAIN, arg], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 10_000,
+      });
     const help = run('--help');
     expect(help.stderr).not.toMatch(/loaded/);
     expect(help.status).toBe(0);
@@ -132,7 +137,11 @@ describe('parseConfig: every flag', () => {
     expect(bad.stderr).toMatch(/--no-such-flag: unknown flag/);
     expect(bad.stderr).not.toMatch(/loaded/);
     // The hook itself works: importing the library through it fails.
-    const lib = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, '-e', "import('prom-client').then(() => process.exit(0), () => process.exit(3))"], { cwd: ROOT, timeout: 10_000 });
+    const lib = spawnSync(
+      process.execPath,
+      ['--import', `data:text/javascript,${encodeURIComponent(register)}`, '-e', "import('prom-client').then(() => process.exit(0), () => process.exit(3))"],
+      { cwd: ROOT, timeout: 10_000 },
+    );
     expect(lib.status).toBe(3);
   });
 });
@@ -168,9 +177,12 @@ describe('parseConfig: values', () => {
     expect(parseHostPort(text)).toEqual(expected);
   });
 
-  it.each(['', 'localhost', '127.0.0.1:', '127.0.0.1:65536', '127.0.0.1:-1', '::1:80', 'a b:80', 'http://x:80', '127.0.0.1:80x'])('host:port %j is rejected', (text) => {
-    expect(parseHostPort(text)).toBeUndefined();
-  });
+  it.each(['', 'localhost', '127.0.0.1:', '127.0.0.1:65536', '127.0.0.1:-1', '::1:80', 'a b:80', 'http://x:80', '127.0.0.1:80x'])(
+    'host:port %j is rejected',
+    (text) => {
+      expect(parseHostPort(text)).toBeUndefined();
+    },
+  );
 
   it('--listen and --metrics-listen on the same port are rejected', () => {
     expect(configError(['--listen', '127.0.0.1:9000', '--metrics-listen', '0.0.0.0:9000']).message).toMatch(/--listen and --metrics-listen/);
@@ -214,7 +226,7 @@ describe('parseConfig: values', () => {
     expect(configError(['--metrics-token', 'a', '--metrics-token-file', tokenFile]).message).toMatch(/--metrics-token and --metrics-token-file/);
   });
 
-  it('--max-custom-codes above 2000 is rejected with the library\'s own rule and message', () => {
+  it("--max-custom-codes above 2000 is rejected with the library's own rule and message", () => {
     expect(config(['--max-custom-codes', '2000']).maxCustomCodes).toBe(2000);
     const message = configError(['--max-custom-codes', '5000']).message;
     expect(message).toBe('--max-custom-codes: must be an integer from 0 to 2000 (every code in 3000-4999), got 5000');

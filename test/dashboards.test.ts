@@ -70,9 +70,7 @@ describe.each(Object.keys(EXPECTED_UIDS))('dashboards/%s', (file) => {
     const { json } = committed(file);
     const byName = new Map(json.templating.list.map((v) => [v.name, v]));
     expect(variableQuery(byName.get('job') as Variable)).toBe('label_values(websocket_connections_opened_total, job)');
-    expect(variableQuery(byName.get('instance') as Variable)).toBe(
-      'label_values(websocket_connections_opened_total{job=~"$job"}, instance)',
-    );
+    expect(variableQuery(byName.get('instance') as Variable)).toBe('label_values(websocket_connections_opened_total{job=~"$job"}, instance)');
     for (const panel of allPanels(json.panels)) {
       for (const target of panel.targets ?? []) {
         for (const selector of target.expr.matchAll(/websocket_\w+\{([^}]*)\}/g)) {
@@ -166,12 +164,8 @@ describe('dashboards', () => {
   });
 
   it('the vocabulary check rejects what it should', () => {
-    expect(lintPromql('rate(websocket_connections_closed_totl{job="a"}[5m])', VOCABULARY)).toEqual([
-      'unknown series "websocket_connections_closed_totl"',
-    ]);
-    expect(lintPromql('sum by (reason_text) (websocket_upgrade_failures_total)', VOCABULARY)).toEqual([
-      'unknown label "reason_text"',
-    ]);
+    expect(lintPromql('rate(websocket_connections_closed_totl{job="a"}[5m])', VOCABULARY)).toEqual(['unknown series "websocket_connections_closed_totl"']);
+    expect(lintPromql('sum by (reason_text) (websocket_upgrade_failures_total)', VOCABULARY)).toEqual(['unknown label "reason_text"']);
     expect(lintPromql('websocket_connections_closed_total{initiator="proxy", code=~"1006|1020|4000-4999"}', VOCABULARY)).toEqual([
       'label initiator has no value "proxy"',
       'label code has no value "1020"',

@@ -104,7 +104,12 @@ function isIgnored(patterns: string[], path: string): boolean {
       `^${pattern
         .replace(/^\/+|\/+$/g, '')
         .split('**')
-        .map((part) => part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]'))
+        .map((part) =>
+          part
+            .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+            .replace(/\*/g, '[^/]*')
+            .replace(/\?/g, '[^/]'),
+        )
         .join('.*')}$`,
     );
   const prefixes = path.split('/').map((_, i, parts) => parts.slice(0, i + 1).join('/'));
@@ -126,7 +131,10 @@ const dockerignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
   .filter((l) => l !== '' && !l.startsWith('#'));
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
 const only = (stage: Stage, keyword: string) => stage.instructions.filter((i) => i.keyword === keyword);
-const runText = (stage: Stage) => only(stage, 'RUN').map((i) => i.args).join('\n');
+const runText = (stage: Stage) =>
+  only(stage, 'RUN')
+    .map((i) => i.args)
+    .join('\n');
 const stageNamed = (name: string) => stages.find((s) => s.name === name);
 
 describe('Dockerfile', () => {
@@ -194,8 +202,13 @@ describe('Dockerfile', () => {
     expect(command.join(' ')).toContain('/healthz');
     expect(command.join(' ')).not.toMatch(/\b(curl|wget)\b/);
 
-    const exposed = only(finalStage, 'EXPOSE').flatMap((e) => e.args.split(/\s+/)).map((p) => p.replace(/\/tcp$/, ''));
-    const defaultPort = (flag: string) => FLAGS.find((f) => f.name === flag)!.default!.split(':').pop();
+    const exposed = only(finalStage, 'EXPOSE')
+      .flatMap((e) => e.args.split(/\s+/))
+      .map((p) => p.replace(/\/tcp$/, ''));
+    const defaultPort = (flag: string) =>
+      FLAGS.find((f) => f.name === flag)!
+        .default!.split(':')
+        .pop();
     expect(exposed).toEqual(expect.arrayContaining([defaultPort('listen'), defaultPort('metrics-listen')]));
     expect(exposed).toEqual(expect.arrayContaining(['8080', '9095']));
   });
@@ -245,8 +258,7 @@ describe('dockerfile-utils', () => {
     instructionJSONInSingleQuotes: ValidationSeverity.ERROR,
     instructionWorkdirRelative: ValidationSeverity.ERROR,
   };
-  const describeDiagnostics = (text: string) =>
-    validate(text, strict).map((d) => `line ${d.range.start.line + 1}: ${d.message}`);
+  const describeDiagnostics = (text: string) => validate(text, strict).map((d) => `line ${d.range.start.line + 1}: ${d.message}`);
 
   it('finds nothing in the Dockerfile, with every optional rule as an error', () => {
     expect(describeDiagnostics(dockerfile)).toEqual([]);
@@ -263,7 +275,14 @@ describe('dockerfile-utils', () => {
       '',
     ].join('\n');
     const found = describeDiagnostics(broken).join('\n');
-    for (const expected of ['line 2: MAINTAINER has been deprecated', 'line 2: Instructions should be written in uppercase', 'line 3: WORKDIR paths should be absolute', 'line 4: Instruction written as a JSON array but is using single quotes', 'line 5: time: invalid duration often', 'line 6: Instruction has no arguments']) {
+    for (const expected of [
+      'line 2: MAINTAINER has been deprecated',
+      'line 2: Instructions should be written in uppercase',
+      'line 3: WORKDIR paths should be absolute',
+      'line 4: Instruction written as a JSON array but is using single quotes',
+      'line 5: time: invalid duration often',
+      'line 6: Instruction has no arguments',
+    ]) {
       expect(found).toContain(expected);
     }
   });

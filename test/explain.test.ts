@@ -120,8 +120,12 @@ describe('keyed BLAKE2s', () => {
     const key = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
     const hasher = new KeyHasher(key);
     const inputs = ['a', '10.0.0.1', 'x'.repeat(63), 'y'.repeat(64), 'z'.repeat(65), 'é🙂'.repeat(100), 'q'.repeat(5000)];
-    const script = 'import hashlib,sys,json\nfor s in json.loads(sys.stdin.read()): print(hashlib.blake2s(s.encode(), digest_size=8, key=bytes(range(32))).hexdigest())';
-    const expected = execFileSync('/usr/bin/python3', ['-c', script], { input: JSON.stringify(inputs) }).toString().trim().split('\n');
+    const script =
+      'import hashlib,sys,json\nfor s in json.loads(sys.stdin.read()): print(hashlib.blake2s(s.encode(), digest_size=8, key=bytes(range(32))).hexdigest())';
+    const expected = execFileSync('/usr/bin/python3', ['-c', script], { input: JSON.stringify(inputs) })
+      .toString()
+      .trim()
+      .split('\n');
     expect(inputs.map((s) => hasher.digest(s).toString('hex'))).toEqual(expected);
   });
 

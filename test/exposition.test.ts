@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, Summary } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { renderRegistry } from '../src/export/exposition.js';
-import { createRecorder } from '../src/recorder/registry.js'
+import { createRecorder } from '../src/recorder/registry.js';
 import { type CloseRecorder } from '../src/recorder/recorder.js';
 import { INITIATOR_AGENT, INITIATOR_CLIENT, INITIATOR_SERVER, INITIATOR_UNKNOWN, SIDE_CLIENT, SIDE_SERVER } from '../src/codes/vocabulary.js';
 import { promtoolCheckMetrics } from './helpers/exposition.js';
@@ -46,7 +46,12 @@ function recordSome(r: CloseRecorder): void {
 /** A registry with user metrics before and after the recorder's, two label sets, and a second prefix. */
 function mixedRegistry(defaults?: Record<string, string>): Registry {
   const registry = new Registry();
-  const requests = new Counter({ name: 'app_requests_total', help: 'Requests\nserved, with a \\ in the help.', labelNames: ['route', 'code'], registers: [registry] });
+  const requests = new Counter({
+    name: 'app_requests_total',
+    help: 'Requests\nserved, with a \\ in the help.',
+    labelNames: ['route', 'code'],
+    registers: [registry],
+  });
   requests.inc({ route: '/a"b\\c\nd', code: '200' }, 3);
   requests.inc({ route: '/', code: '500' });
   const chat = createRecorder({ registry, codes: { 4001: 'AUTH_EXPIRED' }, labels: { server: 'chat "main"\\\n' } });
@@ -84,10 +89,15 @@ describe('renderRegistry: the same bytes prom-client renders', () => {
     const { ours, prom } = await bothWays(() => mixedRegistry());
     expect(ours.text).toBe(prom.text);
     expect(ours.om).toBe(prom.om);
-    const order = ours.text.split('\n').filter((l) => l.startsWith('# TYPE ')).map((l) => l.split(' ')[2]);
+    const order = ours.text
+      .split('\n')
+      .filter((l) => l.startsWith('# TYPE '))
+      .map((l) => l.split(' ')[2]);
     expect(order.slice(0, 3)).toEqual(['app_requests_total', 'websocket_connections_closed_total', 'websocket_connections_opened_total']);
     expect(order).toContain('app_size_bytes');
-    expect(ours.text).toContain('websocket_connections_closed_total{code="1000",codename="CLOSE_NORMAL",category="standard",initiator="client",server="chat \\"main\\"\\\\\\n"} 2');
+    expect(ours.text).toContain(
+      'websocket_connections_closed_total{code="1000",codename="CLOSE_NORMAL",category="standard",initiator="client",server="chat \\"main\\"\\\\\\n"} 2',
+    );
     promtoolCheckMetrics(ours.text);
   });
 
@@ -98,7 +108,9 @@ describe('renderRegistry: the same bytes prom-client renders', () => {
     expect(ours.text).toBe(prom.text);
     expect(ours.om).toBe(prom.om);
     expect(ours.text).toContain('edge_ws_connections_opened_total{pod="p-1 \\"x\\"\\\\",server="default-server",le="nope",zone="z"} 1');
-    expect(ours.text).toContain('websocket_connection_duration_seconds_sum{codename="CLOSE_NORMAL",server="feed",pod="p-1 \\"x\\"\\\\",le="nope",zone="z"} 1.35');
+    expect(ours.text).toContain(
+      'websocket_connection_duration_seconds_sum{codename="CLOSE_NORMAL",server="feed",pod="p-1 \\"x\\"\\\\",le="nope",zone="z"} 1.35',
+    );
   });
 
   it('default labels that change between scrapes (the cached label strings follow)', async () => {
@@ -170,7 +182,9 @@ describe('renderRegistry: the same bytes prom-client renders', () => {
   });
 
   it('any mix of closes, constant labels and default labels (property)', async () => {
-    const labelName = fc.stringMatching(/^[a-z][a-z0-9_]{0,8}$/).filter((n) => !['code', 'codename', 'category', 'initiator', 'reason', 'side', 'kind', 'le'].includes(n));
+    const labelName = fc
+      .stringMatching(/^[a-z][a-z0-9_]{0,8}$/)
+      .filter((n) => !['code', 'codename', 'category', 'initiator', 'reason', 'side', 'kind', 'le'].includes(n));
     const labelValue = fc.string({ maxLength: 20, unit: fc.constantFrom('a', 'Z', '"', '\\', '\n', ' ', 'é', '{', '}', ',', '=') });
     const close = fc.record({
       code: fc.oneof(fc.integer({ min: 999, max: 1016 }), fc.integer({ min: 3000, max: 4999 }), fc.integer({ min: -2, max: 70000 })),

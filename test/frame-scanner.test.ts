@@ -21,8 +21,7 @@ const { Sender } = require('ws') as { Sender: { frame(data: Buffer, options: Sen
 // --- helpers -----------------------------------------------------------------
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
-const close = (code: number, reasonLength: number, utf8 = true): string =>
-  `close ${code} ${reasonLength}${utf8 ? '' : ' non-utf8'}`;
+const close = (code: number, reasonLength: number, utf8 = true): string => `close ${code} ${reasonLength}${utf8 ? '' : ' non-utf8'}`;
 const violation = (kind: ViolationKind): string => `violation ${kind}`;
 
 function recorder(): { events: string[]; handler: FrameScanHandler } {
@@ -277,39 +276,31 @@ const CASES: Case[] = [
     events: [close(4000, Buffer.byteLength('Größe 🚀'))],
   },
   // Codes not allowed on the wire
-  ...[1005, 1006, 1015, 999, 2000, 0, 1004, 1014, 1016, 2999].map(
-    (code): Case => ({
-      name: `internal code ${code} on the wire`,
-      masked: false,
-      frames: [frame({ opcode: 8, payload: closePayload(code, 'x') })],
-      events: [violation('internal_code_on_wire'), close(code, 1)],
-    }),
-  ),
-  ...[5000, 65535].map(
-    (code): Case => ({
-      name: `out-of-range code ${code} on the wire`,
-      masked: true,
-      frames: [frame({ opcode: 8, mask: MASK, payload: closePayload(code) })],
-      events: [violation('invalid_code'), close(code, 0)],
-    }),
-  ),
-  ...[1000, 1003, 1007, 1013, 3000, 3999, 4000, 4999].map(
-    (code): Case => ({
-      name: `code ${code} is allowed`,
-      masked: false,
-      frames: [frame({ opcode: 8, payload: closePayload(code) })],
-      events: [close(code, 0)],
-    }),
-  ),
+  ...[1005, 1006, 1015, 999, 2000, 0, 1004, 1014, 1016, 2999].map((code): Case => ({
+    name: `internal code ${code} on the wire`,
+    masked: false,
+    frames: [frame({ opcode: 8, payload: closePayload(code, 'x') })],
+    events: [violation('internal_code_on_wire'), close(code, 1)],
+  })),
+  ...[5000, 65535].map((code): Case => ({
+    name: `out-of-range code ${code} on the wire`,
+    masked: true,
+    frames: [frame({ opcode: 8, mask: MASK, payload: closePayload(code) })],
+    events: [violation('invalid_code'), close(code, 0)],
+  })),
+  ...[1000, 1003, 1007, 1013, 3000, 3999, 4000, 4999].map((code): Case => ({
+    name: `code ${code} is allowed`,
+    masked: false,
+    frames: [frame({ opcode: 8, payload: closePayload(code) })],
+    events: [close(code, 0)],
+  })),
   // Opcodes and masking
-  ...[3, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf].map(
-    (opcode): Case => ({
-      name: `reserved opcode ${opcode}`,
-      masked: false,
-      frames: [frame({ opcode, payload: big(3) }), hex('8802 03e8')],
-      events: [violation('invalid_opcode'), close(1000, 0)],
-    }),
-  ),
+  ...[3, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf].map((opcode): Case => ({
+    name: `reserved opcode ${opcode}`,
+    masked: false,
+    frames: [frame({ opcode, payload: big(3) }), hex('8802 03e8')],
+    events: [violation('invalid_opcode'), close(1000, 0)],
+  })),
   { name: 'unmasked frame from the client', masked: true, frames: [hex('8100'), hex('8100')], events: [violation('bad_masking'), violation('bad_masking')] },
   {
     name: 'masked close from the server is still decoded',
@@ -456,15 +447,14 @@ const dataPayload = fc.oneof(
   { weight: 1, arbitrary: fc.integer({ min: 65536, max: 70000 }).map(big) },
 );
 
-const controlFrame: fc.Arbitrary<FrameSpec> = fc.record({
-  opcode: fc.constantFrom(9, 10),
-  data: fc.uint8Array({ maxLength: 125 }).map((a) => Buffer.from(a)),
-}).map(({ opcode, data }) => ({ opcode, fin: true, rsv1: false, data }));
+const controlFrame: fc.Arbitrary<FrameSpec> = fc
+  .record({
+    opcode: fc.constantFrom(9, 10),
+    data: fc.uint8Array({ maxLength: 125 }).map((a) => Buffer.from(a)),
+  })
+  .map(({ opcode, data }) => ({ opcode, fin: true, rsv1: false, data }));
 
-const wireCode = fc.oneof(
-  fc.constantFrom(1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013),
-  fc.integer({ min: 3000, max: 4999 }),
-);
+const wireCode = fc.oneof(fc.constantFrom(1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013), fc.integer({ min: 3000, max: 4999 }));
 const reason = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 30 }), // at most 4 bytes per unit: <= 120 bytes
   fc.integer({ min: 0, max: 123 }).map((n) => 'a'.repeat(n)),
@@ -492,7 +482,10 @@ const dataMessage: fc.Arbitrary<FrameSpec[]> = fc
     return frames;
   });
 
-const item = fc.oneof(dataMessage, controlFrame.map((f) => [f]));
+const item = fc.oneof(
+  dataMessage,
+  controlFrame.map((f) => [f]),
+);
 
 const direction = fc.record({
   masked: fc.boolean(),
@@ -539,7 +532,13 @@ describe('FrameScanner against ws Sender.frame (property)', () => {
   it('reports every close frame in order, and data after the first close once', () => {
     assertProperty(
       fc.property(
-        fc.array(fc.oneof(item, closeFrame.map((f) => [f])), { minLength: 1, maxLength: 8 }),
+        fc.array(
+          fc.oneof(
+            item,
+            closeFrame.map((f) => [f]),
+          ),
+          { minLength: 1, maxLength: 8 },
+        ),
         direction,
         (items, dir) => {
           const frames = items.flat();
@@ -608,8 +607,7 @@ interface Reference {
 }
 
 // RFC 6455 §7.4.1-7.4.2 (1014 reserved, unassigned): the codes a close frame may carry.
-const allowedOnWire = (code: number): boolean =>
-  (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1013) || (code >= 3000 && code <= 4999);
+const allowedOnWire = (code: number): boolean => (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1013) || (code >= 3000 && code <= 4999);
 
 /** Without a trailing code point that a cut left incomplete (a lead byte announcing more bytes than follow). */
 function withoutCutCodePoint(b: Buffer): Buffer {
@@ -631,8 +629,7 @@ function isUtf8Text(b: Buffer): boolean {
   }
 }
 
-const stateText = (frames: number, closes: number, boundary: number): string =>
-  `(frames ${frames}, closes ${closes}, boundary ${boundary})`;
+const stateText = (frames: number, closes: number, boundary: number): string => `(frames ${frames}, closes ${closes}, boundary ${boundary})`;
 
 function reference(bytes: Buffer, masked: boolean): Reference {
   const frames: RefFrame[] = [];

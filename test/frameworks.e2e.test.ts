@@ -53,7 +53,10 @@ describe('recipe: express + ws on one server (noServer + handleUpgrade)', () => 
     c.terminate();
     await expect(open(`ws://127.0.0.1:${port}/other`)).rejects.toThrow(/404/);
     let text = '';
-    await waitFor(async () => sumOf(parseExposition((text = await scrapeText(`http://127.0.0.1:${port}/metrics`))), 'websocket_connections_closed_total') === 3, 'three closes');
+    await waitFor(
+      async () => sumOf(parseExposition((text = await scrapeText(`http://127.0.0.1:${port}/metrics`))), 'websocket_connections_closed_total') === 3,
+      'three closes',
+    );
     expect(closesByLabels(parseExposition(text))).toEqual({
       '1000 CLOSE_NORMAL standard client': 1,
       '4001 AUTH_EXPIRED application server': 1,
@@ -76,13 +79,18 @@ describe('recipe: Fastify with @fastify/websocket', () => {
     b.send('bye');
     expect(await closed(b)).toBe(1000);
     let text = '';
-    await waitFor(async () => sumOf(parseExposition((text = await scrapeText(`http://127.0.0.1:${port}/metrics`))), 'websocket_connections_closed_total') === 2, 'two closes');
+    await waitFor(
+      async () => sumOf(parseExposition((text = await scrapeText(`http://127.0.0.1:${port}/metrics`))), 'websocket_connections_closed_total') === 2,
+      'two closes',
+    );
     expect(closesByLabels(parseExposition(text))).toEqual({
       '4200 APPLICATION application client': 1,
       '1000 CLOSE_NORMAL standard server': 1,
     });
     promtoolCheckMetrics(text);
-    const om = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { Accept: 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5' } });
+    const om = await fetch(`http://127.0.0.1:${port}/metrics`, {
+      headers: { Accept: 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5' },
+    });
     expect(om.headers.get('content-type')).toMatch(/^application\/openmetrics-text/);
     expect(await om.text()).toMatch(/# EOF\n$/);
   });
@@ -98,7 +106,10 @@ describe('recipe: several WebSocketServers on one server, told apart by a consta
     chat[1]!.close(4100);
     feed.close(1000);
     let text = '';
-    await waitFor(async () => sumOf(parseExposition((text = await scrapeText(`http://127.0.0.1:${port}/metrics`))), 'websocket_connections_closed_total') === 3, 'three closes');
+    await waitFor(
+      async () => sumOf(parseExposition((text = await scrapeText(`http://127.0.0.1:${port}/metrics`))), 'websocket_connections_closed_total') === 3,
+      'three closes',
+    );
     const samples = parseExposition(text);
     expect(sumOf(samples, 'websocket_connections_closed_total', { server: 'chat' })).toBe(2);
     expect(sumOf(samples, 'websocket_connections_closed_total', { server: 'feed' })).toBe(1);

@@ -118,11 +118,16 @@ let chartDir: string;
 let valuesFileCount = 0;
 
 function ciValueFiles(): string[] {
-  return readdirSync(join(CHART_SOURCE, 'ci')).filter((f) => f.endsWith('-values.yaml')).map((f) => join('ci', f)).sort();
+  return readdirSync(join(CHART_SOURCE, 'ci'))
+    .filter((f) => f.endsWith('-values.yaml'))
+    .map((f) => join('ci', f))
+    .sort();
 }
 
 function scenarioFiles(): string[] {
-  const examples = readdirSync(join(CHART_SOURCE, 'examples')).filter((f) => f.endsWith('.yaml')).map((f) => join('examples', f));
+  const examples = readdirSync(join(CHART_SOURCE, 'examples'))
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => join('examples', f));
   return [...ciValueFiles(), ...examples].sort();
 }
 
@@ -390,7 +395,12 @@ describe('Deployment', () => {
     );
     const config = parseAgentArgs(deployment);
     expect(config.upstream?.href).toBe('wss://backend.example:8443/socket');
-    expect([...config.codes.entries()]).toEqual(expect.arrayContaining([[4001, 'AUTH_EXPIRED'], [4002, 'RATE_LIMITED']]));
+    expect([...config.codes.entries()]).toEqual(
+      expect.arrayContaining([
+        [4001, 'AUTH_EXPIRED'],
+        [4002, 'RATE_LIMITED'],
+      ]),
+    );
     expect(config).toMatchObject({
       maxCustomCodes: 50,
       metricPrefix: 'ws_',
@@ -514,7 +524,9 @@ describe('dashboards', () => {
   const dashboardDir = () => join(chartDir, 'files', 'dashboards');
 
   it('are one ConfigMap each, labelled for the Grafana sidecar, holding exactly the JSON files', () => {
-    const files = readdirSync(dashboardDir()).filter((f) => f.endsWith('.json')).sort();
+    const files = readdirSync(dashboardDir())
+      .filter((f) => f.endsWith('.json'))
+      .sort();
     const maps = all(render(), 'ConfigMap');
     expect(maps).toHaveLength(files.length);
     for (const file of files) {
@@ -528,7 +540,17 @@ describe('dashboards', () => {
   });
 
   it('take their folder annotation, label and namespace from values, or are left out', () => {
-    const set = [{ dashboards: { folderAnnotation: 'k8s-sidecar-target-directory', folder: '/tmp/dashboards/Realtime', label: 'dash', labelValue: 'yes', namespace: 'monitoring' } }];
+    const set = [
+      {
+        dashboards: {
+          folderAnnotation: 'k8s-sidecar-target-directory',
+          folder: '/tmp/dashboards/Realtime',
+          label: 'dash',
+          labelValue: 'yes',
+          namespace: 'monitoring',
+        },
+      },
+    ];
     for (const map of all(render({ set }), 'ConfigMap')) {
       expect(map.metadata.annotations).toEqual({ 'k8s-sidecar-target-directory': '/tmp/dashboards/Realtime' });
       expect(map.metadata.labels.dash).toBe('yes');

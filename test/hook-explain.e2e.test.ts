@@ -29,7 +29,9 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function start(options: { closeTimeout?: number; clientKey?: (req: IncomingMessage) => string | undefined; reconnectWindowMs?: number } = {}): Promise<Fixture> {
+async function start(
+  options: { closeTimeout?: number; clientKey?: (req: IncomingMessage) => string | undefined; reconnectWindowMs?: number } = {},
+): Promise<Fixture> {
   const registry = new Registry();
   const server: Server = createServer();
   // ws spreads its options over the defaults: an explicit undefined closeTimeout would be a 1 ms timer.
@@ -258,7 +260,11 @@ describe('hook: reconnects', () => {
     const samples = await f.scrape();
     expect(sumOf(samples, 'websocket_reconnects_total')).toBe(0);
 
-    const g = await start({ clientKey: () => { throw new Error('no key here'); } });
+    const g = await start({
+      clientKey: () => {
+        throw new Error('no key here');
+      },
+    });
     const c = await openClient(g.port);
     await waitFor(() => g.serverSockets.length === 1, 'the connection');
     expect(g.errors.map((e) => e.message)).toEqual(['no key here']);

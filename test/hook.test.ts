@@ -221,7 +221,9 @@ describe('instrument(wss): what is not a connection', () => {
     // Missing Sec-WebSocket-Key: ws answers 400.
     const bad = await new Promise<string>((resolve) => {
       const net = require('node:net') as typeof import('node:net');
-      const s = net.connect(f.port, '127.0.0.1', () => s.write('GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n'));
+      const s = net.connect(f.port, '127.0.0.1', () =>
+        s.write('GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n'),
+      );
       let data = '';
       s.on('data', (d) => (data += d.toString()));
       s.on('close', () => resolve(data));
@@ -355,7 +357,10 @@ describe('instrument(wss): modes and lifecycle', () => {
     });
     const hook = instrument(wss, { registry });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    cleanups.push(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))), () => hook.uninstall());
+    cleanups.push(
+      () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))),
+      () => hook.uninstall(),
+    );
     const port = (server.address() as AddressInfo).port;
     const raw = await rawConnect(port);
     await waitFor(() => sockets.length === 1, 'subclass connection');
@@ -371,7 +376,10 @@ describe('instrument(wss): modes and lifecycle', () => {
 
   it('a WebSocket class without a wrappable emitClose() gets a close listener instead, removed by uninstall()', async () => {
     class SealedSocket extends WebSocket {}
-    Object.defineProperty(SealedSocket.prototype, 'emitClose', { value: (WebSocket.prototype as unknown as { emitClose(): void }).emitClose, configurable: false });
+    Object.defineProperty(SealedSocket.prototype, 'emitClose', {
+      value: (WebSocket.prototype as unknown as { emitClose(): void }).emitClose,
+      configurable: false,
+    });
     const registry = new Registry();
     const server = createServer();
     const wss = new WebSocketServer({ server, WebSocket: SealedSocket } as ConstructorParameters<typeof WebSocketServer>[0]);
@@ -379,7 +387,10 @@ describe('instrument(wss): modes and lifecycle', () => {
     wss.on('connection', (ws) => sockets.push(ws));
     const hook = instrument(wss, { registry });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    cleanups.push(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))), () => hook.uninstall());
+    cleanups.push(
+      () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))),
+      () => hook.uninstall(),
+    );
     const port = (server.address() as AddressInfo).port;
     const a = await client(port);
     await client(port);

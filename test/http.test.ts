@@ -140,7 +140,9 @@ describe('metricsHandler', () => {
     promtoolCheckMetrics(after.body);
     // And the values still add up after both renderings.
     const samples = parseExposition(after.body);
-    expect(sumOf(samples, 'websocket_connections_opened_total')).toBe(sumOf(samples, 'websocket_connections_closed_total') + sumOf(samples, 'websocket_connections_active'));
+    expect(sumOf(samples, 'websocket_connections_opened_total')).toBe(
+      sumOf(samples, 'websocket_connections_closed_total') + sumOf(samples, 'websocket_connections_active'),
+    );
   });
 
   it('keeps the registry default labels in OpenMetrics', async () => {
@@ -192,7 +194,7 @@ describe('metricsHandler', () => {
     }
   });
 
-  it('a large body goes out whole, with its Content-Length, equal to prom-client\'s rendering; HEAD gets no body', async () => {
+  it("a large body goes out whole, with its Content-Length, equal to prom-client's rendering; HEAD gets no body", async () => {
     const registry = new Registry();
     const recorder = createRecorder({ registry, maxCustomCodes: 600, labels: { server: 'é "chat"' } });
     for (let code = 3000; code < 3500; code++) {

@@ -214,10 +214,14 @@ describe('the image built from the Dockerfile', TIMEOUT, () => {
     await echoAndClose(c, 1000);
     const expected = { '1000 CLOSE_NORMAL standard client': 2, '4001 APPLICATION application client': 1 };
     let seen: Record<string, number> = {};
-    await waitFor(async () => {
-      seen = closesByLabels(await metrics(c));
-      return Object.values(seen).reduce((a, b) => a + b, 0) >= 3;
-    }, 'three closes in /metrics', 60_000);
+    await waitFor(
+      async () => {
+        seen = closesByLabels(await metrics(c));
+        return Object.values(seen).reduce((a, b) => a + b, 0) >= 3;
+      },
+      'three closes in /metrics',
+      60_000,
+    );
     expect(seen).toEqual(expected);
     const samples = await metrics(c);
     expect(sumOf(samples, 'websocket_connections_opened_total')).toBe(3);

@@ -1,7 +1,7 @@
 import { AggregatorRegistry, Counter, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { CloseRecorder } from '../src/recorder/recorder.js'
-import { OptionError } from '../src/recorder/options.js'
+import { CloseRecorder } from '../src/recorder/recorder.js';
+import { OptionError } from '../src/recorder/options.js';
 import { createRecorder } from '../src/recorder/registry.js';
 import { INITIATOR_AGENT, INITIATOR_CLIENT, INITIATOR_SERVER, INITIATOR_UNKNOWN, SIDE_CLIENT, SIDE_SERVER } from '../src/codes/vocabulary.js';
 import { closesByLabels, parseExposition, promtoolCheckMetrics, sumOf } from './helpers/exposition.js';
@@ -37,7 +37,10 @@ describe('CloseRecorder exposition', () => {
       'websocket_connection_duration_seconds_sum{codename="AUTH_EXPIRED"} 42',
       'websocket_connection_duration_seconds_count{codename="EXTENSION"} 1',
     ];
-    expect(want.filter((l) => !lines.includes(l)), 'lines missing from the exposition').toEqual([]);
+    expect(
+      want.filter((l) => !lines.includes(l)),
+      'lines missing from the exposition',
+    ).toEqual([]);
     expect(sumOf(samples, 'websocket_connections_closed_total')).toBe(4);
     promtoolCheckMetrics(text);
   });
@@ -188,8 +191,12 @@ describe('constant label sets', () => {
     }
     feed.recordOpen();
     const { text, samples } = await scrape(registry);
-    expect(text.split('\n')).toContain('websocket_connections_closed_total{code="1000",codename="CLOSE_NORMAL",category="standard",initiator="client",server="chat"} 2');
-    expect(text.split('\n')).toContain('websocket_connections_closed_total{code="1000",codename="CLOSE_NORMAL",category="standard",initiator="client",server="feed"} 1');
+    expect(text.split('\n')).toContain(
+      'websocket_connections_closed_total{code="1000",codename="CLOSE_NORMAL",category="standard",initiator="client",server="chat"} 2',
+    );
+    expect(text.split('\n')).toContain(
+      'websocket_connections_closed_total{code="1000",codename="CLOSE_NORMAL",category="standard",initiator="client",server="feed"} 1',
+    );
     expect(sumOf(samples, 'websocket_connections_active', { server: 'feed' })).toBe(1);
     expect(sumOf(samples, 'websocket_connections_opened_total', { server: 'chat' })).toBe(2);
     expect(sumOf(samples, 'websocket_connection_duration_seconds_count', { server: 'chat', codename: 'CLOSE_NORMAL' })).toBe(2);
@@ -214,7 +221,7 @@ describe('AggregatorRegistry', () => {
     b.recordClose(1000, INITIATOR_CLIENT, 2);
     b.recordClose(4000, INITIATOR_SERVER, 20);
 
-    const aggregated = AggregatorRegistry.aggregate(await Promise.all(workers.map((w) => w.getMetricsAsJSON())) as never);
+    const aggregated = AggregatorRegistry.aggregate((await Promise.all(workers.map((w) => w.getMetricsAsJSON()))) as never);
     const text = await aggregated.metrics();
     const samples = parseExposition(text);
     expect(closesByLabels(samples)).toEqual({

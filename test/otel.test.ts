@@ -260,9 +260,20 @@ describe('OpenTelemetry span event', () => {
     spans[0]!.end();
     const finished = exporter.getFinishedSpans();
     expect(finished).toHaveLength(2);
-    const [first, second] = [finished.find((s) => s.spanContext().spanId === spans[0]!.spanContext().spanId)!, finished.find((s) => s.spanContext().spanId === spans[1]!.spanContext().spanId)!];
+    const [first, second] = [
+      finished.find((s) => s.spanContext().spanId === spans[0]!.spanContext().spanId)!,
+      finished.find((s) => s.spanContext().spanId === spans[1]!.spanContext().spanId)!,
+    ];
     expect(first.events.map((e) => [e.name, e.attributes])).toEqual([
-      [OTEL_CLOSE_EVENT, { [OTEL_ATTRIBUTE.code]: 4002, [OTEL_ATTRIBUTE.codename]: 'APPLICATION', [OTEL_ATTRIBUTE.category]: 'application', [OTEL_ATTRIBUTE.initiator]: 'client' }],
+      [
+        OTEL_CLOSE_EVENT,
+        {
+          [OTEL_ATTRIBUTE.code]: 4002,
+          [OTEL_ATTRIBUTE.codename]: 'APPLICATION',
+          [OTEL_ATTRIBUTE.category]: 'application',
+          [OTEL_ATTRIBUTE.initiator]: 'client',
+        },
+      ],
     ]);
     expect(second.events).toEqual([]);
     await meterProvider.shutdown();

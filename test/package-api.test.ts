@@ -20,7 +20,13 @@ const api = readme.slice(readme.indexOf('### API'), readme.indexOf('### Recipes'
 function declaredExports(file: string): string[] {
   const text = readFileSync(join(ROOT, file), 'utf8');
   const names: string[] = [];
-  for (const m of text.matchAll(/^export (?:type )?\{([^}]*)\}/gm)) names.push(...m[1]!.split(',').map((n) => n.trim()).filter(Boolean));
+  for (const m of text.matchAll(/^export (?:type )?\{([^}]*)\}/gm))
+    names.push(
+      ...m[1]!
+        .split(',')
+        .map((n) => n.trim())
+        .filter(Boolean),
+    );
   for (const m of text.matchAll(/^export (?:declare )?(?:function|const|class|interface|type) ([A-Za-z_]\w*)/gm)) names.push(m[1]!);
   return names.sort();
 }
@@ -103,7 +109,7 @@ describe('public API', () => {
     for (const i of [ia, ib, ic]) i.uninstall();
   });
 
-  it('closesPage() with an instrumentation\'s registry and labels shows that recorder\'s closes, and only those', async () => {
+  it("closesPage() with an instrumentation's registry and labels shows that recorder's closes, and only those", async () => {
     const { instrument } = await import('ws-close-agent');
     const { closesPage } = await import('ws-close-agent/live');
     const { Registry } = await import('prom-client');

@@ -40,7 +40,7 @@ describe.each(VERSIONS)('prom-client $major', ({ major, prom }) => {
     expect(`${text}\n`).toBe(await registry.metrics());
   });
 
-  it('the whole exposition equals the registry\'s own, with default labels and the recorder\'s series', async () => {
+  it("the whole exposition equals the registry's own, with default labels and the recorder's series", async () => {
     const registry = new prom.Registry();
     registry.setDefaultLabels({ service: 'chat' });
     new prom.Gauge({ name: 'app_up', help: 'Up.', registers: [registry] }).set(1);
@@ -52,7 +52,9 @@ describe.each(VERSIONS)('prom-client $major', ({ major, prom }) => {
     recorder.recordViolation(0, 'bad_masking');
     const ours = await renderRegistry(registry as unknown as AnyRegistry, false);
     expect(ours).toBe(await registry.metrics());
-    expect(ours).toMatch(/^websocket_connections_closed_total\{code="4001",codename="AUTH_EXPIRED",category="application",initiator="server",service="chat"\} 1$/m);
+    expect(ours).toMatch(
+      /^websocket_connections_closed_total\{code="4001",codename="AUTH_EXPIRED",category="application",initiator="server",service="chat"\} 1$/m,
+    );
   });
 });
 
@@ -68,7 +70,9 @@ describe('metricsHandler with either major', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const { port } = server.address() as { port: number };
-      const res = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { accept: 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5' } });
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`, {
+        headers: { accept: 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5' },
+      });
       const body = await res.text();
       expect(res.status).toBe(200);
       if (major === 14) {

@@ -57,10 +57,7 @@ interface PanelQuery {
 
 /** The committed files, as a user imports and loads them. */
 const DASHBOARDS: ReadonlyMap<string, Dashboard> = new Map(
-  ['ws-close-overview.json', 'ws-close-drilldown.json'].map((file) => [
-    file,
-    JSON.parse(readFileSync(root(`dashboards/${file}`), 'utf8')) as Dashboard,
-  ]),
+  ['ws-close-overview.json', 'ws-close-drilldown.json'].map((file) => [file, JSON.parse(readFileSync(root(`dashboards/${file}`), 'utf8')) as Dashboard]),
 );
 
 const PANEL_QUERIES: readonly PanelQuery[] = [...DASHBOARDS].flatMap(([file, dashboard]) =>
@@ -74,9 +71,7 @@ interface Rule {
   readonly alert?: string;
   readonly expr: string;
 }
-const RULES: readonly Rule[] = (YAML.parse(readFileSync(RULE_FILE, 'utf8')) as { groups: { rules: Rule[] }[] }).groups.flatMap(
-  (g) => g.rules,
-);
+const RULES: readonly Rule[] = (YAML.parse(readFileSync(RULE_FILE, 'utf8')) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
 const ruleName = (rule: Rule): string => rule.record ?? rule.alert ?? '?';
 
 /** Panels that must show data after the traffic below. */
@@ -110,7 +105,8 @@ async function connection(end: number | 'drop' | 'hold'): Promise<void> {
         clearTimeout(timer);
         resolve();
       });
-      if (end === 'drop') ws.terminate(); // no close frame: recorded as 1006
+      if (end === 'drop')
+        ws.terminate(); // no close frame: recorded as 1006
       else ws.close(end);
     });
   });
@@ -225,10 +221,7 @@ describe('every dashboard panel query against a real Prometheus', () => {
       for (const variable of dashboard.templating.list.filter((v) => v.type === 'query')) {
         const query = (variable.query as { query: string }).query;
         const match = /^label_values\((.+),\s*(\w+)\)$/.exec(query) as RegExpExecArray;
-        const result = await queryPrometheus(
-          (prometheus as PrometheusProcess).url,
-          `group by (${match[2]}) (${substitute(match[1] as string)})`,
-        );
+        const result = await queryPrometheus((prometheus as PrometheusProcess).url, `group by (${match[2]}) (${substitute(match[1] as string)})`);
         expect(result.status, `${file} $${variable.name}`).toBe('success');
         expect(result.data?.result.length ?? 0, `${file} $${variable.name}`).toBeGreaterThan(0);
       }

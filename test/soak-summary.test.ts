@@ -8,7 +8,9 @@ import { REPORTED_ONLY_WHEN_QUICK, SOAK_CHECKS, checkOf, failedChecks, soakCheck
 
 const complete = (): SoakCheck[] =>
   SOAK_CHECKS.map((id) =>
-    REPORTED_ONLY_WHEN_QUICK.includes(id) ? { id, name: `${id} (reported only)`, ok: false, enforced: false, detail: {} } : { id, name: id, ok: true, detail: {} },
+    REPORTED_ONLY_WHEN_QUICK.includes(id)
+      ? { id, name: `${id} (reported only)`, ok: false, enforced: false, detail: {} }
+      : { id, name: id, ok: true, detail: {} },
   );
 
 describe('soak summary checks', () => {

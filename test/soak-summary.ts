@@ -45,7 +45,8 @@ export const REPORTED_ONLY_WHEN_QUICK: readonly SoakCheckId[] = ['rss-flat', 'sc
 /** The one check with `id`; throws when there is none or more than one. */
 export function checkOf(checks: readonly SoakCheck[], id: SoakCheckId): SoakCheck {
   const found = checks.filter((c) => c.id === id);
-  if (found.length !== 1) throw new Error(`the soak summary has ${found.length} checks "${id}" (want exactly 1); it has: ${checks.map((c) => c.id).join(', ') || 'none'}`);
+  if (found.length !== 1)
+    throw new Error(`the soak summary has ${found.length} checks "${id}" (want exactly 1); it has: ${checks.map((c) => c.id).join(', ') || 'none'}`);
   return found[0] as SoakCheck;
 }
 

@@ -33,15 +33,21 @@ const DEADLINE_S = 150; // the driver's own --seconds; it fails (and exits) past
 
 function runSoak(out: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['soak/run.mjs', '--quick', '--seconds', String(DEADLINE_S), '--out', out], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['soak/run.mjs', '--quick', '--seconds', String(DEADLINE_S), '--out', out], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (output += s));
     child.stderr.setEncoding('utf8').on('data', (s: string) => (output += s));
     // The driver kills its children and exits 30 s past its deadline at the latest.
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`soak/run.mjs --quick still running after ${DEADLINE_S + 40} s\n${output}`));
-    }, (DEADLINE_S + 40) * 1000);
+    const timer = setTimeout(
+      () => {
+        child.kill('SIGKILL');
+        reject(new Error(`soak/run.mjs --quick still running after ${DEADLINE_S + 40} s\n${output}`));
+      },
+      (DEADLINE_S + 40) * 1000,
+    );
     child.once('error', reject);
     child.once('close', (code) => {
       clearTimeout(timer);
@@ -56,12 +62,15 @@ describe('soak (quick): connections held and churned through the real agent', ()
   let output: string;
   let code: number | null;
 
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ws-close-agent-soak-'));
-    const out = join(dir, 'soak.json');
-    ({ code, output } = await runSoak(out));
-    result = JSON.parse(readFileSync(out, 'utf8')) as SoakResult;
-  }, (DEADLINE_S + 45) * 1000);
+  beforeAll(
+    async () => {
+      dir = mkdtempSync(join(tmpdir(), 'ws-close-agent-soak-'));
+      const out = join(dir, 'soak.json');
+      ({ code, output } = await runSoak(out));
+      result = JSON.parse(readFileSync(out, 'utf8')) as SoakResult;
+    },
+    (DEADLINE_S + 45) * 1000,
+  );
   afterAll(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -75,7 +84,10 @@ describe('soak (quick): connections held and churned through the real agent', ()
   };
 
   it('recorded every check of the driver, exactly once and in order', () => {
-    expect(result.checks.map((c) => c.id), output).toEqual([...SOAK_CHECKS]);
+    expect(
+      result.checks.map((c) => c.id),
+      output,
+    ).toEqual([...SOAK_CHECKS]);
     expect(soakCheckProblems(result.checks)).toEqual([]);
   });
 

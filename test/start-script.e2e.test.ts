@@ -78,7 +78,11 @@ describe('npm start', () => {
 describe('the listening line', () => {
   it('a signal sent the moment it appears is handled (drain, exit 0), five times over', async () => {
     for (let i = 0; i < 5; i++) {
-      const child = spawn(process.execPath, [MAIN, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'], { cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [MAIN, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'], {
+        cwd: ROOT,
+        env: cleanEnv(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let out = '';
       let sent = false;
       child.stdout.setEncoding('utf8').on('data', (s: string) => {
@@ -88,9 +92,16 @@ describe('the listening line', () => {
           child.kill('SIGTERM');
         }
       });
-      const result = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
+      const result = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        child.once('close', (code, signal) => resolve({ code, signal })),
+      );
       expect(result, `run ${i}:\n${out}`).toEqual({ code: 0, signal: null });
-      expect(out.split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual(['listening', 'signal', 'draining', 'stopped']);
+      expect(
+        out
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => (JSON.parse(l) as { msg: string }).msg),
+      ).toEqual(['listening', 'signal', 'draining', 'stopped']);
     }
   });
 });

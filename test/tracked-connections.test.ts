@@ -69,7 +69,7 @@ describe('tracked connections', () => {
     expect(liveConnections(f.hook)).not.toContain(f.serverSockets[0]);
   });
 
-  it('closeAsAgent sends the code and records initiator agent; a client close stays the client\'s', async () => {
+  it("closeAsAgent sends the code and records initiator agent; a client close stays the client's", async () => {
     const f = await start();
     const peers = await clients(f.port, 2);
     await waitFor(() => f.serverSockets.length === 2, 'two server sockets');

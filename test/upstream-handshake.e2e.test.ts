@@ -14,7 +14,7 @@ import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { createProxyServer, type ProxyServer } from '../src/agent/proxy/server.js';
-import { createRecorder } from '../src/recorder/registry.js'
+import { createRecorder } from '../src/recorder/registry.js';
 import { type CloseRecorder } from '../src/recorder/recorder.js';
 import { scrape, startAgentProcess } from './helpers/agent-process.js';
 import { closesByLabels, parseExposition } from './helpers/exposition.js';
@@ -108,7 +108,9 @@ function rawUpgrade(port: number, extraHeaders = '', until?: string): Promise<st
       socket.destroy();
       reject(new Error(`no close within 5 s; received ${JSON.stringify(received)}`));
     });
-    socket.write(`GET /chat HTTP/1.1\r\nHost: example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n${extraHeaders}\r\n`);
+    socket.write(
+      `GET /chat HTTP/1.1\r\nHost: example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n${extraHeaders}\r\n`,
+    );
   });
 }
 
@@ -162,7 +164,9 @@ describe('the 101', () => {
     const head = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${ACCEPT}\r\nX-Upstream: raw\r\n\r\n`;
     const hello = Buffer.from([0x81, 0x02, 0x68, 0x69]); // text frame "hi", unmasked
     const requests: string[] = [];
-    const agent = await agentFor(`ws://127.0.0.1:${await scriptedUpstream([early + head.slice(0, 20), head.slice(20), hello, Buffer.from([0x88, 0x02, 0x0f, 0xa1])], requests)}`);
+    const agent = await agentFor(
+      `ws://127.0.0.1:${await scriptedUpstream([early + head.slice(0, 20), head.slice(20), hello, Buffer.from([0x88, 0x02, 0x0f, 0xa1])], requests)}`,
+    );
     const received = await rawUpgrade(agent.port, 'X-Forwarded-For: 10.0.0.1\r\nCookie: a=b\r\n', '\x88\x02\x0f\xa1');
     expect(received).toBe(`${head}\x81\x02hi\x88\x02\x0f\xa1`);
     // The request went upstream as the client sent it, plus the client's address.
@@ -202,7 +206,29 @@ describe('a wss:// upstream', () => {
   let key: Buffer;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'ws-close-agent-tls-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     cert = readFileSync(join(dir, 'cert.pem'));
     key = readFileSync(join(dir, 'key.pem'));
   });
@@ -239,7 +265,9 @@ describe('a wss:// upstream', () => {
   it('with a certificate the agent does not trust: 502 upstream_unreachable, nothing opened', async () => {
     const port = await tlsUpstream();
     const agent = await agentFor(`wss://localhost:${port}/`);
-    expect(await rawUpgrade(agent.port)).toMatch(/^HTTP\/1\.1 502 Bad Gateway\r\n[^]*upstream unreachable: (DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE)\n$/);
+    expect(await rawUpgrade(agent.port)).toMatch(
+      /^HTTP\/1\.1 502 Bad Gateway\r\n[^]*upstream unreachable: (DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE)\n$/,
+    );
     expect(await counts(agent)).toEqual({ opened: 0, failures: { upstream_unreachable: 1 } });
   });
 });

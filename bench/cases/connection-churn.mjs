@@ -40,7 +40,12 @@ export async function run(ctx) {
           name: 'both',
           run: async (round) => {
             const order = round % 2 === 0 ? ['bare', 'instrumented'] : ['instrumented', 'bare'];
-            const r = await client.request('churn', { targets: order.map((n) => target(servers[n])), concurrency: LOOPS_PER_SERVER, warmupMs: s.warmupMs, durationMs: s.durationMs });
+            const r = await client.request('churn', {
+              targets: order.map((n) => target(servers[n])),
+              concurrency: LOOPS_PER_SERVER,
+              warmupMs: s.warmupMs,
+              durationMs: s.durationMs,
+            });
             const out = { seconds: r.seconds };
             order.forEach((n, i) => (out[n] = r.targets[i]));
             return out;

@@ -29,7 +29,7 @@ const FRAMES = 2_000; // per pass: see above
 /** The traffic as one buffer, and its frame count. */
 function buildTraffic() {
   let seed = 99;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   const parts = [];
   let frames = 0;
   const push = (fin, opcode, length) => {
@@ -41,8 +41,10 @@ function buildTraffic() {
   };
   while (frames < FRAMES) {
     const r = rand();
-    if (r < 0.9) push(true, 0x1, 20 + Math.floor(rand() * 280)); // chat-sized text
-    else if (r < 0.95) push(true, 0x9, Math.floor(rand() * 8)); // ping
+    if (r < 0.9)
+      push(true, 0x1, 20 + Math.floor(rand() * 280)); // chat-sized text
+    else if (r < 0.95)
+      push(true, 0x9, Math.floor(rand() * 8)); // ping
     else if (r < 0.98) {
       push(false, 0x1, 100 + Math.floor(rand() * 400)); // a fragmented text message
       push(true, 0x0, 100 + Math.floor(rand() * 400));

@@ -17,25 +17,60 @@ export async function run(ctx) {
   const fleet = await startProxyFleet({ agentNodeArgs: ctx.agentNodeArgs });
   try {
     const names = fleet.targets.map((t) => t.name);
-    const request = () => fleet.client.request('latency', { urls: fleet.targets.map((t) => t.url), samples: s.samples, batch: 250, warmup: 300, size: 64, maxMs: 20_000 });
+    const request = () =>
+      fleet.client.request('latency', { urls: fleet.targets.map((t) => t.url), samples: s.samples, batch: 250, warmup: 300, size: 64, maxMs: 20_000 });
     const { samples: rawRounds, rounds } = await runInterleaved([{ name: 'all', run: request }], { rounds: s.rounds, deadline: ctx.deadline, warmupRounds: 1 });
     const samples = Object.fromEntries(names.map((n, i) => [n, rawRounds.all.map((perTarget) => perTarget[i])]));
-    const added = (name, p) => pairDifferences(samples[name].map((r) => r[p]), samples.direct.map((r) => r[p]));
+    const added = (name, p) =>
+      pairDifferences(
+        samples[name].map((r) => r[p]),
+        samples.direct.map((r) => r[p]),
+      );
     const direct = (p) => summarize(samples.direct.map((r) => r[p])).median.toFixed(0);
     const note = `${rounds} rounds of ${s.samples} round trips; direct p50 ${direct('p50')} µs, p99 ${direct('p99')} µs`;
     const base = { caseId: id, unit: 'µs', oursLabel: 'agent' };
     const rows = [];
     if (samples.nginx) {
       rows.push(
-        compareRow({ ...base, name: 'latency: p50 added to a 64 B round trip, agent vs nginx', baselineLabel: 'nginx', ours: added('agent', 'p50'), baseline: added('nginx', 'p50'), target: '≤ nginx + 10 µs', check: ({ ours, baseline }) => ours <= baseline + 10, note }),
-        compareRow({ ...base, name: 'latency: p99 added to a 64 B round trip, agent vs nginx', baselineLabel: 'nginx', ours: added('agent', 'p99'), baseline: added('nginx', 'p99'), target: '≤ nginx + 30 µs', check: ({ ours, baseline }) => ours <= baseline + 30 }),
+        compareRow({
+          ...base,
+          name: 'latency: p50 added to a 64 B round trip, agent vs nginx',
+          baselineLabel: 'nginx',
+          ours: added('agent', 'p50'),
+          baseline: added('nginx', 'p50'),
+          target: '≤ nginx + 10 µs',
+          check: ({ ours, baseline }) => ours <= baseline + 10,
+          note,
+        }),
+        compareRow({
+          ...base,
+          name: 'latency: p99 added to a 64 B round trip, agent vs nginx',
+          baselineLabel: 'nginx',
+          ours: added('agent', 'p99'),
+          baseline: added('nginx', 'p99'),
+          target: '≤ nginx + 30 µs',
+          check: ({ ours, baseline }) => ours <= baseline + 30,
+        }),
       );
     } else {
       rows.push(skippedRow({ caseId: id, name: 'latency vs nginx', reason: fleet.nginxSkip }));
     }
     rows.push(
-      compareRow({ ...base, name: 'latency: p50 added, agent vs http-proxy', baselineLabel: 'http-proxy', ours: added('agent', 'p50'), baseline: added('http-proxy', 'p50'), note: samples.nginx ? undefined : note }),
-      compareRow({ ...base, name: 'latency: p99 added, agent vs http-proxy', baselineLabel: 'http-proxy', ours: added('agent', 'p99'), baseline: added('http-proxy', 'p99') }),
+      compareRow({
+        ...base,
+        name: 'latency: p50 added, agent vs http-proxy',
+        baselineLabel: 'http-proxy',
+        ours: added('agent', 'p50'),
+        baseline: added('http-proxy', 'p50'),
+        note: samples.nginx ? undefined : note,
+      }),
+      compareRow({
+        ...base,
+        name: 'latency: p99 added, agent vs http-proxy',
+        baselineLabel: 'http-proxy',
+        ours: added('agent', 'p99'),
+        baseline: added('http-proxy', 'p99'),
+      }),
     );
     return rows;
   } finally {

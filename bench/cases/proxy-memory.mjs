@@ -66,22 +66,56 @@ export async function run(ctx) {
     const variants = [
       {
         name: 'agent',
-        run: () => perConnection(() => startProbedAgent(upstreamUrl, ctx.agentNodeArgs), async (a) => (await probe(a)).rss),
+        run: () =>
+          perConnection(
+            () => startProbedAgent(upstreamUrl, ctx.agentNodeArgs),
+            async (a) => (await probe(a)).rss,
+          ),
       },
     ];
     if (!nginxSkip) {
       variants.push({
         name: 'nginx',
-        run: () => perConnection(async () => startNginx({ upstreamPort: upstream.info.port }), async (n) => readRssBytes(n.pids())),
+        run: () =>
+          perConnection(
+            async () => startNginx({ upstreamPort: upstream.info.port }),
+            async (n) => readRssBytes(n.pids()),
+          ),
       });
     }
     const rssDeadline = performance.now() + (ctx.deadline - performance.now()) * 0.3;
     const { samples, rounds } = await runInterleaved(variants, { rounds: s.rssRounds, deadline: rssDeadline });
     const rssNote = `${rounds} round(s), ${IDLE_CONNECTIONS.toLocaleString('en-US')} idle connections each; agent GC'd before each reading; nginx = master + worker`;
     if (samples.nginx) {
-      rows.push(compareRow({ caseId: id, name: 'memory: RSS per idle proxied connection, agent vs nginx', unit: 'KiB', oursLabel: 'agent', baselineLabel: 'nginx', ours: samples.agent, baseline: samples.nginx, target: '≤ 10 KiB', check: ({ ours }) => ours <= 10, note: rssNote }));
+      rows.push(
+        compareRow({
+          caseId: id,
+          name: 'memory: RSS per idle proxied connection, agent vs nginx',
+          unit: 'KiB',
+          oursLabel: 'agent',
+          baselineLabel: 'nginx',
+          ours: samples.agent,
+          baseline: samples.nginx,
+          target: '≤ 10 KiB',
+          check: ({ ours }) => ours <= 10,
+          note: rssNote,
+        }),
+      );
     } else {
-      rows.push(compareRow({ caseId: id, name: 'memory: RSS per idle proxied connection (no nginx baseline)', unit: 'KiB', oursLabel: 'agent', baselineLabel: 'nginx', ours: samples.agent, baseline: [], target: '≤ 10 KiB', check: ({ ours }) => ours <= 10, note: `${rssNote}; ${nginxSkip}` }));
+      rows.push(
+        compareRow({
+          caseId: id,
+          name: 'memory: RSS per idle proxied connection (no nginx baseline)',
+          unit: 'KiB',
+          oursLabel: 'agent',
+          baselineLabel: 'nginx',
+          ours: samples.agent,
+          baseline: [],
+          target: '≤ 10 KiB',
+          check: ({ ours }) => ours <= 10,
+          note: `${rssNote}; ${nginxSkip}`,
+        }),
+      );
     }
 
     // (b) Heap after many churned connections vs after the first few.

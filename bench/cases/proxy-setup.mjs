@@ -21,7 +21,12 @@ export async function run(ctx) {
       name: t.name,
       run: (round) =>
         fleet.client
-          .request('churn', { targets: [{ url: t.url, cpuPids: t.pids() }], concurrency: CONCURRENCY, warmupMs: s.warmupMs, durationMs: round < 0 ? s.warmRoundMs : s.durationMs })
+          .request('churn', {
+            targets: [{ url: t.url, cpuPids: t.pids() }],
+            concurrency: CONCURRENCY,
+            warmupMs: s.warmupMs,
+            durationMs: round < 0 ? s.warmRoundMs : s.durationMs,
+          })
           .then((r) => ({ seconds: r.seconds, ...r.targets[0] })),
     }));
     const { samples, rounds } = await runInterleaved(variants, { rounds: s.rounds, deadline: ctx.deadline, warmupRounds: 1 });
@@ -33,21 +38,64 @@ export async function run(ctx) {
       cpu[name] = results.map((r) => (r.cpu / r.connections) * 1e6);
       errors[name] = results.reduce((n, r) => n + r.errors, 0);
     }
-    const errorNote = `${rounds} rounds, ${CONCURRENCY} client loops; client errors: ${Object.entries(errors).map(([n, e]) => `${n} ${e}`).join(', ')}`;
+    const errorNote = `${rounds} rounds, ${CONCURRENCY} client loops; client errors: ${Object.entries(errors)
+      .map(([n, e]) => `${n} ${e}`)
+      .join(', ')}`;
     const base = { caseId: id, oursLabel: 'agent' };
     const rows = [];
     if (cpu.nginx) {
       rows.push(
-        compareRow({ ...base, name: 'setup+close: proxy CPU per connection, agent vs nginx', unit: 'µs', baselineLabel: 'nginx', ours: cpu.agent, baseline: cpu.nginx, target: 'ratio ≤ 1.5', check: ({ ratio }) => ratio <= 1.5 }),
-        compareRow({ ...base, name: 'setup+close: connections/s, agent vs nginx', unit: '/s', baselineLabel: 'nginx', ours: rate.agent, baseline: rate.nginx, target: 'ratio ≥ 0.9', check: ({ ratio }) => ratio >= 0.9, note: errorNote }),
+        compareRow({
+          ...base,
+          name: 'setup+close: proxy CPU per connection, agent vs nginx',
+          unit: 'µs',
+          baselineLabel: 'nginx',
+          ours: cpu.agent,
+          baseline: cpu.nginx,
+          target: 'ratio ≤ 1.5',
+          check: ({ ratio }) => ratio <= 1.5,
+        }),
+        compareRow({
+          ...base,
+          name: 'setup+close: connections/s, agent vs nginx',
+          unit: '/s',
+          baselineLabel: 'nginx',
+          ours: rate.agent,
+          baseline: rate.nginx,
+          target: 'ratio ≥ 0.9',
+          check: ({ ratio }) => ratio >= 0.9,
+          note: errorNote,
+        }),
       );
     } else {
       rows.push(skippedRow({ caseId: id, name: 'setup+close vs nginx', reason: fleet.nginxSkip }));
     }
     rows.push(
-      compareRow({ ...base, name: 'setup+close: proxy CPU per connection, agent vs http-proxy', unit: 'µs', baselineLabel: 'http-proxy', ours: cpu.agent, baseline: cpu['http-proxy'] }),
-      compareRow({ ...base, name: 'setup+close: connections/s, agent vs http-proxy', unit: '/s', baselineLabel: 'http-proxy', ours: rate.agent, baseline: rate['http-proxy'] }),
-      compareRow({ ...base, name: 'setup+close: connections/s, agent vs direct', unit: '/s', baselineLabel: 'direct', ours: rate.agent, baseline: rate.direct, note: cpu.nginx ? undefined : errorNote }),
+      compareRow({
+        ...base,
+        name: 'setup+close: proxy CPU per connection, agent vs http-proxy',
+        unit: 'µs',
+        baselineLabel: 'http-proxy',
+        ours: cpu.agent,
+        baseline: cpu['http-proxy'],
+      }),
+      compareRow({
+        ...base,
+        name: 'setup+close: connections/s, agent vs http-proxy',
+        unit: '/s',
+        baselineLabel: 'http-proxy',
+        ours: rate.agent,
+        baseline: rate['http-proxy'],
+      }),
+      compareRow({
+        ...base,
+        name: 'setup+close: connections/s, agent vs direct',
+        unit: '/s',
+        baselineLabel: 'direct',
+        ours: rate.agent,
+        baseline: rate.direct,
+        note: cpu.nginx ? undefined : errorNote,
+      }),
     );
     return rows;
   } finally {

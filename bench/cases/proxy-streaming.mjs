@@ -50,12 +50,16 @@ export async function run(ctx) {
         cpuPerMsg[name] = results.map((r) => (r.cpu.proxy / r.messages) * 1e6);
       }
       const util = (name, k) => mean(samples[name].map((r) => r.cpu[k] / r.seconds));
-      const busy = (name) => `${name} run: proxy ${pct(util(name, 'proxy'))}, upstream ${pct(util(name, 'upstream'))}, client ${pct(util(name, 'client'))} of a core`;
+      const busy = (name) =>
+        `${name} run: proxy ${pct(util(name, 'proxy'))}, upstream ${pct(util(name, 'upstream'))}, client ${pct(util(name, 'client'))} of a core`;
       const base = { caseId: id, oursLabel: 'agent' };
       for (const against of ['nginx', 'http-proxy']) {
         const name = `stream ${cfg.label}: throughput, agent vs ${against}`;
         if (!throughput[against]) {
-          rows.push(skippedRow({ caseId: id, name, reason: fleet.nginxSkip }), skippedRow({ caseId: id, name: `stream ${cfg.label}: CPU per message, agent vs ${against}`, reason: fleet.nginxSkip }));
+          rows.push(
+            skippedRow({ caseId: id, name, reason: fleet.nginxSkip }),
+            skippedRow({ caseId: id, name: `stream ${cfg.label}: CPU per message, agent vs ${against}`, reason: fleet.nginxSkip }),
+          );
           continue;
         }
         rows.push(

@@ -19,7 +19,8 @@ import { median } from '../../harness/stats.mjs';
 export const id = 3;
 export const title = 'scrape /metrics';
 
-const PROMETHEUS_ACCEPT = 'application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2';
+const PROMETHEUS_ACCEPT =
+  'application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2';
 
 /** `series` close series: codes 1000-1015 then 3000.., four initiators each, with the closes that made them. */
 function buildCloses(series) {
@@ -28,7 +29,7 @@ function buildCloses(series) {
   for (let c = 3000; codes.length * 4 < series; c++) codes.push(c);
   const closes = [];
   let seed = 7;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   for (let k = 0; k < series; k++) {
     const times = 1 + Math.floor(rand() * 3);
     for (let t = 0; t < times; t++) closes.push({ code: codes[k >> 2], initiator: k & 3, duration: 10 ** (-1 + rand() * 5) });
@@ -52,8 +53,19 @@ function buildPromClient({ closes }, contentType) {
   const n = metricNames('websocket_');
   const opened = new Counter({ name: n.openedTotal, help: 'WebSocket connections that completed the opening handshake.', registers });
   new Gauge({ name: n.active, help: 'WebSocket connections currently open.', registers });
-  const closed = new Counter({ name: n.closedTotal, help: 'WebSocket connections closed.', labelNames: ['code', 'codename', 'category', 'initiator'], registers });
-  const duration = new Histogram({ name: n.durationSeconds, help: 'WebSocket connection lifetime.', labelNames: ['codename'], buckets: [...DURATION_BUCKETS_SECONDS], registers });
+  const closed = new Counter({
+    name: n.closedTotal,
+    help: 'WebSocket connections closed.',
+    labelNames: ['code', 'codename', 'category', 'initiator'],
+    registers,
+  });
+  const duration = new Histogram({
+    name: n.durationSeconds,
+    help: 'WebSocket connection lifetime.',
+    labelNames: ['codename'],
+    buckets: [...DURATION_BUCKETS_SECONDS],
+    registers,
+  });
   new Counter({ name: n.upgradeFailuresTotal, help: 'Upgrades that failed.', labelNames: ['reason'], registers });
   new Counter({ name: n.protocolViolationsTotal, help: 'Protocol violations.', labelNames: ['side', 'kind'], registers });
   for (const c of closes) {

@@ -13,8 +13,17 @@ export const NAMED = { 4001: 'AUTH_EXPIRED' };
 /** A fixed pseudo-random mix: mostly 1000/1001, some abnormal 1006, a few others. */
 export function buildWorkload() {
   let seed = 12345;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
-  const mix = [[1000, 0.55], [1001, 0.2], [1006, 0.15], [1005, 0.04], [1011, 0.02], [4001, 0.02], [1008, 0.01], [4403, 0.01]];
+  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+  const mix = [
+    [1000, 0.55],
+    [1001, 0.2],
+    [1006, 0.15],
+    [1005, 0.04],
+    [1011, 0.02],
+    [4001, 0.02],
+    [1008, 0.01],
+    [4403, 0.01],
+  ];
   const codes = new Int32Array(MASK + 1);
   const initiators = new Int32Array(MASK + 1);
   const agesMs = new Float64Array(MASK + 1);

@@ -59,7 +59,11 @@ export function formatTable(rows) {
     formatMet(r.met),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const fmt = (cells) => cells.map((c, i) => c.padEnd(widths[i])).join(' | ').trimEnd();
+  const fmt = (cells) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join(' | ')
+      .trimEnd();
   const out = [fmt(header), widths.map((w) => '-'.repeat(w)).join('-|-'), ...lines.map(fmt)];
   const notes = rows.filter((r) => r.note).map((r) => `  ${r.case} ${r.name}: ${r.note}`);
   if (notes.length > 0) out.push('', 'notes:', ...notes);

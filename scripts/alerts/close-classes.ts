@@ -39,9 +39,7 @@ export function isErrorClose(code: number): boolean {
  * exact: user-registered names only exist for 3000-4999 and may not reuse a
  * built-in codename.
  */
-export const ERROR_CODENAMES: readonly string[] = [
-  ...new Set(CLOSE_CODE_TABLE.filter((row) => isErrorClose(row.from)).map((row) => row.codename)),
-];
+export const ERROR_CODENAMES: readonly string[] = [...new Set(CLOSE_CODE_TABLE.filter((row) => isErrorClose(row.from)).map((row) => row.codename))];
 
 /** Sanity check at load: the codename filter selects exactly the error codes. */
 for (const row of CLOSE_CODE_TABLE) {

@@ -11,17 +11,12 @@ export interface PromtoolResult {
 
 export function runPromtool(args: readonly string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<PromtoolResult> {
   return new Promise((resolve, reject) => {
-    execFile(
-      PROMTOOL,
-      [...args],
-      { cwd: options.cwd, timeout: options.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        if (error && typeof error.code !== 'number') {
-          reject(new Error(`${PROMTOOL} ${args.join(' ')}: ${error.message} (${error.signal ?? error.code ?? 'no exit code'})`));
-          return;
-        }
-        resolve({ exitCode: error ? (error.code as number) : 0, output: `${stdout}${stderr}` });
-      },
-    );
+    execFile(PROMTOOL, [...args], { cwd: options.cwd, timeout: options.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error && typeof error.code !== 'number') {
+        reject(new Error(`${PROMTOOL} ${args.join(' ')}: ${error.message} (${error.signal ?? error.code ?? 'no exit code'})`));
+        return;
+      }
+      resolve({ exitCode: error ? (error.code as number) : 0, output: `${stdout}${stderr}` });
+    });
   });
 }

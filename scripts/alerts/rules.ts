@@ -259,4 +259,3 @@ function alertingRules(config: AlertConfig): AlertingRule[] {
 export function buildRuleGroups(config: AlertConfig = ALERT_CONFIG): RuleGroup[] {
   return [{ name: 'ws-close-agent', rules: [...recordingRules(config), ...alertingRules(config)] }];
 }
-

@@ -51,11 +51,7 @@ const cost = (s: Scenario): number => ((s.to - s.from) / s.step) * packsOf(s).le
  * Writes each scenario's promtool file into `dir`, runs them (longest first,
  * two at a time on this many cores) and judges the results.
  */
-export async function runScenarios(
-  root: string,
-  dir: string,
-  scenarios: readonly Scenario[] = SCENARIOS,
-): Promise<Map<string, Outcome>> {
+export async function runScenarios(root: string, dir: string, scenarios: readonly Scenario[] = SCENARIOS): Promise<Map<string, Outcome>> {
   mkdirSync(dir, { recursive: true });
   const files = Object.fromEntries(
     (Object.keys(RULE_FILES) as RulePack[]).map((pack) => {

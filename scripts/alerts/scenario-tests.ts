@@ -100,9 +100,7 @@ export const HEADROOM_SIGNALS: readonly HeadroomSignal[] = (() => {
     // must burn as fast as well), with the volume guard applied.
     ...ALERT_CONFIG.slo.windows.map((w): HeadroomSignal => ({
       name: `${w.longWindow} burn rate (SLO ${w.action}, ${w.longWindow}/${w.shortWindow})`,
-      expr:
-        `${SLO_RECORD.badRatio(w.longWindow)} / (1 - scalar(${SLO_RECORD.objective})) ` +
-        `and on (cluster, job) ${sloGuard(ALERT_CONFIG, w)}`,
+      expr: `${SLO_RECORD.badRatio(w.longWindow)} / (1 - scalar(${SLO_RECORD.objective})) ` + `and on (cluster, job) ${sloGuard(ALERT_CONFIG, w)}`,
       threshold: w.burnRate,
       unit: 'times',
       pack: 'slo',
@@ -118,9 +116,7 @@ const headroomRecord = (index: number): string => `scenario:headroom_${index}`;
  * running a subquery over the whole scenario.
  */
 export function renderHeadroomRules(pack: RulePack): string {
-  const rules = HEADROOM_SIGNALS.flatMap((signal, index) =>
-    signal.pack === pack ? [{ record: headroomRecord(index), expr: signal.expr }] : [],
-  );
+  const rules = HEADROOM_SIGNALS.flatMap((signal, index) => (signal.pack === pack ? [{ record: headroomRecord(index), expr: signal.expr }] : []));
   return YAML.stringify({ groups: [{ name: `scenario-headroom-${pack}`, rules }] }, { lineWidth: 0 });
 }
 
@@ -271,9 +267,7 @@ export function parseProbeOutput(output: string, requirements: ReadonlySet<strin
     }
     const kind = expr.includes('min_over_time(timestamp') ? 'first' : expr.includes(' unless ') ? 'firings' : 'minutes';
     for (const match of (gotLine[1] as string).matchAll(GOT_SAMPLE)) {
-      const labels = Object.fromEntries(
-        [...(match[1] as string).matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1] as string, m[2] as string]),
-      );
+      const labels = Object.fromEntries([...(match[1] as string).matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1] as string, m[2] as string]));
       const value = Number(match[2]);
       if (labels.signal !== undefined) {
         const index = Number(labels.signal);
@@ -341,10 +335,7 @@ function formatActivity(scenario: Scenario, a: AlertActivity): string {
 
 /** The scenario table of dashboards/README.md, from measured verdicts. */
 export function renderScenarioTable(rows: readonly { scenario: Scenario; verdict: ScenarioVerdict; activity: readonly AlertActivity[] }[]): string {
-  const lines = [
-    '| scenario | what happens | must fire | detection delay | also fired (allowed) | false alerts |',
-    '|---|---|---|---|---|---|',
-  ];
+  const lines = ['| scenario | what happens | must fire | detection delay | also fired (allowed) | false alerts |', '|---|---|---|---|---|---|'];
   for (const { scenario, verdict } of rows) {
     const anomaly = scenario.anomaly;
     const must = anomaly?.mustFire.join(', ') || 'nothing';

@@ -262,8 +262,7 @@ const SLO_SCENARIOS: readonly Scenario[] = [
   sloScenario(
     {
       name: 'slo-full-outage',
-      description:
-        'full outage at 10:00 for 30 minutes, after 6 hours of normal traffic: every close is a 1006 ended by the server side',
+      description: 'full outage at 10:00 for 30 minutes, after 6 hours of normal traffic: every close is a 1006 ended by the server side',
       from: at(4),
       to: at(10, 30),
       seed: 1301,
@@ -311,8 +310,7 @@ const SLO_SCENARIOS: readonly Scenario[] = [
   ),
   {
     name: 'slo-low-traffic',
-    description:
-      'a low-traffic service (a close every two hours) with a handful of server-side 1006 (about 5 within 5 minutes) at 06:00: nothing may page',
+    description: 'a low-traffic service (a close every two hours) with a handful of server-side 1006 (about 5 within 5 minutes) at 06:00: nothing may page',
     from: 0,
     to: at(12),
     step: 1,

@@ -157,8 +157,7 @@ export function slothSpec(config: AlertConfig = ALERT_CONFIG): Record<string, un
         name: config.slo.name,
         objective: Math.round(config.slo.objective * 100 * 1000) / 1000,
         description:
-          `WebSocket closes that are not bad closes: a ${config.slo.badCode} (no close frame) ` +
-          `ended by ${config.slo.badInitiators.join(' or ')}.`,
+          `WebSocket closes that are not bad closes: a ${config.slo.badCode} (no close frame) ` + `ended by ${config.slo.badInitiators.join(' or ')}.`,
         sli: {
           events: {
             error_query: `sum by (${BY}) (rate(${bad}[{{.window}}]))`,

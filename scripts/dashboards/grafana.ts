@@ -116,7 +116,7 @@ export function timeseries(
   title: string,
   description: string,
   queries: readonly Query[],
-  options: { unit: string; size?: Size; stack?: boolean; log?: boolean; max?: number; thresholdLine?: ThresholdStep[] } ,
+  options: { unit: string; size?: Size; stack?: boolean; log?: boolean; max?: number; thresholdLine?: ThresholdStep[] },
 ): PanelDraft {
   const custom: Record<string, unknown> = {
     drawStyle: 'line',
@@ -205,9 +205,7 @@ export function table(
       overrides,
     },
     options: { showHeader: true, cellHeight: 'sm', sortBy: [{ displayName: options.valueName, desc: true }] },
-    transformations: [
-      { id: 'organize', options: { excludeByName: { Time: true }, indexByName, renameByName: { Value: options.valueName } } },
-    ],
+    transformations: [{ id: 'organize', options: { excludeByName: { Time: true }, indexByName, renameByName: { Value: options.valueName } } }],
   };
 }
 

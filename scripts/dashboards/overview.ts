@@ -2,18 +2,7 @@
 import { CLOSE_CODE_TABLE, isAllowedOnWire, rangeText } from '../../src/codes/close-codes.js';
 import { closeClassOf } from '../alerts/close-classes.js';
 import { ALERT_CONFIG } from '../alerts/config.js';
-import {
-  dashboard,
-  datasourceVariable,
-  heatmap,
-  labelValuesVariable,
-  row,
-  stat,
-  table,
-  text,
-  timeseries,
-  type Dashboard,
-} from './grafana.js';
+import { dashboard, datasourceVariable, heatmap, labelValuesVariable, row, stat, table, text, timeseries, type Dashboard } from './grafana.js';
 import {
   ABNORMAL_MATCHER,
   closeRate,
@@ -115,7 +104,12 @@ export function buildOverview(): Dashboard {
         },
       ),
       stat('Active connections', 'Open WebSocket connections right now.', { expr: `sum(${selector(m.active)})` }, { unit: 'short', decimals: 0 }),
-      stat('Opened / s', 'Connections that completed the opening handshake, per second.', { expr: `sum(${rate(m.openedTotal)})` }, { unit: 'cps', decimals: 2 }),
+      stat(
+        'Opened / s',
+        'Connections that completed the opening handshake, per second.',
+        { expr: `sum(${rate(m.openedTotal)})` },
+        { unit: 'cps', decimals: 2 },
+      ),
       stat(
         'Upgrade failures / s',
         'Upgrade requests that never became a connection (proxy: upstream unreachable, timeout, rejected; over capacity; bad requests).',
@@ -175,12 +169,10 @@ export function buildOverview(): Dashboard {
         ],
         { unit: 'cps' },
       ),
-      timeseries(
-        'Active connections',
-        'Open connections per instance.',
-        [{ expr: `sum by (instance) (${selector(m.active)})`, legend: '{{instance}}' }],
-        { unit: 'short', stack: true },
-      ),
+      timeseries('Active connections', 'Open connections per instance.', [{ expr: `sum by (instance) (${selector(m.active)})`, legend: '{{instance}}' }], {
+        unit: 'short',
+        stack: true,
+      }),
       timeseries(
         'Connection duration by codename (median, p90)',
         'How long connections lived before they closed, by codename. Durations piling up at 60 s or 100 s point to a proxy idle timeout (see the runbook).',
@@ -190,12 +182,7 @@ export function buildOverview(): Dashboard {
         ],
         { unit: 's', log: true },
       ),
-      heatmap(
-        'Connection duration',
-        'Closed connections per duration bucket (all codes), 0.1 s to 1 day.',
-        { expr: durationHeatmap() },
-        {},
-      ),
+      heatmap('Connection duration', 'Closed connections per duration bucket (all codes), 0.1 s to 1 day.', { expr: durationHeatmap() }, {}),
       table(
         'Top close codes',
         'Closes in the selected time range by code, codename and category. Click a code to drill down.',

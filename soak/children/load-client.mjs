@@ -88,7 +88,17 @@ serveRequests({
       },
       () => Date.now() < deadline,
     );
-    return { requested: count, attempted, opened, held: held.length, openErrors, problems, tallies, seconds: (performance.now() - t0) / 1000, deadlineHit: attempted < count };
+    return {
+      requested: count,
+      attempted,
+      opened,
+      held: held.length,
+      openErrors,
+      problems,
+      tallies,
+      seconds: (performance.now() - t0) / 1000,
+      deadlineHit: attempted < count,
+    };
   },
 
   /** One echoed message on every held connection. */
@@ -132,7 +142,14 @@ serveRequests({
     const progress = setInterval(() => sendEvent('progress', { started, completed, inFlight, seconds: (performance.now() - t0) / 1000 }), progressMs);
     const announce = () => {
       gate.announced = true;
-      sendEvent('checkpoint', { at: checkpoints[cp], completed, tallies: { ...tallies }, openErrors: openErrors.count, problems: problems.count, seconds: (performance.now() - t0 - pausedMs) / 1000 });
+      sendEvent('checkpoint', {
+        at: checkpoints[cp],
+        completed,
+        tallies: { ...tallies },
+        openErrors: openErrors.count,
+        problems: problems.count,
+        seconds: (performance.now() - t0 - pausedMs) / 1000,
+      });
     };
     const loop = async () => {
       for (;;) {
@@ -222,7 +239,14 @@ serveRequests({
       sockets[k].ws.terminate();
       problems.add(`held #${sockets[k].i} not released before the deadline`);
     }
-    return { released: sockets.length, closed, problems, earlyCloses: heldEarlyCloses, seconds: (performance.now() - t0) / 1000, deadlineHit: next < sockets.length };
+    return {
+      released: sockets.length,
+      closed,
+      problems,
+      earlyCloses: heldEarlyCloses,
+      seconds: (performance.now() - t0) / 1000,
+      deadlineHit: next < sockets.length,
+    };
   },
 });
 announceReady();

@@ -23,7 +23,8 @@ export function createObserver(run) {
     state.count++;
     if (s.opened !== s.closed + s.active && state.inconsistent.length < 20) state.inconsistent.push({ opened: s.opened, closed: s.closed, active: s.active });
     const prev = state.last;
-    if (prev && (s.opened < prev.opened || s.closed < prev.closed) && state.nonMonotonic.length < 20) state.nonMonotonic.push({ before: [prev.opened, prev.closed], after: [s.opened, s.closed] });
+    if (prev && (s.opened < prev.opened || s.closed < prev.closed) && state.nonMonotonic.length < 20)
+      state.nonMonotonic.push({ before: [prev.opened, prev.closed], after: [s.opened, s.closed] });
     state.last = s;
     state.peakActive = Math.max(state.peakActive, s.active);
   };
@@ -32,7 +33,8 @@ export function createObserver(run) {
   const scrape = async (now = false) => {
     const s = await (now ? scraper.scrapeNow() : scraper.scrape());
     observe(s);
-    if (s.ms > opts.scrapeLimitMs && slowScrapes.length < 50) slowScrapes.push({ atS: Math.round(deadline.elapsed() * 10) / 10, phase: run.phase, ms: ms2(s.ms), active: s.active });
+    if (s.ms > opts.scrapeLimitMs && slowScrapes.length < 50)
+      slowScrapes.push({ atS: Math.round(deadline.elapsed() * 10) / 10, phase: run.phase, ms: ms2(s.ms), active: s.active });
     return s;
   };
   const sampleRss = () => {
@@ -56,13 +58,19 @@ export function createObserver(run) {
     }
   })();
 
-  const latencySoFar = () => `scrapes ${scraper.latencies.length} p99 ${ms2(percentile(scraper.latencies, 99))} ms max ${ms2(Math.max(...scraper.latencies))} ms`;
-  const ticker = setInterval(() => {
-    const s = state.last;
-    const p = run.progress;
-    const rate = p.seconds > 0 ? Math.round(p.completed / p.seconds) : 0;
-    run.log(`${run.phase}: churned ${p.completed}/${opts.churn} (${rate}/s wall), active ${s?.active ?? '?'}, ${latencySoFar()}, RSS ${mib(state.peakRss)} MiB peak`);
-  }, opts.quick ? 5000 : 15_000);
+  const latencySoFar = () =>
+    `scrapes ${scraper.latencies.length} p99 ${ms2(percentile(scraper.latencies, 99))} ms max ${ms2(Math.max(...scraper.latencies))} ms`;
+  const ticker = setInterval(
+    () => {
+      const s = state.last;
+      const p = run.progress;
+      const rate = p.seconds > 0 ? Math.round(p.completed / p.seconds) : 0;
+      run.log(
+        `${run.phase}: churned ${p.completed}/${opts.churn} (${rate}/s wall), active ${s?.active ?? '?'}, ${latencySoFar()}, RSS ${mib(state.peakRss)} MiB peak`,
+      );
+    },
+    opts.quick ? 5000 : 15_000,
+  );
 
   return {
     state,

@@ -109,6 +109,7 @@ export class Deadline {
   }
   /** Throws a clear failure when the deadline has passed. */
   check(what) {
-    if (this.remaining() <= 0) throw new Error(`deadline: the run passed its --seconds ${this.seconds} limit during ${what} (${this.elapsed().toFixed(0)} s elapsed)`);
+    if (this.remaining() <= 0)
+      throw new Error(`deadline: the run passed its --seconds ${this.seconds} limit during ${what} (${this.elapsed().toFixed(0)} s elapsed)`);
   }
 }

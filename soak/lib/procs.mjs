@@ -38,19 +38,41 @@ export async function startProcesses(opts, { onEvent, check, figures }) {
   const client = await startSoakChild('load-client.mjs', { nice: opts.loadNice, onEvent });
   const maxConnections = Math.max(10_000, opts.connections + 2 * opts.concurrency + 100);
   const agent = await startAgent({
-    args: ['--upstream', `ws://127.0.0.1:${upstream.info.port}`, '--codes', NAMED_CODE_FLAG, '--max-connections', String(maxConnections), '--drain-timeout', '5s'],
+    args: [
+      '--upstream',
+      `ws://127.0.0.1:${upstream.info.port}`,
+      '--codes',
+      NAMED_CODE_FLAG,
+      '--max-connections',
+      String(maxConnections),
+      '--drain-timeout',
+      '5s',
+    ],
     nofile: WANTED_NOFILE,
     gcProbe: true,
   });
 
   // The agent holds two sockets per connection, the client and the upstream one.
-  const need = { agent: 2 * (opts.connections + opts.concurrency) + 200, client: opts.connections + opts.concurrency + 100, upstream: opts.connections + opts.concurrency + 100 };
+  const need = {
+    agent: 2 * (opts.connections + opts.concurrency) + 200,
+    client: opts.connections + opts.concurrency + 100,
+    upstream: opts.connections + opts.concurrency + 100,
+  };
   const limits = { agent: openFilesLimit(agent.pid), client: openFilesLimit(client.pid), upstream: openFilesLimit(upstream.pid) };
   figures.openFilesLimit = { wanted: WANTED_NOFILE, ...limits, needed: need };
   const procs = { upstream, control, client, agent, limits };
-  if (!check('fd-limits', 'descriptor limits (ulimit -n) cover the load', Object.keys(need).every((k) => limits[k] >= need[k]), { limits, need })) {
+  if (
+    !check(
+      'fd-limits',
+      'descriptor limits (ulimit -n) cover the load',
+      Object.keys(need).every((k) => limits[k] >= need[k]),
+      { limits, need },
+    )
+  ) {
     await stopProcesses(procs);
-    throw new Error(`ulimit -n too low for ${opts.connections} held connections: ${JSON.stringify({ limits, need })} (the hard limit caps it; lower --connections)`);
+    throw new Error(
+      `ulimit -n too low for ${opts.connections} held connections: ${JSON.stringify({ limits, need })} (the hard limit caps it; lower --connections)`,
+    );
   }
   return procs;
 }

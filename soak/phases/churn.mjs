@@ -18,10 +18,13 @@ async function measureCheckpoint(run, held, completed, tallies, label) {
   run.phase = `checkpoint ${label}`;
   const expectedClosed = total(tallies);
   let s;
-  const settled = await pollUntil(async () => {
-    s = await obs.scrape();
-    return s.closed >= expectedClosed && s.active === held.opened;
-  }, Math.min(10_000, Math.max(0, deadline.remaining())));
+  const settled = await pollUntil(
+    async () => {
+      s = await obs.scrape();
+      return s.closed >= expectedClosed && s.active === held.opened;
+    },
+    Math.min(10_000, Math.max(0, deadline.remaining())),
+  );
   await sleep(30);
   const fds = await obs.fds();
   const mem = await obs.memory();
@@ -42,7 +45,9 @@ async function measureCheckpoint(run, held, completed, tallies, label) {
   };
   run.result.checkpoints.push(cp);
   run.phase = 'churn';
-  run.log(`checkpoint ${label}: churned ${completed}, closes ${cp.closesExact ? 'exact' : `DIFFER ${JSON.stringify(diff).slice(0, 300)}`}, active ${s.active}, heap ${cp.heapMiB} MiB, RSS ${cp.rssMiB} MiB, fds ${fds}`);
+  run.log(
+    `checkpoint ${label}: churned ${completed}, closes ${cp.closesExact ? 'exact' : `DIFFER ${JSON.stringify(diff).slice(0, 300)}`}, active ${s.active}, heap ${cp.heapMiB} MiB, RSS ${cp.rssMiB} MiB, fds ${fds}`,
+  );
   return cp;
 }
 
@@ -68,7 +73,15 @@ export async function churn(run, held) {
   const churnDeadlineMs = deadline.remaining() - run.reserveMs;
   const r = await client.request(
     'churn',
-    { url: procs.agent.url, count: opts.churn, concurrency: opts.concurrency, startIndex: opts.connections, checkpoints: points, deadlineMs: churnDeadlineMs, progressMs: 1000 },
+    {
+      url: procs.agent.url,
+      count: opts.churn,
+      concurrency: opts.concurrency,
+      startIndex: opts.connections,
+      checkpoints: points,
+      deadlineMs: churnDeadlineMs,
+      progressMs: 1000,
+    },
     churnDeadlineMs + 60_000,
   );
   await checkpointWork;
@@ -88,22 +101,54 @@ export async function churn(run, held) {
   };
   if (r.deadlineHit) {
     check('churn-complete', `all ${opts.churn} churned`, false, result.figures.churn);
-    throw new Error(`deadline: churned ${r.completed} of ${opts.churn} in ${r.seconds.toFixed(0)} s (${result.figures.churn.ratePerSecond}/s) before the --seconds ${opts.seconds} limit; raise --seconds or lower --churn`);
+    throw new Error(
+      `deadline: churned ${r.completed} of ${opts.churn} in ${r.seconds.toFixed(0)} s (${result.figures.churn.ratePerSecond}/s) before the --seconds ${opts.seconds} limit; raise --seconds or lower --churn`,
+    );
   }
-  check('churn-complete', `all ${opts.churn} churned, each opened, echoed and closed as its scenario says`, r.completed === opts.churn && opened === opts.churn && r.openErrors.count === 0 && r.problems.count === 0, result.figures.churn);
-  check('checkpoints-exact', 'closes exact per series at every checkpoint (active = held)', checkpointErrors.length === 0 && result.checkpoints.length === points.length + 1 && result.checkpoints.every((c) => c.closesExact), {
-    errors: checkpointErrors,
-    measured: result.checkpoints.length,
-    differ: result.checkpoints.filter((c) => !c.closesExact).map((c) => ({ label: c.label, diff: c.diff, active: c.active })),
-  });
-  check('churn-no-fd-leak', 'no descriptor leaked during the churn (fds at every checkpoint <= fds while only holding)', result.checkpoints.every((c) => c.fds <= held.fds), { fdsHeld: held.fds, atCheckpoints: result.checkpoints.map((c) => c.fds) });
+  check(
+    'churn-complete',
+    `all ${opts.churn} churned, each opened, echoed and closed as its scenario says`,
+    r.completed === opts.churn && opened === opts.churn && r.openErrors.count === 0 && r.problems.count === 0,
+    result.figures.churn,
+  );
+  check(
+    'checkpoints-exact',
+    'closes exact per series at every checkpoint (active = held)',
+    checkpointErrors.length === 0 && result.checkpoints.length === points.length + 1 && result.checkpoints.every((c) => c.closesExact),
+    {
+      errors: checkpointErrors,
+      measured: result.checkpoints.length,
+      differ: result.checkpoints.filter((c) => !c.closesExact).map((c) => ({ label: c.label, diff: c.diff, active: c.active })),
+    },
+  );
+  check(
+    'churn-no-fd-leak',
+    'no descriptor leaked during the churn (fds at every checkpoint <= fds while only holding)',
+    result.checkpoints.every((c) => c.fds <= held.fds),
+    { fdsHeld: held.fds, atCheckpoints: result.checkpoints.map((c) => c.fds) },
+  );
   const first = result.checkpoints[0];
   const heapGrowthPct = ((end.heapMiB - first.heapMiB) / first.heapMiB) * 100;
   const rssGrowthPct = ((end.rssMiB - first.rssMiB) / first.rssMiB) * 100;
-  check('heap-flat', `heap flat: after GC, end of churn within ${opts.heapLimitPct}% of checkpoint ${first.label}`, heapGrowthPct <= opts.heapLimitPct, { first: first.heapMiB, end: end.heapMiB, growthPct: round1(heapGrowthPct) });
+  check('heap-flat', `heap flat: after GC, end of churn within ${opts.heapLimitPct}% of checkpoint ${first.label}`, heapGrowthPct <= opts.heapLimitPct, {
+    first: first.heapMiB,
+    end: end.heapMiB,
+    growthPct: round1(heapGrowthPct),
+  });
   // A quick run ends before V8's young generation and malloc have reached their steady size: its RSS is reported only.
-  check('rss-flat', `RSS flat: end of churn within ${opts.rssLimitPct}% of checkpoint ${first.label}${opts.quick ? ' (reported only with --quick)' : ''}`, rssGrowthPct <= opts.rssLimitPct, { first: first.rssMiB, end: end.rssMiB, growthPct: round1(rssGrowthPct) }, { enforced: !opts.quick });
+  check(
+    'rss-flat',
+    `RSS flat: end of churn within ${opts.rssLimitPct}% of checkpoint ${first.label}${opts.quick ? ' (reported only with --quick)' : ''}`,
+    rssGrowthPct <= opts.rssLimitPct,
+    { first: first.rssMiB, end: end.rssMiB, growthPct: round1(rssGrowthPct) },
+    { enforced: !opts.quick },
+  );
   const ping = await client.request('pingHeld', { concurrency: opts.openConcurrency }, Math.max(1000, deadline.remaining()));
-  check('held-echo-after-churn', 'held connections all echo after the churn, none closed early', ping.alive === held.opened && ping.problems.count === 0 && ping.earlyCloses.count === 0, { alive: ping.alive, problems: ping.problems, earlyCloses: ping.earlyCloses });
+  check(
+    'held-echo-after-churn',
+    'held connections all echo after the churn, none closed early',
+    ping.alive === held.opened && ping.problems.count === 0 && ping.earlyCloses.count === 0,
+    { alive: ping.alive, problems: ping.problems, earlyCloses: ping.earlyCloses },
+  );
   return { tallies, first, end, heapGrowthPct, rssGrowthPct };
 }

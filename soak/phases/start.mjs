@@ -20,7 +20,9 @@ export async function start(run) {
     figures: run.result.figures,
   });
   const { agent, upstream, client, limits } = run.procs;
-  run.log(`agent pid ${agent.pid} on ${agent.listen} (metrics ${agent.metricsListen}), upstream 127.0.0.1:${upstream.info.port}, load client pid ${client.pid}`);
+  run.log(
+    `agent pid ${agent.pid} on ${agent.listen} (metrics ${agent.metricsListen}), upstream 127.0.0.1:${upstream.info.port}, load client pid ${client.pid}`,
+  );
   run.obs = createObserver(run);
   await run.obs.calibrateControl();
   await sleep(50);

@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import { readdir } from 'node:fs/promises';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { metricsHandler } from '../export/http.js';
-import { createRecorder } from '../recorder/registry.js'
+import { createRecorder } from '../recorder/registry.js';
 import { type CloseRecorder } from '../recorder/recorder.js';
 import { createAdminHandler } from './admin-server.js';
 import type { AgentConfig, HostPort } from './config.js';
@@ -46,7 +46,14 @@ export function listenOn(server: Server, { host, port }: HostPort, flag: string)
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-      const why = err.code === 'EADDRINUSE' ? 'address already in use' : err.code === 'EACCES' ? 'permission denied' : err.code === 'EADDRNOTAVAIL' ? 'address not available on this host' : err.message;
+      const why =
+        err.code === 'EADDRINUSE'
+          ? 'address already in use'
+          : err.code === 'EACCES'
+            ? 'permission denied'
+            : err.code === 'EADDRNOTAVAIL'
+              ? 'address not available on this host'
+              : err.message;
       const wrapped = new Error(`${flag} ${address}: ${why} (${err.code ?? 'error'})`, { cause: err });
       reject(wrapped);
     };
@@ -122,7 +129,13 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
 
   const ws =
     config.upstream === undefined
-      ? createEchoServer({ recorder, logger, maxConnections: config.maxConnections, handshakeTimeoutMs: config.handshakeTimeoutMs, idleTimeoutMs: config.idleTimeoutMs })
+      ? createEchoServer({
+          recorder,
+          logger,
+          maxConnections: config.maxConnections,
+          handshakeTimeoutMs: config.handshakeTimeoutMs,
+          idleTimeoutMs: config.idleTimeoutMs,
+        })
       : createProxyServer({
           upstream: config.upstream,
           recorder,

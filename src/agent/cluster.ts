@@ -98,7 +98,10 @@ export async function runPrimary(config: AgentConfig, logger: Logger, workerCoun
   const started = Array.from({ length: workerCount }, () => {
     const worker = fork();
     return new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`worker ${worker.process.pid} did not start within ${WORKER_START_TIMEOUT_MS} ms`)), WORKER_START_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => reject(new Error(`worker ${worker.process.pid} did not start within ${WORKER_START_TIMEOUT_MS} ms`)),
+        WORKER_START_TIMEOUT_MS,
+      );
       worker.on('message', (message: Message) => {
         if (message?.type === MSG_LISTENING) {
           clearTimeout(timer);

@@ -242,7 +242,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
   if (maxCustomCodesError !== undefined) throw new ConfigError(`${raw.get('max-custom-codes')?.source ?? '--max-custom-codes'}: ${maxCustomCodesError}`);
   const listen = get('listen') as HostPort;
   const metricsListen = get('metrics-listen') as HostPort;
-  if (listen.port !== 0 && listen.port === metricsListen.port && (listen.host === metricsListen.host || listen.host === '0.0.0.0' || metricsListen.host === '0.0.0.0')) {
+  if (
+    listen.port !== 0 &&
+    listen.port === metricsListen.port &&
+    (listen.host === metricsListen.host || listen.host === '0.0.0.0' || metricsListen.host === '0.0.0.0')
+  ) {
     throw new ConfigError(`--listen and --metrics-listen: both use port ${listen.port}; give them different ports`);
   }
 

@@ -298,9 +298,7 @@ export class FrameScanner {
   /** readHeaders for a header with a 64-bit length at chunk[i]: the index after it, or `i` when it is not whole. */
   private readLongHeader(chunk: Buffer, i: number, end: number): number {
     if (end - i < 10) return i;
-    const high =
-      (chunk[i + 2] as number) * 0x1000000 +
-      (((chunk[i + 3] as number) << 16) | ((chunk[i + 4] as number) << 8) | (chunk[i + 5] as number));
+    const high = (chunk[i + 2] as number) * 0x1000000 + (((chunk[i + 3] as number) << 16) | ((chunk[i + 4] as number) << 8) | (chunk[i + 5] as number));
     if (high > 0x1fffff) {
       // At least 2^53, as in S_EXT_LENGTH: reported before the masking key.
       this.stop();
@@ -329,7 +327,8 @@ export class FrameScanner {
     this.hasMask = masked;
     this.payloadLength = length;
     if (masked) {
-      this.maskKey = (((chunk[at - 4] as number) << 24) | ((chunk[at - 3] as number) << 16) | ((chunk[at - 2] as number) << 8) | (chunk[at - 1] as number)) >>> 0;
+      this.maskKey =
+        (((chunk[at - 4] as number) << 24) | ((chunk[at - 3] as number) << 16) | ((chunk[at - 2] as number) << 8) | (chunk[at - 1] as number)) >>> 0;
     }
     this.endHeader();
   }

@@ -19,4 +19,3 @@ export function terminateAsAgent(instrumentation: Instrumentation, ws: WebSocket
 export function liveConnections(instrumentation: Instrumentation): WebSocket[] {
   return trackedConnections(instrumentation);
 }
-

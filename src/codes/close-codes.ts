@@ -5,14 +5,7 @@
  */
 import type { ViolationKind } from './vocabulary.js';
 
-export type CloseCategory =
-  | 'unused'
-  | 'standard'
-  | 'reserved'
-  | 'extension'
-  | 'framework'
-  | 'application'
-  | 'invalid';
+export type CloseCategory = 'unused' | 'standard' | 'reserved' | 'extension' | 'framework' | 'application' | 'invalid';
 
 interface CloseCodeRow {
   readonly from: number;
@@ -24,15 +17,7 @@ interface CloseCodeRow {
   readonly description: string;
 }
 
-function row(
-  from: number,
-  to: number,
-  codename: string,
-  category: CloseCategory,
-  internal: boolean,
-  customizable: boolean,
-  description: string,
-): CloseCodeRow {
+function row(from: number, to: number, codename: string, category: CloseCategory, internal: boolean, customizable: boolean, description: string): CloseCodeRow {
   return { from, to, codename, category, internal, customizable, description };
 }
 

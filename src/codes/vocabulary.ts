@@ -129,9 +129,7 @@ export const DEFAULT_MAX_CUSTOM_CODES = 100;
 export const MAX_CUSTOM_CODES_LIMIT = 2000;
 
 /** Histogram buckets for connection duration: 0.1 s to 1 day. */
-export const DURATION_BUCKETS_SECONDS: readonly number[] = [
-  0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400,
-];
+export const DURATION_BUCKETS_SECONDS: readonly number[] = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400];
 
 /** Histogram buckets for the close handshake: 1 ms to 30 s. */
 export const HANDSHAKE_BUCKETS_SECONDS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];

@@ -26,4 +26,3 @@ export function terminateAttributed(instrumentation: unknown, ws: WebSocket, ini
 export function trackedConnections(instrumentation: unknown): WebSocket[] {
   return hookOf(instrumentation)?.openSockets() ?? [];
 }
-

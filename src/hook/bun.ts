@@ -64,7 +64,8 @@ function patchPrototype(ws: BunServerWebSocketLike): void {
  * `recorder` and `uninstall()` of an instrumentation.
  */
 export function bunWebSocket<H extends BunWebSocketHandler<any>>(handler: H, options: InstrumentOptions = {}): H & Instrumentation {
-  if (handler === null || typeof handler !== 'object') throw new OptionError('bunWebSocket(handler): handler must be the websocket handler object for Bun.serve()');
+  if (handler === null || typeof handler !== 'object')
+    throw new OptionError('bunWebSocket(handler): handler must be the websocket handler object for Bun.serve()');
   const conns = new ForeignConnections(options, 'bunWebSocket');
   const { open, close } = handler;
   const wrapped: BunWebSocketHandler = {

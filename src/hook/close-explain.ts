@@ -10,15 +10,7 @@
  * (`readableEnded`), and `ws` keeps whether each close frame was sent and
  * received, so one look at the end is enough.
  */
-import {
-  CAUSE_ERROR,
-  CAUSE_FIN,
-  CAUSE_RESET,
-  CAUSE_TERMINATED,
-  CAUSE_TIMEOUT,
-  INITIATOR_CLIENT,
-  INITIATOR_SERVER,
-} from '../codes/vocabulary.js';
+import { CAUSE_ERROR, CAUSE_FIN, CAUSE_RESET, CAUSE_TERMINATED, CAUSE_TIMEOUT, INITIATOR_CLIENT, INITIATOR_SERVER } from '../codes/vocabulary.js';
 
 /** The ws and net.Socket internals read here; every access is guarded. */
 export interface EndView {

@@ -39,11 +39,15 @@ function isEngine(value: unknown): value is EngineIoServerLike {
  * Record every close of a Socket.IO server's (or an engine.io server's)
  * WebSocket connections; call it before or after the HTTP server listens.
  */
-export function instrumentSocketIo(server: SocketIoServerLike | EngineIoServerLike | { readonly server: SocketIoServerLike }, options: InstrumentOptions = {}): Instrumentation {
+export function instrumentSocketIo(
+  server: SocketIoServerLike | EngineIoServerLike | { readonly server: SocketIoServerLike },
+  options: InstrumentOptions = {},
+): Instrumentation {
   rejectRecorderOption(options);
   if (server === null || typeof server !== 'object') throw new OptionError('instrumentSocketIo(server): server must be a Socket.IO or engine.io Server');
   // A namespace (io.of('/chat'), or what a NestJS gateway's afterInit receives) leads to its server.
-  const target: SocketIoServerLike | EngineIoServerLike = isEngine(server) || 'engine' in server || !('server' in server) ? (server as SocketIoServerLike) : server.server;
+  const target: SocketIoServerLike | EngineIoServerLike =
+    isEngine(server) || 'engine' in server || !('server' in server) ? (server as SocketIoServerLike) : server.server;
   const canBind = !isEngine(target) && typeof (target as SocketIoServerLike).bind === 'function';
   if (!isEngine(target) && !isEngine((target as SocketIoServerLike).engine) && !canBind) {
     throw new OptionError('instrumentSocketIo(server): server must be a Socket.IO Server or an engine.io Server (the uWebSockets.js engine is not supported)');

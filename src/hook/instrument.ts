@@ -238,7 +238,8 @@ class Hook implements Instrumentation {
     this.recorder.recordOpen(); // first: if it throws, the connection stays untracked and the counts consistent
     const span = this.otel === undefined ? undefined : activeSpan();
     const start = performance.now();
-    const keyHash = this.reconnects !== undefined && req !== undefined ? this.reconnects.open(clientKeyOf(this, this.clientKey, req), TIME_ORIGIN + start) : NO_KEY;
+    const keyHash =
+      this.reconnects !== undefined && req !== undefined ? this.reconnects.open(clientKeyOf(this, this.clientKey, req), TIME_ORIGIN + start) : NO_KEY;
     const info = this.recorder.wantsDetails ? connectionInfo(req, ws) : undefined;
     ws[kState] = {
       hook: this,

@@ -78,4 +78,3 @@ export function patchMethod<F extends AnyMethod>(
     if (p.release()) patches.delete(owner);
   };
 }
-

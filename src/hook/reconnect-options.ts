@@ -49,7 +49,8 @@ export function validateReconnectOptions(options: ReconnectOptions): Required<Re
   const keysProblem = reconnectMaxKeysProblem(reconnectMaxKeys);
   if (keysProblem !== undefined) throw new OptionError(`reconnectMaxKeys ${keysProblem}`);
   const sink = options.reconnectSink;
-  if (sink !== undefined && (typeof sink.opened !== 'function' || typeof sink.ended !== 'function')) throw new OptionError('reconnectSink must have opened() and ended()');
+  if (sink !== undefined && (typeof sink.opened !== 'function' || typeof sink.ended !== 'function'))
+    throw new OptionError('reconnectSink must have opened() and ended()');
   if (clientKey === undefined) return undefined;
   return { windowMs: reconnectWindowMs, maxKeys: reconnectMaxKeys };
 }

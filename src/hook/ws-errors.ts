@@ -36,4 +36,3 @@ export function violationOfWsError(err: unknown, receiverOpcode: number | undefi
       return 'other';
   }
 }
-

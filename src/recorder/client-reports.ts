@@ -107,7 +107,13 @@ export class ClientReports {
   enable(): void {
     if (this.enabled) return;
     this.enabled = true;
-    for (const [code, clean] of [[1000, 1], [1001, 1], [1001, 0], [1006, 0]] as const) this.closes.exportAtZero(this.slots.peekSlot(code) * 2 + clean);
+    for (const [code, clean] of [
+      [1000, 1],
+      [1001, 1],
+      [1001, 0],
+      [1006, 0],
+    ] as const)
+      this.closes.exportAtZero(this.slots.peekSlot(code) * 2 + clean);
     for (const server of ['CLOSE_NORMAL', 'CLOSE_GOING_AWAY']) this.mismatches.exportAtZero(this.pair(server, 'CLOSE_ABNORMAL'));
     for (let i = 0; i < CLIENT_REPORT_REJECT_REASONS.length; i++) this.rejected.exportAtZero(i);
   }

@@ -5,14 +5,7 @@
  * the previous connection ended. Every series is over a fixed vocabulary (or
  * the recorder's fixed codename list), so no peer can grow a label.
  */
-import {
-  ABNORMAL_CAUSES,
-  ABNORMAL_SIDES,
-  HANDSHAKE_BUCKETS_SECONDS,
-  INITIATORS,
-  LABEL,
-  RECONNECT_DELAY_BUCKETS_SECONDS,
-} from '../codes/vocabulary.js';
+import { ABNORMAL_CAUSES, ABNORMAL_SIDES, HANDSHAKE_BUCKETS_SECONDS, INITIATORS, LABEL, RECONNECT_DELAY_BUCKETS_SECONDS } from '../codes/vocabulary.js';
 import { FixedCounter, FixedHistogram, type Labels } from './family.js';
 
 const N_CAUSES = ABNORMAL_CAUSES.length;

@@ -41,9 +41,18 @@ function compress(h: Int32Array, block: Uint8Array, offset: number, counter: num
     const o = offset + i * 4;
     m[i] = (block[o] as number) | ((block[o + 1] as number) << 8) | ((block[o + 2] as number) << 16) | ((block[o + 3] as number) << 24);
   }
-  let v0 = h[0] as number, v1 = h[1] as number, v2 = h[2] as number, v3 = h[3] as number;
-  let v4 = h[4] as number, v5 = h[5] as number, v6 = h[6] as number, v7 = h[7] as number;
-  let v8 = IV[0] as number, v9 = IV[1] as number, v10 = IV[2] as number, v11 = IV[3] as number;
+  let v0 = h[0] as number,
+    v1 = h[1] as number,
+    v2 = h[2] as number,
+    v3 = h[3] as number;
+  let v4 = h[4] as number,
+    v5 = h[5] as number,
+    v6 = h[6] as number,
+    v7 = h[7] as number;
+  let v8 = IV[0] as number,
+    v9 = IV[1] as number,
+    v10 = IV[2] as number,
+    v11 = IV[3] as number;
   let v12 = (IV[4] as number) ^ counter; // counters stay below 2^32 bytes here (the high word is 0)
   let v13 = IV[5] as number;
   let v14 = last ? ~(IV[6] as number) : (IV[6] as number);

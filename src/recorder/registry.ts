@@ -21,14 +21,49 @@ const FAMILIES: readonly { key: SourceKey & keyof typeof METRIC; type: MetricTyp
   { key: 'durationSeconds', type: 'histogram', help: 'WebSocket connection lifetime from handshake to close, by codename.', resets: true },
   { key: 'upgradeFailuresTotal', type: 'counter', help: 'WebSocket upgrades that failed before the connection opened, by reason.', resets: true },
   { key: 'protocolViolationsTotal', type: 'counter', help: 'Protocol violations seen on the wire, by offending side and kind.', resets: true },
-  { key: 'clientClosesTotal', type: 'counter', help: 'WebSocket closes as the client saw them (accepted client reports), by close code, codename, category and clean.', resets: true },
-  { key: 'closeMismatchesTotal', type: 'counter', help: 'Accepted client reports whose close code differs from the one the server recorded, by both codenames.', resets: true },
+  {
+    key: 'clientClosesTotal',
+    type: 'counter',
+    help: 'WebSocket closes as the client saw them (accepted client reports), by close code, codename, category and clean.',
+    resets: true,
+  },
+  {
+    key: 'closeMismatchesTotal',
+    type: 'counter',
+    help: 'Accepted client reports whose close code differs from the one the server recorded, by both codenames.',
+    resets: true,
+  },
   { key: 'clientReportsRejectedTotal', type: 'counter', help: 'Client close reports turned away, by reason.', resets: true },
-  { key: 'abnormalClosuresTotal', type: 'counter', help: 'WebSocket connections closed without a close frame (1006), by the side whose transport ended first and cause.', resets: true },
-  { key: 'closeHandshakeDurationSeconds', type: 'histogram', help: 'WebSocket close handshakes, from the first close frame to the end of both transports, by initiator.', resets: true },
-  { key: 'closeHandshakesUnansweredTotal', type: 'counter', help: 'WebSocket close frames that got no close frame back before the transport ended, by initiator.', resets: true },
-  { key: 'reconnectsTotal', type: 'counter', help: 'WebSocket connections from a client key whose previous connection ended within the reconnect window, by how it ended.', resets: true },
-  { key: 'reconnectDelaySeconds', type: 'histogram', help: 'Delay from the end of a client key\'s previous connection to its reconnect, by how the previous one ended.', resets: true },
+  {
+    key: 'abnormalClosuresTotal',
+    type: 'counter',
+    help: 'WebSocket connections closed without a close frame (1006), by the side whose transport ended first and cause.',
+    resets: true,
+  },
+  {
+    key: 'closeHandshakeDurationSeconds',
+    type: 'histogram',
+    help: 'WebSocket close handshakes, from the first close frame to the end of both transports, by initiator.',
+    resets: true,
+  },
+  {
+    key: 'closeHandshakesUnansweredTotal',
+    type: 'counter',
+    help: 'WebSocket close frames that got no close frame back before the transport ended, by initiator.',
+    resets: true,
+  },
+  {
+    key: 'reconnectsTotal',
+    type: 'counter',
+    help: 'WebSocket connections from a client key whose previous connection ended within the reconnect window, by how it ended.',
+    resets: true,
+  },
+  {
+    key: 'reconnectDelaySeconds',
+    type: 'histogram',
+    help: "Delay from the end of a client key's previous connection to its reconnect, by how the previous one ended.",
+    resets: true,
+  },
 ];
 
 class MetricSet {

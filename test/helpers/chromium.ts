@@ -35,11 +35,7 @@ export const CHROMIUM_FLAGS: readonly string[] = [
 /** Open `url` in a new headless Chromium. */
 export function openPage(url: string): Browser {
   const profile = mkdtempSync(join(tmpdir(), 'ws-close-agent-chromium-'));
-  const child = spawn(
-    CHROMIUM,
-    [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, url],
-    { stdio: 'ignore', detached: true },
-  );
+  const child = spawn(CHROMIUM, [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, url], { stdio: 'ignore', detached: true });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   return {
     child,

@@ -193,7 +193,13 @@ export async function ensureStandInBase(fromName: string): Promise<StandIn> {
     const sources = aptSourcesFor(suite, work);
     // The apt and dpkg settings of Debian's docker images: no package caches
     // or docs in layers, compressed lists, no translations, no fsync per file.
-    const aptOptions = ['Dir::Cache::pkgcache ""', 'Dir::Cache::srcpkgcache ""', 'Acquire::GzipIndexes "true"', 'Acquire::Languages "none"', 'Apt::AutoRemove::SuggestsImportant "false"'];
+    const aptOptions = [
+      'Dir::Cache::pkgcache ""',
+      'Dir::Cache::srcpkgcache ""',
+      'Acquire::GzipIndexes "true"',
+      'Acquire::Languages "none"',
+      'Apt::AutoRemove::SuggestsImportant "false"',
+    ];
     const dpkgOptions = [
       'force-unsafe-io',
       'path-exclude=/usr/share/doc/*',
@@ -269,9 +275,12 @@ export interface Built {
  */
 export async function buildImage(tag: string): Promise<Built> {
   const started = Date.now();
-  const r = await podmanAsync(['build', '--pull=never', '--format', 'docker', '--layers', '--jobs', '2', '--tag', tag, '--file', join(ROOT, 'Dockerfile'), ROOT], {
-    timeoutMs: 10 * 60_000,
-  });
+  const r = await podmanAsync(
+    ['build', '--pull=never', '--format', 'docker', '--layers', '--jobs', '2', '--tag', tag, '--file', join(ROOT, 'Dockerfile'), ROOT],
+    {
+      timeoutMs: 10 * 60_000,
+    },
+  );
   // Cache images from builds more than a day old are no longer wanted.
   podman(['image', 'prune', '--force', '--filter', 'until=24h'], { allowFailure: true });
   return { tag, seconds: (Date.now() - started) / 1000, output: r.stdout + r.stderr };
@@ -309,7 +318,9 @@ export function imageConfig(image: string): ImageConfig {
 
 /** Host address (127.0.0.1:port) a container port is published on. */
 export function publishedAddress(container: string, port: number): { host: string; port: number } {
-  const out = podman(['port', container, `${port}/tcp`]).stdout.trim().split('\n')[0]!;
+  const out = podman(['port', container, `${port}/tcp`])
+    .stdout.trim()
+    .split('\n')[0]!;
   const m = /^(.*):(\d+)$/.exec(out);
   if (!m) throw new Error(`podman port ${container} ${port}: ${out}`);
   return { host: m[1]!, port: Number(m[2]) };

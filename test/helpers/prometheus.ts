@@ -9,14 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLOSE_CODE_TABLE, rangeText } from '../../src/codes/close-codes.js';
-import {
-  DEFAULT_PREFIX,
-  INITIATORS,
-  metricNames,
-  SIDES,
-  UPGRADE_FAILURE_REASONS,
-  VIOLATION_KINDS,
-} from '../../src/codes/vocabulary.js';
+import { DEFAULT_PREFIX, INITIATORS, metricNames, SIDES, UPGRADE_FAILURE_REASONS, VIOLATION_KINDS } from '../../src/codes/vocabulary.js';
 
 // ---------------------------------------------------------------------------
 // PromQL vocabulary
@@ -71,9 +64,7 @@ export interface Vocabulary {
   readonly labels: ReadonlyMap<string, (value: string) => boolean>;
 }
 
-const KEYWORDS = new Set([
-  'and', 'or', 'unless', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'offset', 'inf', 'nan',
-]);
+const KEYWORDS = new Set(['and', 'or', 'unless', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'offset', 'inf', 'nan']);
 
 const MATCHER = /([A-Za-z_]\w*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g;
 
@@ -104,7 +95,11 @@ export function lintPromql(expr: string, vocabulary: Vocabulary): string[] {
     }
   }
   for (const clause of expr.matchAll(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^()]*)\)/g)) {
-    for (const label of (clause[1] as string).split(',').map((l) => l.trim()).filter(Boolean)) checkLabel(label);
+    for (const label of (clause[1] as string)
+      .split(',')
+      .map((l) => l.trim())
+      .filter(Boolean))
+      checkLabel(label);
   }
   const bare = expr
     .replace(/"(?:[^"\\]|\\.)*"/g, '""')
@@ -176,12 +171,7 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
     const url = `http://127.0.0.1:${port}`;
     const child = spawn(
       options.binary ?? process.env.PROMETHEUS ?? 'prometheus',
-      [
-        `--config.file=${config}`,
-        `--storage.tsdb.path=${join(dir, `data-${attempt}`)}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-        '--log.level=warn',
-      ],
+      [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, `data-${attempt}`)}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';

@@ -17,7 +17,7 @@ import { FLAGS, envName } from '../../src/agent/config.js';
 import { CodeNameError } from '../../src/codes/close-codes.js';
 import { instrument } from '../../src/hook/instrument.js';
 import { metricsHandler } from '../../src/export/http.js';
-import { OptionError } from '../../src/recorder/options.js'
+import { OptionError } from '../../src/recorder/options.js';
 import { createRecorder } from '../../src/recorder/registry.js';
 import { runAgentCommandAsync, type CommandResult } from '../helpers/agent-process.js';
 import { configError } from '../helpers/config-error.js';
@@ -157,7 +157,10 @@ describe('the ws-close-agent command on bad configuration', () => {
         () => run(['--listen', `127.0.0.1:${port}`, '--metrics-listen', '127.0.0.1:0']),
         () => run(['--listen', '127.0.0.1:0', '--metrics-listen', `127.0.0.1:${port}`]),
       ]);
-      for (const [r, flag] of [[ws, '--listen'], [metrics, '--metrics-listen']] as [Run, string][]) {
+      for (const [r, flag] of [
+        [ws, '--listen'],
+        [metrics, '--metrics-listen'],
+      ] as [Run, string][]) {
         expect(r.status).toBe(1);
         expect(r.stderr).toBe(`ws-close-agent: cannot start: ${flag} 127.0.0.1:${port}: address already in use (EADDRINUSE)\n`);
         expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace

@@ -12,16 +12,7 @@ import { parseExposition, promtoolCheckMetrics, sumOf } from '../helpers/exposit
 import { encodeFrame } from '../helpers/raw-client.js';
 import { startPyUpstream, type PyUpstream } from '../helpers/upstreams.js';
 import { waitFor } from '../helpers/wait.js';
-import {
-  expectChange,
-  expectFdsBack,
-  expectNoCrash,
-  expectStillServing,
-  fdBaseline,
-  portOf,
-  rssBytes,
-  snapshot,
-} from './helpers/agent-health.js';
+import { expectChange, expectFdsBack, expectNoCrash, expectStillServing, fdBaseline, portOf, rssBytes, snapshot } from './helpers/agent-health.js';
 import { closeCodes, rawPeer } from './helpers/raw-peer.js';
 import { startScriptedUpstream, type ScriptedUpstream } from './helpers/scripted-upstream.js';
 
@@ -405,7 +396,7 @@ describe('faults: SIGTERM in the middle of a burst', () => {
     });
     // A connection whose upstream stops reading (so it never answers the 1001) keeps the drain open until its timeout.
     const laggard = await rawPeer(portOf(agent.listen), { path: '/laggard' });
-    (((await upstream.connection('/laggard')).ws as unknown as { _socket: import('node:net').Socket })._socket).pause();
+    ((await upstream.connection('/laggard')).ws as unknown as { _socket: import('node:net').Socket })._socket.pause();
     // Every client streams 64 KiB messages (each checked by ws for framing) as fast as the echo allows.
     let echoed = 0;
     for (const ws of clients) {
@@ -417,10 +408,12 @@ describe('faults: SIGTERM in the middle of a burst', () => {
     }
     await waitFor(() => echoed > N * 4, 'the burst under way');
     // Two upgrades are in flight at the upstream (it answers after 300 ms) when the signal arrives.
-    const late = [0, 1].map((i) => openWs(`ws://${agent.listen}/slow/300/late-${i}`).then((ws) => {
-      ws.on('error', () => undefined);
-      return closeOf(ws, 8000);
-    }));
+    const late = [0, 1].map((i) =>
+      openWs(`ws://${agent.listen}/slow/300/late-${i}`).then((ws) => {
+        ws.on('error', () => undefined);
+        return closeOf(ws, 8000);
+      }),
+    );
     await sleep(50);
     agent.child.kill('SIGTERM');
 
@@ -448,4 +441,3 @@ describe('faults: SIGTERM in the middle of a burst', () => {
     expect(agent.logs().filter((l) => l.level === 'error')).toEqual([]);
   });
 });
-

@@ -11,7 +11,18 @@ import { startAgentProcess, type AgentProcess } from '../helpers/agent-process.j
 import { promtoolCheckMetrics } from '../helpers/exposition.js';
 import { closePayload, encodeFrame } from '../helpers/raw-client.js';
 import { waitFor } from '../helpers/wait.js';
-import { type Change, expectChange, expectFdsBack, expectNoCrash, expectStillServing, fdBaseline, portOf, snapshot, startProxied, stopProxied } from './helpers/agent-health.js';
+import {
+  type Change,
+  expectChange,
+  expectFdsBack,
+  expectNoCrash,
+  expectStillServing,
+  fdBaseline,
+  portOf,
+  snapshot,
+  startProxied,
+  stopProxied,
+} from './helpers/agent-health.js';
 import { abortInRequestHead, closeCodes, exchange, upgradeRequest, type HttpExchange } from './helpers/raw-peer.js';
 import { startScriptedUpstream, type ScriptedUpstream } from './helpers/scripted-upstream.js';
 

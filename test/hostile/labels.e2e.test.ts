@@ -35,7 +35,9 @@ function seriesOf(text: string, name: string): number {
 
 describe('labels through the proxy', () => {
   let upstream: ScriptedUpstream, agent: AgentProcess, port: number, fds: number;
-  beforeAll(async () => ({ upstream, agent, port, fds } = await startProxied(startScriptedUpstream, ['--codes', '4001=AUTH_EXPIRED', '--half-close-timeout', '1s'])));
+  beforeAll(
+    async () => ({ upstream, agent, port, fds } = await startProxied(startScriptedUpstream, ['--codes', '4001=AUTH_EXPIRED', '--half-close-timeout', '1s'])),
+  );
   afterAll(() => stopProxied({ agent, upstream }));
 
   it('reasons, paths and headers with quotes, backslashes and newlines never reach /metrics', async () => {
@@ -74,7 +76,9 @@ describe('labels through the proxy', () => {
 describe('10,000 distinct close codes through the proxy', () => {
   let upstream: BareUpstream, agent: AgentProcess, port: number, fds: number;
   // The cheapest upstream: this case is about what the agent makes of the codes.
-  beforeAll(async () => ({ upstream, agent, port, fds } = await startProxied(startBareUpstream, ['--codes', '4001=AUTH_EXPIRED', '--half-close-timeout', '1s'])));
+  beforeAll(
+    async () => ({ upstream, agent, port, fds } = await startProxied(startBareUpstream, ['--codes', '4001=AUTH_EXPIRED', '--half-close-timeout', '1s'])),
+  );
   afterAll(() => stopProxied({ agent, upstream }));
 
   it('every close counted once, the series bounded by the table and --max-custom-codes, /metrics valid', async () => {
@@ -129,7 +133,9 @@ describe('10,000 distinct close codes through the proxy', () => {
     const custom = Object.keys(delta).filter((k) => /^[34]\d{3} (FRAMEWORK|APPLICATION) /.test(k));
     expect(custom).toHaveLength(MAX_CUSTOM);
     expect(custom.every((k) => delta[k] === 1)).toBe(true);
-    expect((delta['3000-3999 FRAMEWORK framework client'] ?? 0) + (delta['4000-4999 APPLICATION application client'] ?? 0)).toBe(count(3000, 4999) - MAX_CUSTOM);
+    expect((delta['3000-3999 FRAMEWORK framework client'] ?? 0) + (delta['4000-4999 APPLICATION application client'] ?? 0)).toBe(
+      count(3000, 4999) - MAX_CUSTOM,
+    );
 
     // The closed_total family: the series that counted are at most 16 codes + 6 range
     // texts + 100 custom codes; with the zero-valued ones, at most that per initiator.

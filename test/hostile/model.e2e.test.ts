@@ -144,7 +144,10 @@ class Open implements Cmd {
 }
 
 class Send implements Cmd {
-  constructor(readonly index: number, readonly wait: boolean) {}
+  constructor(
+    readonly index: number,
+    readonly wait: boolean,
+  ) {}
   check = (m: Model): boolean => pick(m, this.index, 'ws') !== undefined;
   async run(m: Model, r: Real): Promise<void> {
     const ws = r.conns.get(pick(m, this.index, 'ws') as number)!.ws as WebSocket;
@@ -156,7 +159,10 @@ class Send implements Cmd {
 }
 
 class ClientClose implements Cmd {
-  constructor(readonly index: number, readonly code: number | undefined) {}
+  constructor(
+    readonly index: number,
+    readonly code: number | undefined,
+  ) {}
   check = (m: Model): boolean => pick(m, this.index, 'ws') !== undefined;
   async run(m: Model, r: Real): Promise<void> {
     take(m, r, this.index, 'ws').ws!.close(this.code);
@@ -174,7 +180,10 @@ class ClientClose implements Cmd {
 type RawClose = number | 'empty' | 'short';
 
 class RawClientClose implements Cmd {
-  constructor(readonly index: number, readonly code: RawClose) {}
+  constructor(
+    readonly index: number,
+    readonly code: RawClose,
+  ) {}
   check = (m: Model): boolean => pick(m, this.index, 'raw') !== undefined;
   async run(m: Model, r: Real): Promise<void> {
     const peer = take(m, r, this.index, 'raw').raw as RawPeer;
@@ -199,7 +208,10 @@ class RawClientClose implements Cmd {
 }
 
 class ServerClose implements Cmd {
-  constructor(readonly index: number, readonly code: number) {}
+  constructor(
+    readonly index: number,
+    readonly code: number,
+  ) {}
   check = (m: Model): boolean => pick(m, this.index) !== undefined;
   async run(m: Model, r: Real): Promise<void> {
     const conn = take(m, r, this.index);
@@ -208,7 +220,10 @@ class ServerClose implements Cmd {
     if (conn.kind === 'raw') {
       // A raw client answers like a well-behaved one: the same code, then FIN.
       const peer = conn.raw as RawPeer;
-      await bounded(waitFor(() => closeCodes(peer.received()).length > 0, 'the server close at the raw client'), 'server close');
+      await bounded(
+        waitFor(() => closeCodes(peer.received()).length > 0, 'the server close at the raw client'),
+        'server close',
+      );
       peer.socket.end(encodeFrame(0x8, closePayload(this.code)));
     }
   }
@@ -218,7 +233,10 @@ class ServerClose implements Cmd {
 type Drop = 'client-fin' | 'client-rst' | 'server-fin' | 'server-rst';
 
 class TransportDrop implements Cmd {
-  constructor(readonly index: number, readonly how: Drop) {}
+  constructor(
+    readonly index: number,
+    readonly how: Drop,
+  ) {}
   check = (m: Model): boolean => pick(m, this.index) !== undefined;
   async run(m: Model, r: Real): Promise<void> {
     const conn = take(m, r, this.index);
@@ -255,10 +273,7 @@ class Scrape implements Cmd {
 // Arbitraries
 
 const index = fc.nat({ max: 7 });
-const wsCode = fc.oneof(
-  fc.constantFrom(1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014),
-  fc.integer({ min: 3000, max: 4999 }),
-);
+const wsCode = fc.oneof(fc.constantFrom(1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014), fc.integer({ min: 3000, max: 4999 }));
 const serverCode = fc.oneof(fc.constantFrom(1000, 1001, 1008, 1011, 1012, 1013), fc.integer({ min: 3000, max: 4999 }));
 const rawCode: fc.Arbitrary<RawClose> = fc.oneof(
   fc.integer({ min: 0, max: 65535 }),

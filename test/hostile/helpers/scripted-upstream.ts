@@ -102,7 +102,9 @@ export async function startScriptedUpstream(): Promise<ScriptedUpstream> {
       socket.write(WRONG_ACCEPT);
     } else if ((m = /^\/status\/(\d{3})$/.exec(path))) {
       const body = `refused with ${m[1]}`;
-      socket.end(`HTTP/1.1 ${m[1]} Refused\r\nX-Upstream: scripted\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 ${m[1]} Refused\r\nX-Upstream: scripted\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+      );
     } else if (path === '/hang') {
       // Never answer; the socket stays open until the agent gives up.
       socket.once('end', () => socket.destroy());
