@@ -19,6 +19,25 @@ export default tseslint.config(
     languageOptions: { parserOptions: { project: './tsconfig.lint.json', tsconfigRootDir: import.meta.dirname } },
   },
   {
+    // Tests compare, save and restore methods by identity (the hook patches prototypes).
+    files: ['test/**/*.ts'],
+    rules: { '@typescript-eslint/unbound-method': 'off' },
+  },
+  {
+    // The browser module: DOM types, no Node ones.
+    files: ['src/browser/**/*.ts'],
+    languageOptions: { parserOptions: { project: './tsconfig.browser.json', tsconfigRootDir: import.meta.dirname } },
+  },
+  {
+    // Runnable examples for Bun and Deno use those runtimes' globals.
+    files: ['examples/bun.mjs'],
+    languageOptions: { globals: { Bun: 'readonly' } },
+  },
+  {
+    files: ['examples/deno.mjs'],
+    languageOptions: { globals: { Deno: 'readonly' } },
+  },
+  {
     // The live page's browser script: checked against the DOM, not Node.
     files: ['src/live/page/**/*.ts'],
     languageOptions: { parserOptions: { project: './tsconfig.page.json', tsconfigRootDir: import.meta.dirname } },

@@ -261,7 +261,7 @@ export class OtelBridge {
 
   /** After recorder.recordCloseHandshake(). */
   recordCloseHandshake(initiator: number, seconds: number): void {
-    this.instruments.handshakeDuration.record(seconds, this.byInitiator[initiator & 3] as Attributes);
+    this.instruments.handshakeDuration.record(seconds, this.byInitiator[initiator & 3]);
   }
 
   /** After recorder.recordReconnect(), with the codename index of the previous close. */

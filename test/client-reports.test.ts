@@ -338,7 +338,7 @@ describe('the bounded tables', () => {
       const capacity = 1 + rand(12);
       const ring = new IdRing<{ at: number; v: number }>(capacity);
       // The model: records in insertion order, each live or dead; the ring keeps `capacity` records.
-      let records: { id: string; at: number; v: number; live: boolean }[] = [];
+      const records: { id: string; at: number; v: number; live: boolean }[] = [];
       const hashOf = (id: string): number => Number(id.slice(1)) % 3; // few hashes: long probe runs
       const live = (): Map<string, { at: number; v: number }> => new Map(records.filter((r) => r.live).map((r) => [r.id, { at: r.at, v: r.v }]));
       let now = 0;

@@ -10,6 +10,7 @@ import { WebSocket } from 'ws';
 import { scrape, startAgentProcess, type AgentProcess } from './helpers/agent-process.js';
 import { closesByLabels, parseExposition, promtoolCheckMetrics, sumOf } from './helpers/exposition.js';
 import { waitFor } from './helpers/wait.js';
+import { textOf } from './helpers/text.js';
 
 function open(url: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
@@ -21,7 +22,7 @@ function open(url: string): Promise<WebSocket> {
 
 function ask(ws: WebSocket, message: string): Promise<string> {
   return new Promise((resolve) => {
-    ws.once('message', (data) => resolve(data.toString()));
+    ws.once('message', (data) => resolve(textOf(data)));
     ws.send(message);
   });
 }

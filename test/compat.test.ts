@@ -90,7 +90,7 @@ describe.each(MATRIX)('$name', ({ ws: WS, prom }) => {
       ws.once('error', reject as never);
     });
   }
-  const closed = (ws: WsClient): Promise<number> => new Promise((r) => ws.once('close', r as never));
+  const closed = (ws: WsClient): Promise<number> => new Promise((r) => ws.once('close', r));
 
   async function expectCloses(registry: AnyRegistry, expected: Record<string, number>, violations: Record<string, number> = {}): Promise<void> {
     const total = Object.values(expected).reduce((a, b) => a + b, 0);

@@ -150,8 +150,8 @@ describe('renderRegistry: the same bytes prom-client renders', () => {
   it('an AggregatorRegistry of several workers (rendered by prom-client, through the same function)', async () => {
     const workers = [mixedRegistry(), mixedRegistry()];
     const json = await Promise.all(workers.map((w) => w.getMetricsAsJSON()));
-    const aggregated = AggregatorRegistry.aggregate(json as never);
-    const again = AggregatorRegistry.aggregate((await Promise.all([mixedRegistry(), mixedRegistry()].map((w) => w.getMetricsAsJSON()))) as never);
+    const aggregated = AggregatorRegistry.aggregate(json);
+    const again = AggregatorRegistry.aggregate((await Promise.all([mixedRegistry(), mixedRegistry()].map((w) => w.getMetricsAsJSON()))));
     expect(await renderRegistry(aggregated, false)).toBe(await again.metrics());
   });
 

@@ -17,6 +17,7 @@ import { createHonoApp } from '../examples/hono.mjs';
 import { createNestApp } from '../examples/nestjs.mjs';
 import { closesByLabels, parseExposition, promtoolCheckMetrics, sumOf } from './helpers/exposition.js';
 import { waitFor } from './helpers/wait.js';
+import { textOf } from './helpers/text.js';
 
 const cleanups: (() => Promise<unknown> | void)[] = [];
 afterEach(async () => {
@@ -103,7 +104,7 @@ describe('recipe: NestJS gateways', () => {
     const port = (app.getHttpServer().address() as AddressInfo).port;
 
     const a = await open(`ws://127.0.0.1:${port}/ws`);
-    const answer = new Promise<string>((r) => a.once('message', (d) => r(String(d))));
+    const answer = new Promise<string>((r) => a.once('message', (d) => r(textOf(d))));
     a.send(JSON.stringify({ event: 'echo', data: 'hi' }));
     expect(JSON.parse(await answer)).toEqual({ event: 'echo', data: 'hi' });
     a.send(JSON.stringify({ event: 'logout' }));
@@ -146,7 +147,7 @@ describe('recipe: NestJS gateways', () => {
 describe('recipe: express-ws (its own ws 7)', () => {
   it('a server close(4001), a client close, a path no route handles (closed without a code)', async () => {
     const { app } = createExpressWsApp();
-    const server = app.listen(0, '127.0.0.1') as Server;
+    const server = app.listen(0, '127.0.0.1');
     await new Promise<void>((r) => server.once('listening', () => r()));
     cleanups.push(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))));
     const port = (server.address() as AddressInfo).port;
@@ -176,7 +177,7 @@ describe('recipe: Hono with @hono/node-ws', () => {
     const port = (server.address() as AddressInfo).port;
 
     const a = await open(`ws://127.0.0.1:${port}/ws`);
-    const echoed = new Promise<string>((r) => a.once('message', (d) => r(String(d))));
+    const echoed = new Promise<string>((r) => a.once('message', (d) => r(textOf(d))));
     a.send('hi');
     expect(await echoed).toBe('hi');
     a.send('logout');

@@ -102,8 +102,8 @@ describe('recipe: several WebSocketServers on one server, told apart by a consta
     const port = await listen(server);
     const chat = await Promise.all([open(`ws://127.0.0.1:${port}/chat`), open(`ws://127.0.0.1:${port}/chat`)]);
     const feed = await open(`ws://127.0.0.1:${port}/feed`);
-    chat[0]!.close(1000);
-    chat[1]!.close(4100);
+    chat[0].close(1000);
+    chat[1].close(4100);
     feed.close(1000);
     let text = '';
     await waitFor(

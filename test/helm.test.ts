@@ -7,6 +7,8 @@
  * values.schema.json (by helm, and by ajv as draft-07), the agent arguments
  * against the agent's own flag parser, and the rule groups with promtool.
  */
+/* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-return --
+   The rendered manifests are walked as plain JSON (K8sObject); their shape is checked by kubernetes-models validate(). */
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

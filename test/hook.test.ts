@@ -10,6 +10,7 @@ import { closePayload, encodeFrame, firstCloseCode, rawConnect } from './helpers
 import { waitFor } from './helpers/wait.js';
 import { listenLoopback } from '../harness/net.mjs';
 import { closeWsServer } from './helpers/ws-server.js';
+import { textOf } from './helpers/text.js';
 
 interface Fixture {
   registry: Registry;
@@ -349,7 +350,7 @@ describe('instrument(wss): modes and lifecycle', () => {
     await waitFor(() => plain.serverSockets.length === 1, 'plain connection');
     const registry = new Registry();
     const server = createServer();
-    const wss = new WebSocketServer({ server, WebSocket: AppSocket, maxPayload: 1024 } as ConstructorParameters<typeof WebSocketServer>[0]);
+    const wss = new WebSocketServer({ server, WebSocket: AppSocket, maxPayload: 1024 });
     const sockets: WebSocket[] = [];
     wss.on('connection', (ws) => {
       sockets.push(ws);
@@ -382,7 +383,7 @@ describe('instrument(wss): modes and lifecycle', () => {
     });
     const registry = new Registry();
     const server = createServer();
-    const wss = new WebSocketServer({ server, WebSocket: SealedSocket } as ConstructorParameters<typeof WebSocketServer>[0]);
+    const wss = new WebSocketServer({ server, WebSocket: SealedSocket });
     const sockets: WebSocket[] = [];
     wss.on('connection', (ws) => sockets.push(ws));
     const hook = instrument(wss, { registry });
@@ -436,7 +437,7 @@ describe('instrument(wss): modes and lifecycle', () => {
     const hook = instrument(wss, { recorder: faulty, onError: (e) => errors.push(e) });
     const port = await listenUntilCleanup(server);
     const c = await client(port);
-    const echoed = new Promise<string>((r) => c.once('message', (m) => r(m.toString())));
+    const echoed = new Promise<string>((r) => c.once('message', (m) => r(textOf(m))));
     c.send('still works');
     expect(await echoed).toBe('still works');
     c.close(4000);

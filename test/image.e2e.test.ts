@@ -34,6 +34,7 @@ import {
 import { closesByLabels, parseExposition, promtoolCheckMetrics, sumOf } from './helpers/exposition.js';
 import { encodeFrame, firstCloseCode, rawConnect } from './helpers/raw-client.js';
 import { waitFor } from './helpers/wait.js';
+import { textOf } from './helpers/text.js';
 
 const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
 const BASE = dockerfileBase(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
@@ -109,7 +110,7 @@ function echoAndClose(c: Running, code: number): Promise<void> {
     const ws = new WebSocket(`ws://${c.ws}/`);
     ws.on('open', () => ws.send('through the container'));
     ws.on('message', (data) => {
-      if (String(data) !== 'through the container') reject(new Error(`echo was ${String(data)}`));
+      if (textOf(data) !== 'through the container') reject(new Error(`echo was ${textOf(data)}`));
       ws.close(code);
     });
     ws.on('close', () => resolve());

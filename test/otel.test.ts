@@ -13,6 +13,7 @@ import { DURATION_BUCKETS_SECONDS, INITIATOR_SERVER } from '../src/codes/vocabul
 import { OTEL_ATTRIBUTE, OTEL_CLOSE_EVENT, OTEL_METRIC, OtelBridge } from '../src/otel.js';
 import { closesByLabels, parseExposition } from './helpers/exposition.js';
 import { waitFor } from './helpers/wait.js';
+import { textOf } from './helpers/text.js';
 
 /** A pull reader: collect() returns what the SDK aggregated so far. */
 class TestReader extends MetricReader {
@@ -43,7 +44,7 @@ async function server(setup: (wss: WebSocketServer, http: Server) => void): Prom
   setup(wss, http);
   wss.on('connection', (ws) => {
     ws.on('message', (m) => {
-      const close = /^!close (\d+)$/.exec(m.toString());
+      const close = /^!close (\d+)$/.exec(textOf(m));
       if (close) ws.close(Number(close[1]));
     });
   });

@@ -35,7 +35,7 @@ describe.each(VERSIONS)('prom-client $major', ({ major, prom }) => {
     const registry = new prom.Registry();
     const counter = new prom.Counter({ name: 'app_things_total', help: 'Things.', labelNames: ['kind'], registers: [registry] });
     counter.inc({ kind: 'a' }, 2);
-    const text = await formatOneMetric(registry as unknown as AnyRegistry, counter);
+    const text = await formatOneMetric(registry, counter);
     expect(text).toBe('# HELP app_things_total Things.\n# TYPE app_things_total counter\napp_things_total{kind="a"} 2');
     expect(`${text}\n`).toBe(await registry.metrics());
   });
@@ -44,13 +44,13 @@ describe.each(VERSIONS)('prom-client $major', ({ major, prom }) => {
     const registry = new prom.Registry();
     registry.setDefaultLabels({ service: 'chat' });
     new prom.Gauge({ name: 'app_up', help: 'Up.', registers: [registry] }).set(1);
-    const recorder = createRecorder({ registry: registry as unknown as prom15.Registry, codes: { 4001: 'AUTH_EXPIRED' } });
+    const recorder = createRecorder({ registry: registry, codes: { 4001: 'AUTH_EXPIRED' } });
     recorder.recordOpen();
     recorder.recordOpen();
     recorder.recordClose(4001, INITIATOR_SERVER, 3);
     recorder.recordClose(1006, INITIATOR_CLIENT, 0.2);
     recorder.recordViolation(0, 'bad_masking');
-    const ours = await renderRegistry(registry as unknown as AnyRegistry, false);
+    const ours = await renderRegistry(registry, false);
     expect(ours).toBe(await registry.metrics());
     expect(ours).toMatch(
       /^websocket_connections_closed_total\{code="4001",codename="AUTH_EXPIRED",category="application",initiator="server",service="chat"\} 1$/m,
@@ -63,7 +63,7 @@ describe('metricsHandler with either major', () => {
     const { metricsHandler } = await import('../src/export/http.js');
     const { createServer } = await import('node:http');
     const registry = new prom.Registry();
-    const recorder = createRecorder({ registry: registry as unknown as prom15.Registry });
+    const recorder = createRecorder({ registry: registry });
     recorder.recordOpen();
     recorder.recordClose(1000, INITIATOR_CLIENT, 1);
     const server = createServer(metricsHandler(registry as unknown as AnyRegistry));

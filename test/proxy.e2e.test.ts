@@ -24,6 +24,7 @@ import {
   type WsUpstream,
 } from './helpers/upstreams.js';
 import { waitFor } from './helpers/wait.js';
+import { textOf } from './helpers/text.js';
 
 function open(url: string, protocols?: string[]): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
@@ -38,7 +39,7 @@ function closed(ws: WebSocket): Promise<number> {
 }
 
 function nextMessage(ws: WebSocket): Promise<Buffer | string> {
-  return new Promise((resolve) => ws.once('message', (data, isBinary) => resolve(isBinary ? (data as Buffer) : data.toString())));
+  return new Promise((resolve) => ws.once('message', (data, isBinary) => resolve(isBinary ? (data as Buffer) : textOf(data))));
 }
 
 function sha256(data: Buffer | string): string {

@@ -15,6 +15,7 @@ import { WebSocket } from 'ws';
 import { ROOT, cleanEnv } from './helpers/agent-process.js';
 import { closesByLabels, parseExposition, promtoolCheckMetrics, sumOf } from './helpers/exposition.js';
 import { waitFor } from './helpers/wait.js';
+import { textOf } from './helpers/text.js';
 
 const BIN = join(ROOT, 'node_modules', '.bin');
 const example = (name: string): string => fileURLToPath(new URL(`../examples/${name}`, import.meta.url));
@@ -33,8 +34,8 @@ async function start(command: string, args: string[], env: Record<string, string
   children.push(child);
   let out = '';
   let err = '';
-  child.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
   let listening: { ws: string; metrics: string } | undefined;
   await waitFor(
     () => {
@@ -61,7 +62,7 @@ const closed = (ws: WebSocket): Promise<number> => new Promise((r) => ws.once('c
 /** The scenarios both runtimes share, in order; returns the closes they must produce. */
 async function commonScenarios(url: string, emptyServerClose: number): Promise<Record<string, number>> {
   const a = await open(url);
-  const echoed = new Promise<string>((r) => a.once('message', (d) => r(String(d))));
+  const echoed = new Promise<string>((r) => a.once('message', (d) => r(textOf(d))));
   a.send('hello');
   expect(await echoed).toBe('hello');
   a.close(4001);

@@ -19,6 +19,7 @@ import { type CloseRecorder } from '../src/recorder/recorder.js';
 import { scrape, startAgentProcess } from './helpers/agent-process.js';
 import { closesByLabels, parseExposition } from './helpers/exposition.js';
 import { waitFor } from './helpers/wait.js';
+import { textOf } from './helpers/text.js';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 const ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
@@ -237,7 +238,7 @@ describe('a wss:// upstream', () => {
   async function tlsUpstream(): Promise<number> {
     const server = createHttpsServer({ cert, key });
     const wss = new WebSocketServer({ server });
-    wss.on('connection', (ws) => ws.on('message', (data) => (String(data) === 'bye' ? ws.close(4002, 'bye') : ws.send(data))));
+    wss.on('connection', (ws) => ws.on('message', (data) => (textOf(data) === 'bye' ? ws.close(4002, 'bye') : ws.send(data))));
     closers.push(() => {
       for (const c of wss.clients) c.terminate();
     });
@@ -251,7 +252,7 @@ describe('a wss:// upstream', () => {
     const ws = new WebSocket(`ws://${agent.listen}/`);
     const echoed = await new Promise<string>((resolve, reject) => {
       ws.on('open', () => ws.send('ping'));
-      ws.on('message', (d) => resolve(String(d)));
+      ws.on('message', (d) => resolve(textOf(d)));
       ws.on('error', reject);
     });
     expect(echoed).toBe('ping');

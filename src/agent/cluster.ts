@@ -49,7 +49,7 @@ export async function runWorker(config: AgentConfig, logger: Logger): Promise<vo
   process.on('message', (message: Message) => {
     if (message?.type === MSG_METRICS) {
       agent.registry.getMetricsAsJSON().then(
-        (metrics) => send({ type: MSG_METRICS_REPLY, id: message.id, metrics: metrics as MetricJson[] }),
+        (metrics) => send({ type: MSG_METRICS_REPLY, id: message.id, metrics: metrics }),
         (err: unknown) => logger.error('metrics collection failed', { err }),
       );
     } else if (message?.type === MSG_DRAIN) {
@@ -72,7 +72,6 @@ export async function runPrimary(config: AgentConfig, logger: Logger, workerCoun
   let nextId = 1;
   const pendingScrapes = new Map<number, { replies: MetricJson[][]; waiting: number; done: () => void }>();
   const results = new Map<number, StopResult>();
-  let listen = '';
 
   const fork = (): Worker => {
     const worker = cluster.fork();
@@ -114,13 +113,15 @@ export async function runPrimary(config: AgentConfig, logger: Logger, workerCoun
       });
     });
   });
+  let addresses: string[];
   try {
-    listen = (await Promise.all(started))[0] ?? '';
+    addresses = await Promise.all(started);
   } catch (err) {
     draining = true;
     for (const w of Object.values(cluster.workers ?? {})) w?.kill();
     throw err;
   }
+  const listen = addresses[0] ?? '';
 
   const liveWorkers = (): Worker[] => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
 

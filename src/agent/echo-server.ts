@@ -47,8 +47,10 @@ function noteActivity(this: WebSocket): void {
 
 function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
   (this as EchoSocket)[kLastActivity] = performance.now();
-  if (!isBinary && (data as Buffer).length <= MAX_COMMAND_LENGTH && (data as Buffer)[0] === 0x21 /* ! */) {
-    const text = data.toString();
+  // The server keeps ws's default binaryType ('nodebuffer'): every message is one Buffer.
+  const bytes = data as Buffer;
+  if (!isBinary && bytes.length <= MAX_COMMAND_LENGTH && bytes[0] === 0x21 /* ! */) {
+    const text = bytes.toString();
     const close = /^!close (\d{1,5})(?: (.*))?$/s.exec(text);
     if (close) {
       try {

@@ -33,7 +33,9 @@ function patchPrototype(ws: BunServerWebSocketLike): void {
   const proto = Object.getPrototypeOf(ws) as (BunServerWebSocketLike & object) | null;
   if (proto === null || patched.has(proto)) return;
   patched.add(proto);
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- taken to be wrapped; called back with .call(this)
   const close = proto.close;
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- taken to be wrapped; called back with .call(this)
   const terminate = proto.terminate;
   if (typeof close === 'function') {
     proto.close = function closeTracked(this: BunServerWebSocketLike, code?: number, reason?: string): void {
@@ -63,10 +65,12 @@ function patchPrototype(ws: BunServerWebSocketLike): void {
  * The returned object is `handler` with `open` and `close` wrapped, plus the
  * `recorder` and `uninstall()` of an instrumentation.
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any handler, whatever ws type Bun's typings give its methods (they are parameters: unknown would refuse them)
 export function bunWebSocket<H extends BunWebSocketHandler<any>>(handler: H, options: InstrumentOptions = {}): H & Instrumentation {
   if (handler === null || typeof handler !== 'object')
     throw new OptionError('bunWebSocket(handler): handler must be the websocket handler object for Bun.serve()');
   const conns = new ForeignConnections(options, 'bunWebSocket');
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- taken to be wrapped; called back with .call(this)
   const { open, close } = handler;
   const wrapped: BunWebSocketHandler = {
     ...handler,

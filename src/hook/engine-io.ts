@@ -20,18 +20,27 @@ import { rejectRecorderOption, type Instrumentation } from './public.js';
 
 type OnWebSocket = (req: IncomingMessage, socket: unknown, websocket: unknown) => unknown;
 
-/** An engine.io Server (the `ws`-based one: `new engine.Server()`, `engine.attach()`, or Socket.IO's `io.engine`). */
+/**
+ * An engine.io Server (the `ws`-based one: `new engine.Server()`, `engine.attach()`, or Socket.IO's `io.engine`).
+ * Typed by a public method only: the one the hook wraps, onWebSocket(), is private in engine.io's
+ * declarations, so a type naming it would refuse the real class. It is checked when you call.
+ */
 export interface EngineIoServerLike {
-  onWebSocket(req: IncomingMessage, socket: unknown, websocket: unknown): unknown;
+  handleUpgrade(...args: never[]): unknown;
+}
+
+/** What the hook wraps: engine.io's (private) per-WebSocket entry point. */
+interface EngineIoInternals {
+  onWebSocket: OnWebSocket;
 }
 
 /** A Socket.IO Server (or one of its namespaces); its engine may be bound later (io.attach / io.listen). */
 export interface SocketIoServerLike {
   readonly engine?: EngineIoServerLike | undefined;
-  bind?(engine: EngineIoServerLike): unknown;
+  bind?: (engine: EngineIoServerLike) => unknown;
 }
 
-function isEngine(value: unknown): value is EngineIoServerLike {
+function isEngine(value: unknown): value is EngineIoServerLike & EngineIoInternals {
   return value !== null && typeof value === 'object' && typeof (value as { onWebSocket?: unknown }).onWebSocket === 'function';
 }
 
@@ -46,8 +55,7 @@ export function instrumentSocketIo(
   rejectRecorderOption(options);
   if (server === null || typeof server !== 'object') throw new OptionError('instrumentSocketIo(server): server must be a Socket.IO or engine.io Server');
   // A namespace (io.of('/chat'), or what a NestJS gateway's afterInit receives) leads to its server.
-  const target: SocketIoServerLike | EngineIoServerLike =
-    isEngine(server) || 'engine' in server || !('server' in server) ? (server as SocketIoServerLike) : server.server;
+  const target: SocketIoServerLike | EngineIoServerLike = isEngine(server) || 'engine' in server || !('server' in server) ? server : server.server;
   const canBind = !isEngine(target) && typeof (target as SocketIoServerLike).bind === 'function';
   if (!isEngine(target) && !isEngine((target as SocketIoServerLike).engine) && !canBind) {
     throw new OptionError('instrumentSocketIo(server): server must be a Socket.IO Server or an engine.io Server (the uWebSockets.js engine is not supported)');
@@ -56,9 +64,9 @@ export function instrumentSocketIo(
   const inst = instrumentInternal(connections as unknown as WebSocketServer, options);
   const restores: (() => void)[] = [];
 
-  const wrapEngine = (engine: EngineIoServerLike): void => {
+  const wrapEngine = (engine: EngineIoInternals): void => {
     const own = Object.getOwnPropertyDescriptor(engine, 'onWebSocket');
-    const original = engine.onWebSocket as OnWebSocket;
+    const original = engine.onWebSocket;
     const wrapper: OnWebSocket = function onWebSocketTracked(this: unknown, req, socket, websocket) {
       connections.emit('connection', websocket, req); // the hook reports its own errors; none reach engine.io
       return original.call(this, req, socket, websocket);

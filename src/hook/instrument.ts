@@ -215,7 +215,7 @@ class Hook implements Instrumentation {
     reconnectSink: ReconnectSink | undefined,
   ) {
     if (reconnectTable !== undefined) this.reconnects = new ReconnectTracker(recorder, reconnectSink ?? new LocalReconnects(this, reconnectTable));
-    this.clients = wss.clients instanceof Set ? (wss.clients as unknown as Set<TrackedSocket>) : undefined;
+    this.clients = wss.clients instanceof Set ? (wss.clients) : undefined;
     // First in line: a `connection` listener added before instrument() may close the socket at once (express-ws does for unrouted paths).
     if (typeof wss.prependListener === 'function') wss.prependListener('connection', this.onConnection);
     else wss.on('connection', this.onConnection);
@@ -225,7 +225,7 @@ class Hook implements Instrumentation {
 
   readonly onConnection = (ws: WebSocket, req?: IncomingMessage): void => {
     try {
-      this.track(ws as unknown as TrackedSocket, req);
+      this.track(ws, req);
     } catch (err) {
       this.report(err);
     }

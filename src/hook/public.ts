@@ -10,7 +10,7 @@ import type { WebSocketServer } from 'ws';
 import type { Initiator, UpgradeFailureReason } from '../codes/vocabulary.js';
 import { OptionError } from '../recorder/options.js';
 import type { CloseDetails, CloseListener, CloseSeries } from '../recorder/recorder.js';
-import { instrument as instrumentInternal, type InstrumentOptions, type Instrumentation as InternalInstrumentation } from './instrument.js';
+import { instrument as instrumentInternal, type InstrumentOptions } from './instrument.js';
 
 export type { CloseDetails, CloseListener, CloseSeries };
 export type { Initiator, UpgradeFailureReason };
@@ -62,5 +62,5 @@ export function rejectRecorderOption(options: unknown): void {
  */
 export function instrument(wss: WebSocketServer, options: InstrumentOptions = {}): Instrumentation {
   rejectRecorderOption(options);
-  return instrumentInternal(wss, options) as InternalInstrumentation as Instrumentation;
+  return instrumentInternal(wss, options);
 }

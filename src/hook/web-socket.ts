@@ -7,7 +7,7 @@
  * close frame; a close() the server calls first is seen by wrapping that
  * socket's close method.
  */
-import { ForeignConnections, type ForeignState } from './foreign.js';
+import { ForeignConnections } from './foreign.js';
 import type { InstrumentOptions } from './instrument.js';
 import { OptionError } from '../recorder/options.js';
 import type { Instrumentation } from './public.js';
@@ -36,6 +36,7 @@ export function trackWebSockets(options: InstrumentOptions = {}): WebSocketTrack
   const start = (socket: StandardWebSocketLike): void => {
     const st = conns.opened();
     if (st === undefined) return;
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- taken to be wrapped; called back with .call(socket)
     const close = socket.close;
     (socket as { close: StandardWebSocketLike['close'] }).close = function closeTracked(code?: number, reason?: string): void {
       // Without a code a web-standard socket sends an empty close payload: 1005.

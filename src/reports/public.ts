@@ -26,5 +26,5 @@ export interface CloseReportHandler {
  */
 export function closeReportHandler(options: CloseReportOptions = {}): CloseReportHandler {
   rejectRecorderOption(options);
-  return closeReportHandlerInternal(options) as unknown as CloseReportHandler;
+  return closeReportHandlerInternal(options);
 }

@@ -8,6 +8,7 @@ import { closesByLabels, countsDelta, failuresByLabels, parseExposition, sumOf, 
 import { promtoolCheckMetrics } from './exposition.js';
 import { scrape, type AgentProcess } from './agent-process.js';
 import { waitFor } from './wait.js';
+import { textOf } from './text.js';
 
 export const PYTHON = '/usr/bin/python3';
 export const PEERS = fileURLToPath(new URL('../peers/', import.meta.url));
@@ -45,7 +46,7 @@ export async function startWsUpstream(): Promise<WsUpstream> {
     ws.on('error', () => undefined);
     ws.on('close', (code) => closeCodes.push(code));
     ws.on('message', (data, isBinary) => {
-      const text = isBinary ? '' : data.toString();
+      const text = isBinary ? '' : textOf(data);
       const close = /^!close (\d+)$/.exec(text);
       if (close) return ws.close(Number(close[1]), 'server');
       if (text === '!terminate') return ws.terminate();
@@ -79,10 +80,10 @@ export interface PyUpstream {
 export async function startPyUpstream(): Promise<PyUpstream> {
   const child = spawn(PYTHON, [`${PEERS}ws_server.py`], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`python upstream did not start: ${stderr}`)), 10_000);
-    child.stdout!.once('data', (d: Buffer) => {
+    child.stdout.once('data', (d: Buffer) => {
       clearTimeout(timer);
       resolve((JSON.parse(d.toString()) as { port: number }).port);
     });

@@ -13,7 +13,7 @@ function upstreamRequestOptions(target: ProxyTarget, req: IncomingMessage): Requ
     port: target.port,
     method: req.method,
     path: targetPath(target, req.url),
-    headers: forwardedHeaders(req) as unknown as Record<string, string>, // Node accepts rawHeaders-style arrays
+    headers: forwardedHeaders(req), // Node accepts rawHeaders-style arrays
     setHost: false,
     agent: false,
     servername: target.servername,
