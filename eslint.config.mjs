@@ -17,6 +17,8 @@ export default tseslint.config(
     files: ['**/*.ts'],
     extends: [...tseslint.configs.recommendedTypeChecked],
     languageOptions: { parserOptions: { project: './tsconfig.lint.json', tsconfigRootDir: import.meta.dirname } },
+    // `const { wire: _wire, ...rest } = x` drops a field on purpose.
+    rules: { '@typescript-eslint/no-unused-vars': ['error', { ignoreRestSiblings: true, varsIgnorePattern: '^_', argsIgnorePattern: '^_' }] },
   },
   {
     // Tests compare, save and restore methods by identity (the hook patches prototypes).

@@ -74,7 +74,7 @@ export async function startAgent({ args = [], nodeArgs = [], env = {}, nofile, g
     rec = await withTimeout(listening, readyTimeoutMs, 'agent start');
   } catch (err) {
     proc.kill('SIGKILL');
-    throw new Error(`${err.message}\n${output()}`);
+    throw new Error(`${err.message}\n${output()}`, { cause: err });
   }
   const running = () => proc.exitCode === null && proc.signalCode === null;
 

@@ -17,7 +17,7 @@ function connectionInodes(port) {
   const inodes = new Set();
   const hex = port.toString(16).toUpperCase().padStart(4, '0');
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
+    let text;
     try {
       text = readFileSync(table, 'utf8');
     } catch {
@@ -42,7 +42,7 @@ export function fdCount(pid, ignorePort) {
   const ignored = connectionInodes(ignorePort);
   let n = 0;
   for (const e of entries) {
-    let target = '';
+    let target;
     try {
       target = readlinkSync(`/proc/${pid}/fd/${e}`);
     } catch {

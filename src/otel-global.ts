@@ -19,7 +19,7 @@ interface OtelGlobal {
 
 function otelGlobal(): OtelGlobal | undefined {
   const value = (globalThis as Record<symbol, unknown>)[API_KEY];
-  return typeof value === 'object' && value !== null ? (value) : undefined;
+  return typeof value === 'object' && value !== null ? value : undefined;
 }
 
 /** The meter provider the app registered (metrics.setGlobalMeterProvider), or undefined: then nothing is recorded through OTel. */

@@ -87,7 +87,7 @@ async function serverClose(f: Fixture, id: string, client: WebSocket, code: numb
   if (code === 'terminate') ws.terminate();
   else ws.close(code);
   await closed;
-  await waitFor(async () => ws.readyState === WebSocket.CLOSED, 'the server socket to close');
+  await waitFor(() => ws.readyState === WebSocket.CLOSED, 'the server socket to close');
 }
 
 interface Posted {

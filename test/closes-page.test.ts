@@ -28,7 +28,7 @@ async function recent(port: number, query = '', headers: Record<string, string> 
   const answer = await get(port, `/api/closes/recent${query}`, headers);
   expect(answer.status).toBe(200);
   expect(answer.headers['content-type']).toBe('application/json; charset=utf-8');
-  return JSON.parse(answer.body);
+  return JSON.parse(answer.body) as { recorded: number; closes: CloseEntry[] };
 }
 
 const HOSTILE = '</script><b onmouseover="x">\'q\'\n\u202e';
@@ -98,7 +98,7 @@ describe('closesPage(): the recent closes API', () => {
     expect(recorder.wantsDetails).toBe(false); // no listener, so the hook builds no details
     const body = await recent(port);
     expect(body).toMatchObject({ recentCloses: 0, recorded: 0, closes: [] });
-    const summary = JSON.parse((await get(port, '/api/closes/summary')).body);
+    const summary = JSON.parse((await get(port, '/api/closes/summary')).body) as { now: unknown };
     expect(summary.now).toMatchObject({ closed: 1, opened: 1, active: 0, byCodename: { CLOSE_NORMAL: 1 }, byInitiator: { client: 1 } });
   });
 });
@@ -158,7 +158,7 @@ describe('closesPage(): the page and its assets', () => {
       [{ sampleIntervalMs: 5 }, 'sampleIntervalMs'],
     ] as const) {
       expect(() => closesPage({ recorder: createRecorder({ registry: new Registry() }), ...options })).toThrow(
-        expect.objectContaining({ code: 'WS_CLOSE_AGENT_INVALID_OPTION', message: expect.stringContaining(name) }),
+        expect.objectContaining({ code: 'WS_CLOSE_AGENT_INVALID_OPTION', message: expect.stringContaining(name) as unknown }),
       );
     }
   });
@@ -198,7 +198,7 @@ describe('closesPage(): the event stream', () => {
           const message = buffered.slice(0, end);
           buffered = buffered.slice(end + 2);
           const data = /^data: (.*)$/m.exec(message)?.[1];
-          if (/^event: tick$/m.test(message) && data !== undefined) ticks.push(JSON.parse(data));
+          if (/^event: tick$/m.test(message) && data !== undefined) ticks.push(JSON.parse(data) as (typeof ticks)[number]);
         }
       });
     });

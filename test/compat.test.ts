@@ -63,7 +63,8 @@ describe.each(MATRIX)('$name', ({ ws: WS, prom }) => {
     const wss = new WS.Server({ port: 0, host: '127.0.0.1' });
     await new Promise<void>((r) => wss.once('listening', r));
     const errors: Error[] = [];
-    const hook = instrument(wss as never, { registry, codes: { 4001: 'AUTH_EXPIRED' }, onError: (e) => errors.push(e) });
+    // `registry` may be prom-client 14's: the options are typed by the one prom-client an app has, here 15.
+    const hook = instrument(wss as never, { registry: registry as never, codes: { 4001: 'AUTH_EXPIRED' }, onError: (e) => errors.push(e) });
     wss.on('connection', (ws) => {
       ws.on('error', () => undefined); // the rejected frame's error: ws emits it on the connection
       ws.on('message', (data) => {
@@ -156,7 +157,7 @@ describe.each(MATRIX)('$name', ({ ws: WS, prom }) => {
     const registry = new prom.Registry();
     const wss = new (WS.Server as unknown as new (o: object) => WsServer)({ port: 0, host: '127.0.0.1', maxPayload: 64 });
     await new Promise<void>((r) => wss.once('listening', r));
-    const hook = instrument(wss as never, { registry });
+    const hook = instrument(wss as never, { registry: registry as never });
     wss.on('connection', (ws) => ws.on('error', () => undefined));
     cleanups.push(() => new Promise<void>((r) => (hook.uninstall(), wss.close(() => r()))));
     const raw = await rawConnect(wss.address().port);

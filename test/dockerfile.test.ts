@@ -78,15 +78,15 @@ function copyParts(args: string): { flags: Map<string, string>; sources: string[
     flags.set(m[1]!, m[2]!);
     rest = rest.slice(m[0].length);
   }
-  const words: string[] = rest.startsWith('[') ? JSON.parse(rest) : rest.split(/\s+/);
+  const words = rest.startsWith('[') ? (JSON.parse(rest) as string[]) : rest.split(/\s+/);
   return { flags, sources: words.slice(0, -1), dest: words.at(-1)! };
 }
 
 function execForm(args: string): string[] {
   expect(args.startsWith('['), `exec form (JSON array) expected: ${args}`).toBe(true);
-  const parsed = JSON.parse(args);
+  const parsed: unknown = JSON.parse(args);
   expect(Array.isArray(parsed) && parsed.every((a) => typeof a === 'string')).toBe(true);
-  return parsed;
+  return parsed as string[];
 }
 
 function envOf(stage: Stage): Record<string, string> {
@@ -129,7 +129,12 @@ const dockerignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
   .split('\n')
   .map((l) => l.trim())
   .filter((l) => l !== '' && !l.startsWith('#'));
-const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+  version: string;
+  license: string;
+  engines: { node: string };
+  bin: Record<string, string>;
+};
 const only = (stage: Stage, keyword: string) => stage.instructions.filter((i) => i.keyword === keyword);
 const runText = (stage: Stage) =>
   only(stage, 'RUN')
@@ -182,7 +187,7 @@ describe('Dockerfile', () => {
     expect(entrypoint[0]).toMatch(/\/(tini|dumb-init)$/);
     const command = entrypoint.slice(entrypoint.indexOf('--') + 1);
     expect(command[0]).toBe('node');
-    expect(command[1]).toMatch(new RegExp(`/${pkg.bin['ws-close-agent'].replace(/\./g, '\\.')}$`));
+    expect(command[1]).toMatch(new RegExp(`/${pkg.bin['ws-close-agent']!.replace(/\./g, '\\.')}$`));
     expect(entrypoint).not.toContain('npm');
     for (const cmd of only(finalStage, 'CMD')) execForm(cmd.args);
     // The init comes from a pinned package, installed without the apt cache.
@@ -258,7 +263,8 @@ describe('dockerfile-utils', () => {
     instructionJSONInSingleQuotes: ValidationSeverity.ERROR,
     instructionWorkdirRelative: ValidationSeverity.ERROR,
   };
-  const describeDiagnostics = (text: string) => validate(text, strict).map((d) => `line ${d.range.start.line + 1}: ${d.message}`);
+  const describeDiagnostics = (text: string) =>
+    validate(text, strict).map((d) => `line ${d.range.start.line + 1}: ${typeof d.message === 'string' ? d.message : d.message.value}`);
 
   it('finds nothing in the Dockerfile, with every optional rule as an error', () => {
     expect(describeDiagnostics(dockerfile)).toEqual([]);

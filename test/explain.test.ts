@@ -2,7 +2,6 @@ import { execFileSync } from 'node:child_process';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import {
-  CAUSE_ERROR,
   CAUSE_FIN,
   CAUSE_RESET,
   CAUSE_TERMINATED,

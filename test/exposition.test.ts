@@ -151,7 +151,7 @@ describe('renderRegistry: the same bytes prom-client renders', () => {
     const workers = [mixedRegistry(), mixedRegistry()];
     const json = await Promise.all(workers.map((w) => w.getMetricsAsJSON()));
     const aggregated = AggregatorRegistry.aggregate(json);
-    const again = AggregatorRegistry.aggregate((await Promise.all([mixedRegistry(), mixedRegistry()].map((w) => w.getMetricsAsJSON()))));
+    const again = AggregatorRegistry.aggregate(await Promise.all([mixedRegistry(), mixedRegistry()].map((w) => w.getMetricsAsJSON())));
     expect(await renderRegistry(aggregated, false)).toBe(await again.metrics());
   });
 

@@ -24,12 +24,6 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function listen(server: Server): Promise<number> {
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanups.push(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))));
-  return (server.address() as AddressInfo).port;
-}
-
 function open(url: string, protocols?: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, protocols);
@@ -101,7 +95,7 @@ describe('recipe: NestJS gateways', () => {
     const { app } = await createNestApp({ adapter: 'ws' });
     await app.listen(0, '127.0.0.1');
     cleanups.push(() => app.close());
-    const port = (app.getHttpServer().address() as AddressInfo).port;
+    const port = ((app.getHttpServer() as Server).address() as AddressInfo).port;
 
     const a = await open(`ws://127.0.0.1:${port}/ws`);
     const answer = new Promise<string>((r) => a.once('message', (d) => r(textOf(d))));
@@ -120,7 +114,7 @@ describe('recipe: NestJS gateways', () => {
     const { app } = await createNestApp({ adapter: 'socket.io' });
     await app.listen(0, '127.0.0.1');
     cleanups.push(() => app.close());
-    const port = (app.getHttpServer().address() as AddressInfo).port;
+    const port = ((app.getHttpServer() as Server).address() as AddressInfo).port;
     const client = (): Promise<IoClient> => {
       const socket = connectIo(`http://127.0.0.1:${port}`, { transports: ['websocket'], reconnection: false });
       cleanups.push(() => void socket.close());

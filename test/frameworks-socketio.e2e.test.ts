@@ -44,13 +44,15 @@ async function scrapeAfter(url: string, closes: number): Promise<ReturnType<type
 describe('recipe: Socket.IO 4 (instrumentSocketIo(io))', () => {
   async function start(options: Record<string, unknown> = {}): Promise<{ url: string; reasons: string[] }> {
     const { server, io } = createSocketIoApp(options);
-    const wsBeforeListen = io.engine.ws;
+    // io.engine.ws is private in engine.io's typings; the test reads it to show the replacement.
+    const engineWs = (): unknown => (io.engine as unknown as { ws: unknown }).ws;
+    const wsBeforeListen = engineWs();
     const reasons: string[] = [];
     io.on('connection', (socket) => socket.on('disconnect', (reason) => reasons.push(reason)));
     const url = await listen(server);
     // engine.io replaced its ws server on listen: the hook, wired before, must still see every connection.
-    expect(io.engine.ws).not.toBe(wsBeforeListen);
-    cleanups.push(() => new Promise<void>((r) => io.close(() => r())));
+    expect(engineWs()).not.toBe(wsBeforeListen);
+    cleanups.push(() => io.close());
     return { url, reasons };
   }
 
@@ -134,7 +136,7 @@ describe('recipe: Socket.IO 4 (instrumentSocketIo(io))', () => {
     const server = createServer((req, res) => serveMetrics(req, res));
     io.attach(server);
     const url = await listen(server);
-    cleanups.push(() => new Promise<void>((r) => io.close(() => r())));
+    cleanups.push(() => io.close());
     const socket = await client(url);
     const gone = disconnected(socket);
     socket.disconnect();

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocket, WebSocketServer, type ServerOptions } from 'ws';
 import { instrument, type Instrumentation } from '../src/hook/instrument.js';
 import { parseExposition, promtoolCheckMetrics, sumOf, type Sample } from './helpers/exposition.js';
 import { closePayload, encodeFrame, rawConnect } from './helpers/raw-client.js';
@@ -35,7 +35,8 @@ async function start(
   const registry = new Registry();
   const server: Server = createServer();
   // ws spreads its options over the defaults: an explicit undefined closeTimeout would be a 1 ms timer.
-  const wss = new WebSocketServer(options.closeTimeout === undefined ? { server } : { server, closeTimeout: options.closeTimeout });
+  // closeTimeout (ws 8.18) is missing from @types/ws.
+  const wss = new WebSocketServer(options.closeTimeout === undefined ? { server } : ({ server, closeTimeout: options.closeTimeout } as ServerOptions));
   const serverSockets: WebSocket[] = [];
   const errors: Error[] = [];
   wss.on('connection', (ws) => {
@@ -271,7 +272,7 @@ describe('hook: reconnects', () => {
     c.terminate();
   });
 
-  it('rejects bad reconnect options at the door', async () => {
+  it('rejects bad reconnect options at the door', () => {
     const wss = new WebSocketServer({ noServer: true });
     expect(() => instrument(wss, { registry: new Registry(), clientKey: 'ip' as never })).toThrow(/clientKey must be a function/);
     expect(() => instrument(wss, { registry: new Registry(), clientKey: () => 'x', reconnectWindowMs: 0 })).toThrow(/reconnectWindowMs must be a duration/);

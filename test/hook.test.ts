@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -221,8 +221,7 @@ describe('instrument(wss): what is not a connection', () => {
     await expect(client(f.port, '/elsewhere')).rejects.toThrow(/404/);
     // Missing Sec-WebSocket-Key: ws answers 400.
     const bad = await new Promise<string>((resolve) => {
-      const net = require('node:net') as typeof import('node:net');
-      const s = net.connect(f.port, '127.0.0.1', () =>
+      const s = connect(f.port, '127.0.0.1', () =>
         s.write('GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n'),
       );
       let data = '';

@@ -163,7 +163,7 @@ describe('metricsHandler', () => {
     [PROMETHEUS_ACCEPT, true],
     ['text/plain;version=0.0.4;q=0.9,application/openmetrics-text;q=0.5', false],
     ['application/openmetrics-text;q=0,text/plain', false],
-  ])('Accept %j → OpenMetrics %s', async (accept, om) => {
+  ])('Accept %j → OpenMetrics %s', (accept, om) => {
     expect(prefersOpenMetrics(accept)).toBe(om);
   });
 

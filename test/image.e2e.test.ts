@@ -36,7 +36,7 @@ import { encodeFrame, firstCloseCode, rawConnect } from './helpers/raw-client.js
 import { waitFor } from './helpers/wait.js';
 import { textOf } from './helpers/text.js';
 
-const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string; bin: Record<string, string> };
 const BASE = dockerfileBase(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
 const TAG = `localhost/ws-close-agent:e2e-${process.pid}`;
 const WS_PORT = 8080;
@@ -92,7 +92,7 @@ async function start(env: Record<string, string> = {}, args: string[] = []): Pro
   const ws = publishedAddress(name, WS_PORT);
   const metrics = publishedAddress(name, METRICS_PORT);
   const running = { name, ws: `${ws.host}:${ws.port}`, metrics: `http://${metrics.host}:${metrics.port}` };
-  await waitFor(async () => (await get(`${running.metrics}/healthz`)).status === 200, `${name} /healthz`, 90_000).catch((err) => {
+  await waitFor(async () => (await get(`${running.metrics}/healthz`)).status === 200, `${name} /healthz`, 90_000).catch((err: Error) => {
     throw new Error(`${err.message}\n${podman(['logs', name], { allowFailure: true }).stdout}`);
   });
   return running;
@@ -238,7 +238,7 @@ describe('the image built from the Dockerfile', TIMEOUT, () => {
 
     const c = await start();
     expect(podman(['healthcheck', 'run', c.name], { allowFailure: true }).status).toBe(0);
-    expect(JSON.parse(podman(['inspect', '--format', '{{json .State.Health}}', c.name]).stdout).Status).toBe('healthy');
+    expect((JSON.parse(podman(['inspect', '--format', '{{json .State.Health}}', c.name]).stdout) as { Status: string }).Status).toBe('healthy');
 
     // The healthcheck reads the metrics port from the same variable the agent does.
     const moved = launch({ WS_CLOSE_AGENT_METRICS_LISTEN: '0.0.0.0:9100' });

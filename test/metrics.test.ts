@@ -221,7 +221,7 @@ describe('AggregatorRegistry', () => {
     b.recordClose(1000, INITIATOR_CLIENT, 2);
     b.recordClose(4000, INITIATOR_SERVER, 20);
 
-    const aggregated = AggregatorRegistry.aggregate((await Promise.all(workers.map((w) => w.getMetricsAsJSON()))));
+    const aggregated = AggregatorRegistry.aggregate(await Promise.all(workers.map((w) => w.getMetricsAsJSON())));
     const text = await aggregated.metrics();
     const samples = parseExposition(text);
     expect(closesByLabels(samples)).toEqual({

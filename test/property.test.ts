@@ -26,6 +26,7 @@ describe('property runner', () => {
   });
 
   it('reports an async failure the same way', async () => {
+    // eslint-disable-next-line @typescript-eslint/require-await -- the property under test is an async one
     const prop = fc.asyncProperty(fc.integer({ min: 0, max: 1000 }), async (n) => {
       expect(n).toBeLessThan(500);
     });

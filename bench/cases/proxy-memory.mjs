@@ -10,7 +10,7 @@ import { forkChild, startAgent } from '../lib/children.mjs';
 import { nginxMissingReason, startNginx } from '../lib/nginx.mjs';
 import { sleep } from '../../harness/wait.mjs';
 import { readRssBytes } from '../../harness/proc.mjs';
-import { compareRow, skippedRow } from '../lib/rows.mjs';
+import { compareRow } from '../lib/rows.mjs';
 import { runInterleaved } from '../lib/rounds.mjs';
 
 export const id = 7;

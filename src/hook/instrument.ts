@@ -215,7 +215,7 @@ class Hook implements Instrumentation {
     reconnectSink: ReconnectSink | undefined,
   ) {
     if (reconnectTable !== undefined) this.reconnects = new ReconnectTracker(recorder, reconnectSink ?? new LocalReconnects(this, reconnectTable));
-    this.clients = wss.clients instanceof Set ? (wss.clients) : undefined;
+    this.clients = wss.clients instanceof Set ? wss.clients : undefined;
     // First in line: a `connection` listener added before instrument() may close the socket at once (express-ws does for unrouted paths).
     if (typeof wss.prependListener === 'function') wss.prependListener('connection', this.onConnection);
     else wss.on('connection', this.onConnection);

@@ -14,7 +14,7 @@ import { CloseRecorder } from './recorder.js';
 
 type SourceKey = keyof CloseRecorder['sources'];
 
-const FAMILIES: readonly { key: SourceKey  ; type: MetricType; help: string; resets: boolean }[] = [
+const FAMILIES: readonly { key: SourceKey; type: MetricType; help: string; resets: boolean }[] = [
   { key: 'closedTotal', type: 'counter', help: 'WebSocket connections closed, by close code, codename, category and initiator.', resets: true },
   { key: 'openedTotal', type: 'counter', help: 'WebSocket connections that completed the opening handshake.', resets: true },
   { key: 'active', type: 'gauge', help: 'WebSocket connections currently open.', resets: false },

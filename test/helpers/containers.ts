@@ -163,7 +163,7 @@ function nodeAndNpm(): { node: string; npmDir: string; npmVersion: string } {
     existsSync(join(d, 'bin', 'npm-cli.js')),
   );
   if (!npmDir) throw new Error(`no npm found beside ${node}`);
-  return { node, npmDir, npmVersion: JSON.parse(readFileSync(join(npmDir, 'package.json'), 'utf8')).version };
+  return { node, npmDir, npmVersion: (JSON.parse(readFileSync(join(npmDir, 'package.json'), 'utf8')) as { version: string }).version };
 }
 
 export interface StandIn {
@@ -311,8 +311,8 @@ export interface ImageConfig {
 /** The image's config (podman shows the healthcheck beside it, not in it). */
 export function imageConfig(image: string): ImageConfig {
   const [config, healthcheck] = podman(['image', 'inspect', '--format', '{{json .Config}}\n{{json .HealthCheck}}', image]).stdout.trim().split('\n');
-  const parsed = JSON.parse(config!);
-  const check = JSON.parse(healthcheck ?? 'null');
+  const parsed = JSON.parse(config!) as Omit<ImageConfig, 'Healthcheck'>;
+  const check = JSON.parse(healthcheck ?? 'null') as ImageConfig['Healthcheck'] | null;
   return { ...parsed, Healthcheck: check ?? undefined };
 }
 
@@ -327,5 +327,5 @@ export function publishedAddress(container: string, port: number): { host: strin
 }
 
 export function containerState(container: string): { Status: string; ExitCode: number; Pid: number; Running: boolean; OOMKilled: boolean } {
-  return JSON.parse(podman(['inspect', '--format', '{{json .State}}', container]).stdout);
+  return JSON.parse(podman(['inspect', '--format', '{{json .State}}', container]).stdout) as ReturnType<typeof containerState>;
 }

@@ -87,7 +87,7 @@ const run = runAgentCommandAsync;
 
 /** Run every job with at most two at a time (two cores). */
 async function runAll<T>(jobs: (() => Promise<T>)[]): Promise<T[]> {
-  const results: T[] = new Array(jobs.length);
+  const results = new Array<T>(jobs.length);
   let next = 0;
   await Promise.all(
     [0, 1].map(async () => {

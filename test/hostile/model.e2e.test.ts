@@ -164,6 +164,7 @@ class ClientClose implements Cmd {
     readonly code: number | undefined,
   ) {}
   check = (m: Model): boolean => pick(m, this.index, 'ws') !== undefined;
+  // eslint-disable-next-line @typescript-eslint/require-await -- fast-check's AsyncCommand.run returns a promise
   async run(m: Model, r: Real): Promise<void> {
     take(m, r, this.index, 'ws').ws!.close(this.code);
     const code = this.code ?? 1005;
@@ -185,6 +186,7 @@ class RawClientClose implements Cmd {
     readonly code: RawClose,
   ) {}
   check = (m: Model): boolean => pick(m, this.index, 'raw') !== undefined;
+  // eslint-disable-next-line @typescript-eslint/require-await -- fast-check's AsyncCommand.run returns a promise
   async run(m: Model, r: Real): Promise<void> {
     const peer = take(m, r, this.index, 'raw').raw as RawPeer;
     if (this.code === 'empty') {

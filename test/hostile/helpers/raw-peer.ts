@@ -30,7 +30,7 @@ export function exchange(port: number, request: string | Buffer, options: { gapM
     const socket = connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
     const started = Date.now();
-    let timer: NodeJS.Timeout | undefined;
+    // eslint-disable-next-line prefer-const -- writeNext() reads it before the interval is set
     let writer: NodeJS.Timeout | undefined;
     const deadline = setTimeout(() => {
       socket.destroy();
@@ -40,7 +40,6 @@ export function exchange(port: number, request: string | Buffer, options: { gapM
     socket.on('data', (d: Buffer) => chunks.push(d));
     socket.once('close', () => {
       clearTimeout(deadline);
-      clearTimeout(timer);
       clearInterval(writer);
       const data = Buffer.concat(chunks);
       const m = /^HTTP\/1\.1 (\d{3}) /.exec(data.toString('latin1', 0, 20));
