@@ -9,6 +9,7 @@
  * empty close frame) with initiator `client`; no close frame at all is 1006,
  * under the side whose transport ended first.
  */
+import { reportHookError } from './hook-error.js';
 import { performance } from 'node:perf_hooks';
 import { INITIATOR_CLIENT, INITIATOR_SERVER } from '../codes/vocabulary.js';
 import { OtelBridge } from '../otel.js';
@@ -92,16 +93,7 @@ export class ForeignConnections {
   }
 
   report(err: unknown): void {
-    const error = err instanceof Error ? err : new Error(String(err));
-    try {
-      if (this.onError) this.onError(error);
-      else if (!this.warned) {
-        this.warned = true;
-        process.emitWarning(`ws-close-agent hook error (further errors are not reported): ${error.message}`, { code: 'WS_CLOSE_AGENT_HOOK_ERROR' });
-      }
-    } catch {
-      // A throwing error handler must not reach the application either.
-    }
+    this.warned = reportHookError(err, this.onError, this.warned);
   }
 
   uninstall(): void {

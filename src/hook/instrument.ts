@@ -16,6 +16,7 @@
  * recorded. Otherwise the `close` event's code is the client's (1005 for an
  * empty payload), or 1006 when no close frame arrived.
  */
+import { reportHookError } from './hook-error.js';
 import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks'; // the global is a lazy getter, read on every access
 import type { MeterProvider, Span } from '@opentelemetry/api';
@@ -332,16 +333,7 @@ class Hook implements Instrumentation {
   }
 
   report(err: unknown): void {
-    const error = err instanceof Error ? err : new Error(String(err));
-    try {
-      if (this.onError) this.onError(error);
-      else if (!this.warned) {
-        this.warned = true;
-        process.emitWarning(`ws-close-agent hook error (further errors are not reported): ${error.message}`, { code: 'WS_CLOSE_AGENT_HOOK_ERROR' });
-      }
-    } catch {
-      // A throwing error handler must not reach the application either.
-    }
+    this.warned = reportHookError(err, this.onError, this.warned);
   }
 
   uninstall(): void {

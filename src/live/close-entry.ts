@@ -3,24 +3,9 @@
  * log show it, and the escaping of the peer-controlled text in it (the close
  * reason and the request path). That text is kept only here, never in a label.
  */
-import type { Initiator } from '../codes/vocabulary.js';
+import type { CloseEntry } from './api-types.js';
 
-export interface CloseEntry {
-  /** When the close was recorded (ISO 8601, UTC). */
-  time: string;
-  /** The close code as received or sent (not the `code` label, which may be a range). */
-  code: number;
-  codename: string;
-  category: string;
-  initiator: Initiator;
-  durationSeconds: number;
-  /** The close frame's reason, escaped (see escapeReason); '' when none. */
-  reason: string;
-  /** The upgrade request's path without its query string; '' when unknown. */
-  path: string;
-  /** The peer's address, only when enabled. */
-  peer?: string;
-}
+export type { CloseEntry };
 
 /** RFC 6455 §5.5: a close reason is at most 123 bytes (125 minus the code). */
 export const MAX_REASON_BYTES = 123;

@@ -9,17 +9,9 @@
  */
 import { INITIATORS, LABEL } from '../codes/vocabulary.js';
 import type { CloseRecorder } from '../recorder/recorder.js';
+import type { CloseSample } from './api-types.js';
 
-export interface CloseSample {
-  /** Wall time of the sample, ms since the epoch. */
-  t: number;
-  opened: number;
-  active: number;
-  closed: number;
-  byCodename: Record<string, number>;
-  byInitiator: Record<string, number>;
-  upgradeFailures: Record<string, number>;
-}
+export type { CloseSample };
 
 export interface CloseHistoryOptions {
   /** Milliseconds between samples (default 10 s). */

@@ -14,6 +14,7 @@ import { INITIATORS } from '../codes/vocabulary.js';
 import { OptionError, type RecorderOptions } from '../recorder/options.js';
 import type { CloseRecorder } from '../recorder/recorder.js';
 import { createRecorder } from '../recorder/registry.js';
+import type { RecentAnswer, SummaryAnswer } from './api-types.js';
 import { CloseHistory } from './close-history.js';
 import { LiveFeed } from './live-feed.js';
 import { APP_CSS, APP_JS } from './page-bundle.generated.js';
@@ -163,10 +164,10 @@ export function closesPage(options: ClosesPageOptions = {}): ClosesPage {
         const filter = filterOf(url.searchParams);
         if (typeof limit === 'string') return send(res, req, 400, 'text/plain; charset=utf-8', `${limit}\n`);
         if (typeof filter === 'string') return send(res, req, 400, 'text/plain; charset=utf-8', `${filter}\n`);
-        return sendJson(res, req, { ...config, recorded: ring?.recorded ?? 0, closes: ring?.list(limit, filter) ?? [] });
+        return sendJson(res, req, { ...config, recorded: ring?.recorded ?? 0, closes: ring?.list(limit, filter) ?? [] } satisfies RecentAnswer);
       }
       case '/api/closes/summary':
-        return sendJson(res, req, { ...config, samples: history.samples(), now: history.now() });
+        return sendJson(res, req, { ...config, samples: history.samples(), now: history.now() } satisfies SummaryAnswer);
       case '/api/closes/events': {
         const after = Number(url.searchParams.get('after') ?? -1);
         return feed.open(req, res, Number.isSafeInteger(after) ? after : -1);

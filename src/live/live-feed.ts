@@ -7,6 +7,7 @@
  * and a viewer whose unsent output passes `maxBufferedBytes` is dropped
  * rather than buffered for (its browser reconnects).
  */
+import type { Tick } from './api-types.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CloseHistory } from './close-history.js';
 import type { RecentCloses } from './recent-closes.js';
@@ -74,7 +75,7 @@ export class LiveFeed {
     const recorded = this.ring?.recorded ?? 0;
     const closes = this.ring === undefined || recorded <= after ? [] : this.ring.list(MAX_CLOSES_PER_TICK, {}, after);
     // JSON escapes CR and LF, so no peer text can end the data line.
-    return `event: tick\ndata: ${JSON.stringify({ recorded, closes, sample: this.history.now() })}\n\n`;
+    return `event: tick\ndata: ${JSON.stringify({ recorded, closes, sample: this.history.now() } satisfies Tick)}\n\n`;
   }
 
   private tick(): void {

@@ -8,50 +8,7 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
-
-interface CloseEntry {
-  time: string;
-  code: number;
-  codename: string;
-  category: string;
-  initiator: string;
-  durationSeconds: number;
-  reason: string;
-  path: string;
-  peer?: string;
-}
-
-interface CloseSample {
-  t: number;
-  opened: number;
-  active: number;
-  closed: number;
-  byCodename: Record<string, number>;
-  byInitiator: Record<string, number>;
-  upgradeFailures: Record<string, number>;
-}
-
-interface Config {
-  recentCloses: number;
-  peer: boolean;
-  sampleIntervalMs: number;
-}
-
-interface Recent extends Config {
-  recorded: number;
-  closes: CloseEntry[];
-}
-
-interface Summary extends Config {
-  samples: CloseSample[];
-  now: CloseSample;
-}
-
-interface Tick {
-  recorded: number;
-  closes: CloseEntry[];
-  sample: CloseSample;
-}
+import type { CloseEntry, CloseSample, PageConfig as Config, RecentAnswer as Recent, SummaryAnswer as Summary, Tick } from '../api-types.js';
 
 const WINDOW_MS = 15 * 60 * 1000;
 const MAX_ROWS = 1000;
