@@ -414,7 +414,7 @@ describe('faults: SIGTERM in the middle of a burst', () => {
         return closeOf(ws, 8000);
       }),
     );
-    await sleep(50);
+    await waitFor(() => [0, 1].every((i) => upstream.upgradeRequests.includes(`/slow/300/late-${i}`)), 'both upgrades at the upstream');
     agent.child.kill('SIGTERM');
 
     expect(await Promise.all(codes)).toEqual(Array(N).fill(1001));

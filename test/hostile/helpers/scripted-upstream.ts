@@ -42,6 +42,8 @@ export interface ScriptedUpstream {
   readonly wss: WebSocketServer;
   /** Every connection that opened, in order. */
   readonly connections: UpstreamConnection[];
+  /** The path of every upgrade request that arrived, answered or not, in order. */
+  readonly upgradeRequests: string[];
   /** The connection opened for `path` (waits, bounded, for it to open). */
   connection(path: string, timeoutMs?: number): Promise<UpstreamConnection>;
   /** TCP sockets open on the upstream side right now. */
@@ -54,6 +56,7 @@ const WRONG_ACCEPT = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n
 export async function startScriptedUpstream(): Promise<ScriptedUpstream> {
   const sockets = new Set<Socket>();
   const connections: UpstreamConnection[] = [];
+  const upgradeRequests: string[] = [];
   const byPath = new Map<string, UpstreamConnection>();
   const server = createServer((_req, res) => {
     res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', 'X-Upstream': 'scripted' });
@@ -95,6 +98,7 @@ export async function startScriptedUpstream(): Promise<ScriptedUpstream> {
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = req.url ?? '/';
+    upgradeRequests.push(path);
     socket.on('error', () => undefined);
     let m: RegExpExecArray | null;
     if (path === '/wrong-accept') {
@@ -125,6 +129,7 @@ export async function startScriptedUpstream(): Promise<ScriptedUpstream> {
     server,
     wss,
     connections,
+    upgradeRequests,
     async connection(path, timeoutMs = 5000) {
       await waitFor(() => byPath.has(path), `the upstream connection for ${path}`, timeoutMs);
       return byPath.get(path) as UpstreamConnection;
