@@ -1,9 +1,17 @@
 import { defineConfig } from 'vitest/config';
 
 // Tests that start real peers (promtool, Prometheus, Chromium, python3-websockets,
-// helm, podman…) or the built agent: the `e2e` project. Everything else is the
-// `unit` project, which needs nothing but Node (`npm run test:unit`).
-const E2E = ['test/**/*.e2e.test.ts', 'test/alerts.test.ts', 'test/alerts-scenarios.test.ts', 'test/helm.test.ts', 'test/dockerfile.test.ts'];
+// helm, podman…), the built agent or npm installing the packed tarball: the `e2e`
+// project. Everything else is the `unit` project, which needs nothing but Node
+// (`npm run test:unit`).
+const E2E = [
+  'test/**/*.e2e.test.ts',
+  'test/package.test.ts',
+  'test/alerts.test.ts',
+  'test/alerts-scenarios.test.ts',
+  'test/helm.test.ts',
+  'test/dockerfile.test.ts',
+];
 
 export default defineConfig({
   test: {
