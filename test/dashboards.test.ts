@@ -16,6 +16,7 @@ const VOCABULARY = { series: SPEC_SERIES, labels: SPEC_LABELS };
 const EXPECTED_UIDS: Record<string, string> = {
   'ws-close-overview.json': 'ws-close-overview',
   'ws-close-drilldown.json': 'ws-close-drilldown',
+  'ws-close-explain.json': 'ws-close-explain',
 };
 
 const committed = (file: string): { text: string; json: Dashboard } => {
@@ -151,6 +152,30 @@ describe('dashboards', () => {
     expect(reference?.options?.content).toContain('| 1006 | `CLOSE_ABNORMAL` | standard | no | abnormal |');
     const drilldown = buildDashboards().get('ws-close-drilldown.json') as Dashboard;
     expect(drilldown.templating.list.map((v) => v.name)).toEqual(['datasource', 'job', 'instance', 'code', 'codename']);
+  });
+
+  it('why-connections-end has the panels of abnormal causes, handshakes, reconnects, lifetimes and client reports', () => {
+    const explain = buildDashboards().get('ws-close-explain.json') as Dashboard;
+    const panels = allPanels(explain.panels);
+    const exprOf = (title: string): string => {
+      const panel = panels.find((p) => p.title === title);
+      expect(panel, title).toBeDefined();
+      return (panel?.targets ?? []).map((t) => t.expr).join('\n');
+    };
+    expect(exprOf('Abnormal closes by side and cause')).toContain('sum by (side, cause) (rate(websocket_abnormal_closures_total{');
+    expect(exprOf('Close handshake duration (p50, p99)')).toContain('websocket_close_handshake_duration_seconds_bucket{');
+    expect(exprOf('Unanswered close handshakes')).toContain('websocket_close_handshakes_unanswered_total{');
+    expect(exprOf('Reconnects by previous codename')).toContain('sum by (previous_codename) (rate(websocket_reconnects_total{');
+    expect(exprOf('Reconnect delay (p50, p90, p99)')).toContain('websocket_reconnect_delay_seconds_bucket{');
+    expect(exprOf('Share of closes by connection lifetime')).toContain('websocket_connection_duration_seconds_bucket{');
+    // Lost close frames: the server sent a code, the client saw 1006.
+    expect(exprOf('Close frames lost in between')).toContain('client_codename="CLOSE_ABNORMAL", server_codename!="CLOSE_ABNORMAL"');
+    expect(exprOf('Server vs client close')).toContain('sum by (server_codename, client_codename) (increase(websocket_close_mismatches_total{');
+    expect(exprOf('Rejected client reports by reason')).toContain('sum by (reason) (rate(websocket_client_reports_rejected_total{');
+    const matrix = panels.find((p) => p.title === 'Server vs client close');
+    expect(matrix?.transformations).toEqual([
+      { id: 'groupingToMatrix', options: { rowField: 'server_codename', columnField: 'client_codename', valueField: 'Value' } },
+    ]);
   });
 
   it('has every panel the runbook points to', () => {

@@ -57,7 +57,10 @@ interface PanelQuery {
 
 /** The committed files, as a user imports and loads them. */
 const DASHBOARDS: ReadonlyMap<string, Dashboard> = new Map(
-  ['ws-close-overview.json', 'ws-close-drilldown.json'].map((file) => [file, JSON.parse(readFileSync(root(`dashboards/${file}`), 'utf8')) as Dashboard]),
+  ['ws-close-overview.json', 'ws-close-drilldown.json', 'ws-close-explain.json'].map((file) => [
+    file,
+    JSON.parse(readFileSync(root(`dashboards/${file}`), 'utf8')) as Dashboard,
+  ]),
 );
 
 const PANEL_QUERIES: readonly PanelQuery[] = [...DASHBOARDS].flatMap(([file, dashboard]) =>

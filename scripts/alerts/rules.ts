@@ -4,7 +4,7 @@
  * level:metric:operations.
  */
 import YAML from 'yaml';
-import { metricNames } from '../../src/codes/vocabulary.js';
+import { DURATION_BUCKETS_SECONDS, metricNames } from '../../src/codes/vocabulary.js';
 import { ABNORMAL_CODE, ERROR_CODENAME_REGEX } from './close-classes.js';
 import { ALERT_CONFIG, type AlertConfig, type BurstAlertConfig, type Severity } from './config.js';
 
@@ -38,6 +38,15 @@ export const RECORD = {
   errorRate: 'job:websocket_connections_closed_error:rate5m',
   errorRatio: 'job:websocket_connections_closed_error:ratio_rate5m',
   upgradeFailureRatio: 'job:websocket_upgrade_failures:ratio_rate5m',
+  reconnectRate: 'job:websocket_reconnects:rate5m',
+  reconnectBaseline: 'job:websocket_reconnects:rate1h_offset10m',
+  durationBucketRate: 'job_le:websocket_connection_duration_seconds_bucket:rate5m',
+  lifetimeShare: 'job_le:websocket_connection_duration_seconds_bucket_closes:ratio_rate5m',
+  lifetimeBaseline: 'job_le:websocket_connection_duration_seconds_bucket_closes:ratio_rate1h_offset10m',
+  clientReportRate: 'job:websocket_client_closes:rate5m',
+  framesLostRate: 'job:websocket_close_frames_lost:rate5m',
+  framesLostRatio: 'job:websocket_close_frames_lost:ratio_rate5m',
+  framesLostBaseline: 'job:websocket_close_frames_lost:ratio_rate1h_offset10m',
   exportingTarget: 'job_instance:websocket_metrics_target:present',
 } as const;
 
@@ -50,6 +59,9 @@ export const ALERT = {
   upgradeFailures: 'WebSocketUpgradeFailuresHigh',
   targetDown: 'WebSocketTargetDown',
   metricsAbsent: 'WebSocketMetricsAbsent',
+  reconnectStorm: 'WebSocketReconnectStorm',
+  fixedLifetime: 'WebSocketClosesAtFixedLifetime',
+  closeFramesLost: 'WebSocketCloseFramesLost',
 } as const;
 
 export type AlertName = (typeof ALERT)[keyof typeof ALERT];
@@ -70,11 +82,31 @@ export function durationSeconds(duration: string): number {
   return Number(match[1]) * (SECONDS_PER_UNIT[match[2] as string] as number);
 }
 
-/** History a spike baseline needs: its window, its offset and the rate window before it, in minutes. */
+/** History a baseline needs: its window, its offset and the rate window before it, in minutes. */
+export function historyOf(config: AlertConfig, baseline: { readonly baselineWindow: string; readonly baselineOffset: string }): string {
+  const seconds = durationSeconds(baseline.baselineWindow) + durationSeconds(baseline.baselineOffset) + durationSeconds(config.rateWindow);
+  return seconds % 60 === 0 ? `${seconds / 60}m` : `${seconds}s`;
+}
+
+/** History the spike baseline needs. */
 export function baselineHistory(config: AlertConfig): string {
-  const spike = config.abnormalSpike;
-  const seconds = durationSeconds(spike.baselineWindow) + durationSeconds(spike.baselineOffset) + durationSeconds(config.rateWindow);
-  return `${seconds / 60}m`;
+  return historyOf(config, config.abnormalSpike);
+}
+
+/** Prometheus' text of a histogram bound (the `le` label), as the exporters write it. */
+export function leText(bound: number): string {
+  return bound === Infinity ? '+Inf' : String(bound);
+}
+
+/** The connection-duration buckets (lower, upper] the fixed-lifetime alert watches. */
+export function lifetimeBuckets(config: AlertConfig): [lower: number, upper: number][] {
+  const bounds = [...DURATION_BUCKETS_SECONDS, Infinity];
+  const pairs: [number, number][] = [];
+  for (let i = 1; i < bounds.length; i++) {
+    const lower = bounds[i - 1] as number;
+    if (lower >= config.fixedLifetime.minLowerBoundSeconds) pairs.push([lower, bounds[i] as number]);
+  }
+  return pairs;
 }
 
 function percent(share: number): string {
@@ -89,6 +121,9 @@ function recordingRules(config: AlertConfig): RecordingRule[] {
   const m = metricNames(config.prefix);
   const w = config.rateWindow;
   const spike = config.abnormalSpike;
+  const storm = config.reconnectStorm;
+  const life = config.fixedLifetime;
+  const lost = config.closeFramesLost;
   // Only the first rule reads the raw counter; the others aggregate its result.
   // Rules of a group run in order at the same timestamp, so each sees the
   // values the rules above it just recorded.
@@ -126,6 +161,52 @@ function recordingRules(config: AlertConfig): RecordingRule[] {
     // as the target stays in service discovery (has an `up` series), so that
     // WebSocketTargetDown knows which failing targets are ours without a job
     // name and without a long range lookup.
+    // Reconnects (only where reconnect tracking is on) and their baseline.
+    {
+      record: RECORD.reconnectRate,
+      expr: `sum by (job) (rate(${selector(config, m.reconnectsTotal)}[${w}]))`,
+    },
+    {
+      record: RECORD.reconnectBaseline,
+      expr: `avg_over_time(${RECORD.reconnectRate}[${storm.baselineWindow}] offset ${storm.baselineOffset})`,
+    },
+    // Closes per duration bucket: the cumulative buckets' rates, then each
+    // bucket (lower, upper] of interest as a share of all closes, labelled
+    // with its upper bound as `le`.
+    {
+      record: RECORD.durationBucketRate,
+      expr: `sum by (job, le) (rate(${selector(config, `${m.durationSeconds}_bucket`)}[${w}]))`,
+    },
+    {
+      record: RECORD.lifetimeShare,
+      expr: lifetimeBuckets(config)
+        .map(
+          ([lower, upper]) =>
+            `label_replace(\n  (${RECORD.durationBucketRate}{le="${leText(upper)}"} - ignoring (le) ${RECORD.durationBucketRate}{le="${leText(lower)}"})\n` +
+            `  / ignoring (le)\n  (${RECORD.durationBucketRate}{le="+Inf"} > 0),\n  "le", "${leText(upper)}", "", ""\n)`,
+        )
+        .join('\nor\n'),
+    },
+    {
+      record: RECORD.lifetimeBaseline,
+      expr: `avg_over_time(${RECORD.lifetimeShare}[${life.baselineWindow}] offset ${life.baselineOffset})`,
+    },
+    // Client reports: all of them, and those where the server sent a code and the client saw 1006.
+    {
+      record: RECORD.clientReportRate,
+      expr: `sum by (job) (rate(${selector(config, m.clientClosesTotal)}[${w}]))`,
+    },
+    {
+      record: RECORD.framesLostRate,
+      expr:
+        `sum by (job) (rate(${selector(config, m.closeMismatchesTotal, 'client_codename="CLOSE_ABNORMAL"', 'server_codename!="CLOSE_ABNORMAL"')}[${w}]))\n` +
+        `or\n0 * ${RECORD.clientReportRate}`,
+    },
+    { record: RECORD.framesLostRatio, expr: `${RECORD.framesLostRate}\n/\n(${RECORD.clientReportRate} > 0)` },
+    {
+      record: RECORD.framesLostBaseline,
+      expr: `avg_over_time(${RECORD.framesLostRatio}[${lost.baselineWindow}] offset ${lost.baselineOffset})`,
+    },
     {
       record: RECORD.exportingTarget,
       expr: `group by (job, instance) (${selector(config, m.openedTotal)})\nor\n(${RECORD.exportingTarget} and on (job, instance) ${selector(config, 'up')})`,
@@ -164,6 +245,10 @@ function alertingRules(config: AlertConfig): AlertingRule[] {
   const spike = config.abnormalSpike;
   const up = config.upgradeFailures;
   const t = config.targets;
+  const storm = config.reconnectStorm;
+  const life = config.fixedLifetime;
+  const lost = config.closeFramesLost;
+  const windowSeconds = durationSeconds(config.rateWindow);
   return [
     {
       alert: ALERT.abnormalHigh,
@@ -245,6 +330,63 @@ function alertingRules(config: AlertConfig): AlertingRule[] {
         'WebSocket metrics of {{ $labels.job }} have disappeared',
         `Job {{ $labels.job }} had {{ $value }} target(s) exporting WebSocket close metrics within the last ${t.absentLookback}; ` +
           `for ${t.absentFor} none has, and no target of the job is left failing its scrapes.`,
+      ),
+    },
+    {
+      alert: ALERT.reconnectStorm,
+      expr:
+        `${RECORD.reconnectRate}\n/ on (job)\nclamp_min(${RECORD.reconnectBaseline}, ${storm.baselineFloorPerHour} / 3600)\n> ${storm.factor}\n` +
+        `and on (job)\n${RECORD.reconnectRate} * ${windowSeconds} >= ${storm.minReconnectsInWindow}\n` +
+        // Right after a wave of abnormal closes: a planned restart (1001/1012) brings clients back too, and is no storm.
+        `and on (job)\nmax_over_time(${RECORD.abnormalRate}[${storm.abnormalLookback}])\n/ on (job)\n` +
+        `clamp_min(${RECORD.abnormalBaseline}, ${spike.baselineFloorPerHour} / 3600)\n> ${storm.abnormalFactor}\n` +
+        `and on (job)\n${RECORD.closeRate} offset ${historyOf(config, storm)}`,
+      for: storm.for,
+      labels: { severity: storm.severity },
+      annotations: annotations(
+        config,
+        ALERT.reconnectStorm,
+        'WebSocket clients of {{ $labels.job }} are reconnecting in a storm after abnormal closes',
+        `Reconnects of job {{ $labels.job }} over the last ${config.rateWindow} run at {{ $value | printf "%.1f" }} times their baseline ` +
+          `(the ${storm.baselineWindow} before the last ${storm.baselineOffset}), within ${storm.abnormalLookback} of abnormal closes (1006) ` +
+          `at over ${storm.abnormalFactor} times theirs; the alert fires above ${storm.factor} times with at least ${storm.minReconnectsInWindow} reconnects in ${config.rateWindow}.`,
+      ),
+    },
+    {
+      alert: ALERT.fixedLifetime,
+      expr:
+        `${RECORD.lifetimeShare} > ${life.minShare}\n` +
+        `and on (job, le)\n${RECORD.lifetimeShare} > ${life.factor} * ${RECORD.lifetimeBaseline}\n` +
+        `and on (job, le)\n${RECORD.lifetimeShare} * ignoring (le) group_left ()\n${RECORD.durationBucketRate}{le="+Inf"} * ${windowSeconds} >= ${life.minClosesInWindow}\n` +
+        `and on (job)\n${RECORD.closeRate} offset ${historyOf(config, life)}`,
+      for: life.for,
+      labels: { severity: life.severity },
+      annotations: annotations(
+        config,
+        ALERT.fixedLifetime,
+        'WebSocket connections of {{ $labels.job }} pile up at one lifetime (up to {{ $labels.le }} s): an idle timeout?',
+        `{{ $value | humanizePercentage }} of the WebSocket closes of job {{ $labels.job }} in the last ${config.rateWindow} ` +
+          `came from connections that lived up to {{ $labels.le }} s (one bucket of the duration histogram), over ${life.factor} times that bucket's share ` +
+          `in the ${life.baselineWindow} before the last ${life.baselineOffset}; the threshold is ${percent(life.minShare)} with at least ${life.minClosesInWindow} closes in the bucket. ` +
+          `A load balancer or proxy idle timeout ends idle sockets at one fixed age.`,
+      ),
+    },
+    {
+      alert: ALERT.closeFramesLost,
+      expr:
+        `${RECORD.framesLostRatio} > ${lost.minShare}\n` +
+        `and on (job)\n${RECORD.framesLostRatio}\n/ on (job)\nclamp_min(${RECORD.framesLostBaseline}, ${lost.baselineFloorShare})\n> ${lost.factor}\n` +
+        `and on (job)\n${RECORD.framesLostRate} * ${windowSeconds} >= ${lost.minLostInWindow}\n` +
+        `and on (job)\n${RECORD.clientReportRate} offset ${historyOf(config, lost)}`,
+      for: lost.for,
+      labels: { severity: lost.severity },
+      annotations: annotations(
+        config,
+        ALERT.closeFramesLost,
+        'Close frames of {{ $labels.job }} are lost between server and browser',
+        `In {{ $value | humanizePercentage }} of the closes browsers reported for job {{ $labels.job }} in the last ${config.rateWindow}, ` +
+          `the server sent a close code and the browser saw 1006 (no close frame arrived); that is over ${lost.factor} times the share ` +
+          `in the ${lost.baselineWindow} before the last ${lost.baselineOffset}, with at least ${lost.minLostInWindow} such closes and a threshold of ${percent(lost.minShare)}.`,
       ),
     },
   ];

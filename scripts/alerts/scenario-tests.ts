@@ -19,7 +19,7 @@ import YAML from 'yaml';
 import { metricNames } from '../../src/codes/vocabulary.js';
 import { ALERT_CONFIG } from './config.js';
 import { buildPack, type RulePack } from './rule-files.js';
-import { baselineHistory, durationSeconds, RECORD } from './rules.js';
+import { baselineHistory, durationSeconds, historyOf, RECORD } from './rules.js';
 import { buildInputSeries, createRandom } from './scenario-series.js';
 import { detectionLimitOf, packsOf, RESOLVE_GRACE_MINUTES, SCENARIO_ALERTS, type Scenario, type ScenarioAlert } from './scenarios.js';
 import { SLO_RECORD, sloGuard } from './slo.js';
@@ -62,6 +62,9 @@ export const HEADROOM_SIGNALS: readonly HeadroomSignal[] = (() => {
   const spike = ALERT_CONFIG.abnormalSpike;
   const internal = ALERT_CONFIG.internalErrors;
   const internalRate = `sum by (job) (${RECORD.codeRate}{code=~"${internal.codes.join('|')}"})`;
+  const storm = ALERT_CONFIG.reconnectStorm;
+  const life = ALERT_CONFIG.fixedLifetime;
+  const lost = ALERT_CONFIG.closeFramesLost;
   return [
     {
       name: 'abnormal share (WebSocketAbnormalClosuresHigh)',
@@ -93,6 +96,35 @@ export const HEADROOM_SIGNALS: readonly HeadroomSignal[] = (() => {
         `${RECORD.upgradeFailureRatio} and on (job) sum by (job) (increase(${metricNames(ALERT_CONFIG.prefix).upgradeFailuresTotal}` +
         `{reason=~"${ALERT_CONFIG.upgradeFailures.reasons.join('|')}"}[${ALERT_CONFIG.rateWindow}])) >= ${ALERT_CONFIG.upgradeFailures.minCount}`,
       threshold: ALERT_CONFIG.upgradeFailures.threshold,
+      unit: 'share',
+      pack: 'thresholds',
+    },
+    {
+      name: 'reconnects / baseline (WebSocketReconnectStorm, before its abnormal-wave condition)',
+      expr:
+        `${RECORD.reconnectRate} / on (job) clamp_min(${RECORD.reconnectBaseline}, ${storm.baselineFloorPerHour} / 3600) ` +
+        `and on (job) ${RECORD.reconnectRate} * ${windowSeconds} >= ${storm.minReconnectsInWindow} ` +
+        `and on (job) ${RECORD.closeRate} offset ${historyOf(ALERT_CONFIG, storm)}`,
+      threshold: storm.factor,
+      unit: 'times',
+      pack: 'thresholds',
+    },
+    {
+      name: 'lifetime bucket share (WebSocketClosesAtFixedLifetime, where over twice its baseline)',
+      expr:
+        `${RECORD.lifetimeShare} > on (job, le) ${life.factor} * ${RECORD.lifetimeBaseline} ` +
+        `and on (job, le) ${RECORD.lifetimeShare} * ignoring (le) group_left () ${RECORD.durationBucketRate}{le="+Inf"} * ${windowSeconds} >= ${life.minClosesInWindow} ` +
+        `and on (job) ${RECORD.closeRate} offset ${historyOf(ALERT_CONFIG, life)}`,
+      threshold: life.minShare,
+      unit: 'share',
+      pack: 'thresholds',
+    },
+    {
+      name: 'lost close-frame share (WebSocketCloseFramesLost)',
+      expr:
+        `${RECORD.framesLostRatio} and on (job) ${RECORD.framesLostRate} * ${windowSeconds} >= ${lost.minLostInWindow} ` +
+        `and on (job) ${RECORD.clientReportRate} offset ${historyOf(ALERT_CONFIG, lost)}`,
+      threshold: lost.minShare,
       unit: 'share',
       pack: 'thresholds',
     },
@@ -153,7 +185,7 @@ export interface ScenarioFile {
 }
 
 export function renderScenarioFile(scenario: Scenario, files: ScenarioRuleFiles): ScenarioFile {
-  const series = buildInputSeries(scenario.targets, scenario, scenario.traffic, createRandom(scenario.seed));
+  const series = buildInputSeries(scenario.targets, scenario, scenario.traffic, createRandom(scenario.seed), createRandom(scenario.seed ^ 0x2ec0));
   const evalTime = `${scenario.to - scenario.from - scenario.step}m`;
   const overWindow = (selector: string, from: number, to: number): string => {
     const w = window(scenario, from, to);
