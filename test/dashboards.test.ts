@@ -67,15 +67,20 @@ describe.each(Object.keys(EXPECTED_UIDS))('dashboards/%s', (file) => {
     }
   });
 
-  it('filters by job and instance, from label_values of websocket_connections_opened_total', () => {
+  it('filters by an optional cluster, job and instance, from label_values of websocket_connections_opened_total', () => {
     const { json } = committed(file);
     const byName = new Map(json.templating.list.map((v) => [v.name, v]));
-    expect(variableQuery(byName.get('job') as Variable)).toBe('label_values(websocket_connections_opened_total, job)');
-    expect(variableQuery(byName.get('instance') as Variable)).toBe('label_values(websocket_connections_opened_total{job=~"$job"}, instance)');
+    expect(variableQuery(byName.get('cluster') as Variable)).toBe('label_values(websocket_connections_opened_total, cluster)');
+    // All = .*: also the series without a cluster label.
+    expect(byName.get('cluster')?.allValue).toBe('.*');
+    expect(variableQuery(byName.get('job') as Variable)).toBe('label_values(websocket_connections_opened_total{cluster=~"$cluster"}, job)');
+    expect(variableQuery(byName.get('instance') as Variable)).toBe(
+      'label_values(websocket_connections_opened_total{cluster=~"$cluster", job=~"$job"}, instance)',
+    );
     for (const panel of allPanels(json.panels)) {
       for (const target of panel.targets ?? []) {
         for (const selector of target.expr.matchAll(/websocket_\w+\{([^}]*)\}/g)) {
-          expect(selector[1], `${panel.title}: ${target.expr}`).toContain('job=~"$job", instance=~"$instance"');
+          expect(selector[1], `${panel.title}: ${target.expr}`).toContain('job=~"$job", instance=~"$instance", cluster=~"$cluster"');
         }
         expect(target.expr, `${panel.title}: every metric is filtered`).not.toMatch(/websocket_\w+(?![\w{])/);
       }
@@ -151,7 +156,7 @@ describe('dashboards', () => {
     const reference = allPanels(overview.panels).find((p) => p.title === 'Close-code reference');
     expect(reference?.options?.content).toContain('| 1006 | `CLOSE_ABNORMAL` | standard | no | abnormal |');
     const drilldown = buildDashboards().get('ws-close-drilldown.json') as Dashboard;
-    expect(drilldown.templating.list.map((v) => v.name)).toEqual(['datasource', 'job', 'instance', 'code', 'codename']);
+    expect(drilldown.templating.list.map((v) => v.name)).toEqual(['datasource', 'cluster', 'job', 'instance', 'code', 'codename']);
   });
 
   it('why-connections-end has the panels of abnormal causes, handshakes, reconnects, lifetimes and client reports', () => {

@@ -1,7 +1,10 @@
 /**
  * Builds alerts/ws-close-agent.rules.yml (recording and alerting rules) from
  * ALERT_CONFIG. Record names follow the Prometheus convention
- * level:metric:operations.
+ * level:metric:operations. Every aggregation and match keeps an optional
+ * `cluster` label next to `job` (set by external labels or relabelling in
+ * multi-cluster setups such as Thanos, Mimir or VictoriaMetrics cluster);
+ * where it is absent, the results are the same as by `job` alone.
  */
 import YAML from 'yaml';
 import { DURATION_BUCKETS_SECONDS, metricNames } from '../../src/codes/vocabulary.js';
@@ -128,14 +131,14 @@ function recordingRules(config: AlertConfig): RecordingRule[] {
   // Rules of a group run in order at the same timestamp, so each sees the
   // values the rules above it just recorded.
   return [
-    { record: RECORD.codeRate, expr: `sum by (job, code, codename, category) (rate(${selector(config, m.closedTotal)}[${w}]))` },
-    { record: RECORD.categoryRate, expr: `sum by (job, category) (${RECORD.codeRate})` },
-    { record: RECORD.closeRate, expr: `sum by (job) (${RECORD.codeRate})` },
+    { record: RECORD.codeRate, expr: `sum by (cluster, job, code, codename, category) (rate(${selector(config, m.closedTotal)}[${w}]))` },
+    { record: RECORD.categoryRate, expr: `sum by (cluster, job, category) (${RECORD.codeRate})` },
+    { record: RECORD.closeRate, expr: `sum by (cluster, job) (${RECORD.codeRate})` },
     // "or 0 * total": a job with closes but no 1006 series yet has a 1006
     // rate of 0, not no value at all.
     {
       record: RECORD.abnormalRate,
-      expr: `sum by (job) (${RECORD.codeRate}{code="${ABNORMAL_CODE}"})\nor\n0 * ${RECORD.closeRate}`,
+      expr: `sum by (cluster, job) (${RECORD.codeRate}{code="${ABNORMAL_CODE}"})\nor\n0 * ${RECORD.closeRate}`,
     },
     // "> 0" in the divisor: no closes at all gives no ratio instead of NaN.
     { record: RECORD.abnormalRatio, expr: `${RECORD.abnormalRate}\n/\n(${RECORD.closeRate} > 0)` },
@@ -147,15 +150,15 @@ function recordingRules(config: AlertConfig): RecordingRule[] {
     },
     {
       record: RECORD.errorRate,
-      expr: `sum by (job) (${RECORD.codeRate}{codename=~"${ERROR_CODENAME_REGEX}"})\nor\n0 * ${RECORD.closeRate}`,
+      expr: `sum by (cluster, job) (${RECORD.codeRate}{codename=~"${ERROR_CODENAME_REGEX}"})\nor\n0 * ${RECORD.closeRate}`,
     },
     { record: RECORD.errorRatio, expr: `${RECORD.errorRate}\n/\n(${RECORD.closeRate} > 0)` },
     // Attempts = upgrades that failed for any reason + connections that opened.
     {
       record: RECORD.upgradeFailureRatio,
       expr:
-        `sum by (job) (rate(${selector(config, m.upgradeFailuresTotal, `reason=~"${config.upgradeFailures.reasons.join('|')}"`)}[${w}]))\n` +
-        `/\n(sum by (job) (\n  rate(${selector(config, m.upgradeFailuresTotal)}[${w}])\n  or\n  rate(${selector(config, m.openedTotal)}[${w}])\n) > 0)`,
+        `sum by (cluster, job) (rate(${selector(config, m.upgradeFailuresTotal, `reason=~"${config.upgradeFailures.reasons.join('|')}"`)}[${w}]))\n` +
+        `/\n(sum by (cluster, job) (\n  rate(${selector(config, m.upgradeFailuresTotal)}[${w}])\n  or\n  rate(${selector(config, m.openedTotal)}[${w}])\n) > 0)`,
     },
     // A latch: 1 for each target that exports these metrics, kept for as long
     // as the target stays in service discovery (has an `up` series), so that
@@ -164,7 +167,7 @@ function recordingRules(config: AlertConfig): RecordingRule[] {
     // Reconnects (only where reconnect tracking is on) and their baseline.
     {
       record: RECORD.reconnectRate,
-      expr: `sum by (job) (rate(${selector(config, m.reconnectsTotal)}[${w}]))`,
+      expr: `sum by (cluster, job) (rate(${selector(config, m.reconnectsTotal)}[${w}]))`,
     },
     {
       record: RECORD.reconnectBaseline,
@@ -175,7 +178,7 @@ function recordingRules(config: AlertConfig): RecordingRule[] {
     // with its upper bound as `le`.
     {
       record: RECORD.durationBucketRate,
-      expr: `sum by (job, le) (rate(${selector(config, `${m.durationSeconds}_bucket`)}[${w}]))`,
+      expr: `sum by (cluster, job, le) (rate(${selector(config, `${m.durationSeconds}_bucket`)}[${w}]))`,
     },
     {
       record: RECORD.lifetimeShare,
@@ -194,12 +197,12 @@ function recordingRules(config: AlertConfig): RecordingRule[] {
     // Client reports: all of them, and those where the server sent a code and the client saw 1006.
     {
       record: RECORD.clientReportRate,
-      expr: `sum by (job) (rate(${selector(config, m.clientClosesTotal)}[${w}]))`,
+      expr: `sum by (cluster, job) (rate(${selector(config, m.clientClosesTotal)}[${w}]))`,
     },
     {
       record: RECORD.framesLostRate,
       expr:
-        `sum by (job) (rate(${selector(config, m.closeMismatchesTotal, 'client_codename="CLOSE_ABNORMAL"', 'server_codename!="CLOSE_ABNORMAL"')}[${w}]))\n` +
+        `sum by (cluster, job) (rate(${selector(config, m.closeMismatchesTotal, 'client_codename="CLOSE_ABNORMAL"', 'server_codename!="CLOSE_ABNORMAL"')}[${w}]))\n` +
         `or\n0 * ${RECORD.clientReportRate}`,
     },
     { record: RECORD.framesLostRatio, expr: `${RECORD.framesLostRate}\n/\n(${RECORD.clientReportRate} > 0)` },
@@ -209,7 +212,7 @@ function recordingRules(config: AlertConfig): RecordingRule[] {
     },
     {
       record: RECORD.exportingTarget,
-      expr: `group by (job, instance) (${selector(config, m.openedTotal)})\nor\n(${RECORD.exportingTarget} and on (job, instance) ${selector(config, 'up')})`,
+      expr: `group by (cluster, job, instance) (${selector(config, m.openedTotal)})\nor\n(${RECORD.exportingTarget} and on (cluster, job, instance) ${selector(config, 'up')})`,
     },
   ];
 }
@@ -220,13 +223,13 @@ function annotations(config: AlertConfig, alert: AlertName, summary: string, des
 
 function burstAlert(config: AlertConfig, alert: AlertName, burst: BurstAlertConfig, what: string): AlertingRule {
   const codes = codeRegex(burst.codes);
-  const rate = `sum by (job) (${RECORD.codeRate}{code=~"${codes}"})`;
+  const rate = `sum by (cluster, job) (${RECORD.codeRate}{code=~"${codes}"})`;
   const shown = burst.codes.join('/');
   return {
     alert,
     expr:
-      `${rate}\n/ on (job)\n(${RECORD.closeRate} > 0)\n>= ${burst.minShare}\n` +
-      `and on (job)\n${rate} * ${durationSeconds(config.rateWindow)} >= ${burst.minCount}`,
+      `${rate}\n/ on (cluster, job)\n(${RECORD.closeRate} > 0)\n>= ${burst.minShare}\n` +
+      `and on (cluster, job)\n${rate} * ${durationSeconds(config.rateWindow)} >= ${burst.minCount}`,
     for: burst.for,
     labels: { severity: burst.severity },
     annotations: annotations(
@@ -254,7 +257,7 @@ function alertingRules(config: AlertConfig): AlertingRule[] {
       alert: ALERT.abnormalHigh,
       expr:
         `${RECORD.abnormalRatio} > ${share.threshold}\n` +
-        `and on (job)\n${RECORD.closeRate} * ${durationSeconds(config.rateWindow)} >= ${share.minClosesInWindow}`,
+        `and on (cluster, job)\n${RECORD.closeRate} * ${durationSeconds(config.rateWindow)} >= ${share.minClosesInWindow}`,
       for: share.for,
       labels: { severity: share.severity },
       annotations: annotations(
@@ -269,10 +272,10 @@ function alertingRules(config: AlertConfig): AlertingRule[] {
     {
       alert: ALERT.abnormalSpike,
       expr:
-        `${RECORD.abnormalRate}\n/ on (job)\nclamp_min(${RECORD.abnormalBaseline}, ${spike.baselineFloorPerHour} / 3600)\n> ${spike.factor}\n` +
-        `and on (job)\n${RECORD.abnormalRate} * ${durationSeconds(config.rateWindow)} >= ${spike.minAbnormalInWindow}\n` +
+        `${RECORD.abnormalRate}\n/ on (cluster, job)\nclamp_min(${RECORD.abnormalBaseline}, ${spike.baselineFloorPerHour} / 3600)\n> ${spike.factor}\n` +
+        `and on (cluster, job)\n${RECORD.abnormalRate} * ${durationSeconds(config.rateWindow)} >= ${spike.minAbnormalInWindow}\n` +
         // Only with a whole baseline: the job had closes before the baseline window began.
-        `and on (job)\n${RECORD.closeRate} offset ${baselineHistory(config)}`,
+        `and on (cluster, job)\n${RECORD.closeRate} offset ${baselineHistory(config)}`,
       for: spike.for,
       labels: { severity: spike.severity },
       annotations: annotations(
@@ -291,8 +294,8 @@ function alertingRules(config: AlertConfig): AlertingRule[] {
     {
       alert: ALERT.upgradeFailures,
       expr:
-        `${RECORD.upgradeFailureRatio} > ${up.threshold}\nand on (job)\n` +
-        `sum by (job) (increase(${selector(config, m.upgradeFailuresTotal, `reason=~"${up.reasons.join('|')}"`)}[${config.rateWindow}])) >= ${up.minCount}`,
+        `${RECORD.upgradeFailureRatio} > ${up.threshold}\nand on (cluster, job)\n` +
+        `sum by (cluster, job) (increase(${selector(config, m.upgradeFailuresTotal, `reason=~"${up.reasons.join('|')}"`)}[${config.rateWindow}])) >= ${up.minCount}`,
       for: up.for,
       labels: { severity: up.severity },
       annotations: annotations(
@@ -305,7 +308,7 @@ function alertingRules(config: AlertConfig): AlertingRule[] {
     },
     {
       alert: ALERT.targetDown,
-      expr: `${selector(config, 'up')} == 0\nand on (job, instance)\n${RECORD.exportingTarget}`,
+      expr: `${selector(config, 'up')} == 0\nand on (cluster, job, instance)\n${RECORD.exportingTarget}`,
       for: t.downFor,
       labels: { severity: t.severity },
       annotations: annotations(
@@ -319,9 +322,9 @@ function alertingRules(config: AlertConfig): AlertingRule[] {
     {
       alert: ALERT.metricsAbsent,
       expr:
-        `count by (job) (present_over_time(${selector(config, m.openedTotal)}[${t.absentLookback}]))\n` +
-        `unless on (job)\ngroup by (job) (${selector(config, m.openedTotal)})\n` +
-        `unless on (job)\ngroup by (job) (${selector(config, 'up')} == 0)`,
+        `count by (cluster, job) (present_over_time(${selector(config, m.openedTotal)}[${t.absentLookback}]))\n` +
+        `unless on (cluster, job)\ngroup by (cluster, job) (${selector(config, m.openedTotal)})\n` +
+        `unless on (cluster, job)\ngroup by (cluster, job) (${selector(config, 'up')} == 0)`,
       for: t.absentFor,
       labels: { severity: t.severity },
       annotations: annotations(
@@ -335,12 +338,12 @@ function alertingRules(config: AlertConfig): AlertingRule[] {
     {
       alert: ALERT.reconnectStorm,
       expr:
-        `${RECORD.reconnectRate}\n/ on (job)\nclamp_min(${RECORD.reconnectBaseline}, ${storm.baselineFloorPerHour} / 3600)\n> ${storm.factor}\n` +
-        `and on (job)\n${RECORD.reconnectRate} * ${windowSeconds} >= ${storm.minReconnectsInWindow}\n` +
+        `${RECORD.reconnectRate}\n/ on (cluster, job)\nclamp_min(${RECORD.reconnectBaseline}, ${storm.baselineFloorPerHour} / 3600)\n> ${storm.factor}\n` +
+        `and on (cluster, job)\n${RECORD.reconnectRate} * ${windowSeconds} >= ${storm.minReconnectsInWindow}\n` +
         // Right after a wave of abnormal closes: a planned restart (1001/1012) brings clients back too, and is no storm.
-        `and on (job)\nmax_over_time(${RECORD.abnormalRate}[${storm.abnormalLookback}])\n/ on (job)\n` +
+        `and on (cluster, job)\nmax_over_time(${RECORD.abnormalRate}[${storm.abnormalLookback}])\n/ on (cluster, job)\n` +
         `clamp_min(${RECORD.abnormalBaseline}, ${spike.baselineFloorPerHour} / 3600)\n> ${storm.abnormalFactor}\n` +
-        `and on (job)\n${RECORD.closeRate} offset ${historyOf(config, storm)}`,
+        `and on (cluster, job)\n${RECORD.closeRate} offset ${historyOf(config, storm)}`,
       for: storm.for,
       labels: { severity: storm.severity },
       annotations: annotations(
@@ -356,9 +359,9 @@ function alertingRules(config: AlertConfig): AlertingRule[] {
       alert: ALERT.fixedLifetime,
       expr:
         `${RECORD.lifetimeShare} > ${life.minShare}\n` +
-        `and on (job, le)\n${RECORD.lifetimeShare} > ${life.factor} * ${RECORD.lifetimeBaseline}\n` +
-        `and on (job, le)\n${RECORD.lifetimeShare} * ignoring (le) group_left ()\n${RECORD.durationBucketRate}{le="+Inf"} * ${windowSeconds} >= ${life.minClosesInWindow}\n` +
-        `and on (job)\n${RECORD.closeRate} offset ${historyOf(config, life)}`,
+        `and on (cluster, job, le)\n${RECORD.lifetimeShare} > ${life.factor} * ${RECORD.lifetimeBaseline}\n` +
+        `and on (cluster, job, le)\n${RECORD.lifetimeShare} * ignoring (le) group_left ()\n${RECORD.durationBucketRate}{le="+Inf"} * ${windowSeconds} >= ${life.minClosesInWindow}\n` +
+        `and on (cluster, job)\n${RECORD.closeRate} offset ${historyOf(config, life)}`,
       for: life.for,
       labels: { severity: life.severity },
       annotations: annotations(
@@ -375,9 +378,9 @@ function alertingRules(config: AlertConfig): AlertingRule[] {
       alert: ALERT.closeFramesLost,
       expr:
         `${RECORD.framesLostRatio} > ${lost.minShare}\n` +
-        `and on (job)\n${RECORD.framesLostRatio}\n/ on (job)\nclamp_min(${RECORD.framesLostBaseline}, ${lost.baselineFloorShare})\n> ${lost.factor}\n` +
-        `and on (job)\n${RECORD.framesLostRate} * ${windowSeconds} >= ${lost.minLostInWindow}\n` +
-        `and on (job)\n${RECORD.clientReportRate} offset ${historyOf(config, lost)}`,
+        `and on (cluster, job)\n${RECORD.framesLostRatio}\n/ on (cluster, job)\nclamp_min(${RECORD.framesLostBaseline}, ${lost.baselineFloorShare})\n> ${lost.factor}\n` +
+        `and on (cluster, job)\n${RECORD.framesLostRate} * ${windowSeconds} >= ${lost.minLostInWindow}\n` +
+        `and on (cluster, job)\n${RECORD.clientReportRate} offset ${historyOf(config, lost)}`,
       for: lost.for,
       labels: { severity: lost.severity },
       annotations: annotations(

@@ -61,14 +61,14 @@ export const HEADROOM_SIGNALS: readonly HeadroomSignal[] = (() => {
   const windowSeconds = durationSeconds(ALERT_CONFIG.rateWindow);
   const spike = ALERT_CONFIG.abnormalSpike;
   const internal = ALERT_CONFIG.internalErrors;
-  const internalRate = `sum by (job) (${RECORD.codeRate}{code=~"${internal.codes.join('|')}"})`;
+  const internalRate = `sum by (cluster, job) (${RECORD.codeRate}{code=~"${internal.codes.join('|')}"})`;
   const storm = ALERT_CONFIG.reconnectStorm;
   const life = ALERT_CONFIG.fixedLifetime;
   const lost = ALERT_CONFIG.closeFramesLost;
   return [
     {
       name: 'abnormal share (WebSocketAbnormalClosuresHigh)',
-      expr: `${RECORD.abnormalRatio} and on (job) ${RECORD.closeRate} * ${windowSeconds} >= ${ALERT_CONFIG.abnormalShare.minClosesInWindow}`,
+      expr: `${RECORD.abnormalRatio} and on (cluster, job) ${RECORD.closeRate} * ${windowSeconds} >= ${ALERT_CONFIG.abnormalShare.minClosesInWindow}`,
       threshold: ALERT_CONFIG.abnormalShare.threshold,
       unit: 'share',
       pack: 'thresholds',
@@ -76,16 +76,16 @@ export const HEADROOM_SIGNALS: readonly HeadroomSignal[] = (() => {
     {
       name: '1006 rate / baseline (WebSocketAbnormalClosureSpike)',
       expr:
-        `${RECORD.abnormalRate} / on (job) clamp_min(${RECORD.abnormalBaseline}, ${spike.baselineFloorPerHour} / 3600) ` +
-        `and on (job) ${RECORD.abnormalRate} * ${windowSeconds} >= ${spike.minAbnormalInWindow} ` +
-        `and on (job) ${RECORD.closeRate} offset ${baselineHistory(ALERT_CONFIG)}`,
+        `${RECORD.abnormalRate} / on (cluster, job) clamp_min(${RECORD.abnormalBaseline}, ${spike.baselineFloorPerHour} / 3600) ` +
+        `and on (cluster, job) ${RECORD.abnormalRate} * ${windowSeconds} >= ${spike.minAbnormalInWindow} ` +
+        `and on (cluster, job) ${RECORD.closeRate} offset ${baselineHistory(ALERT_CONFIG)}`,
       threshold: spike.factor,
       unit: 'times',
       pack: 'thresholds',
     },
     {
       name: '1011 share (WebSocketInternalErrorClosures)',
-      expr: `${internalRate} / on (job) (${RECORD.closeRate} > 0) and on (job) ${internalRate} * ${windowSeconds} >= ${internal.minCount}`,
+      expr: `${internalRate} / on (cluster, job) (${RECORD.closeRate} > 0) and on (cluster, job) ${internalRate} * ${windowSeconds} >= ${internal.minCount}`,
       threshold: internal.minShare,
       unit: 'share',
       pack: 'thresholds',
@@ -93,7 +93,7 @@ export const HEADROOM_SIGNALS: readonly HeadroomSignal[] = (() => {
     {
       name: 'upgrade failure ratio (WebSocketUpgradeFailuresHigh)',
       expr:
-        `${RECORD.upgradeFailureRatio} and on (job) sum by (job) (increase(${metricNames(ALERT_CONFIG.prefix).upgradeFailuresTotal}` +
+        `${RECORD.upgradeFailureRatio} and on (cluster, job) sum by (cluster, job) (increase(${metricNames(ALERT_CONFIG.prefix).upgradeFailuresTotal}` +
         `{reason=~"${ALERT_CONFIG.upgradeFailures.reasons.join('|')}"}[${ALERT_CONFIG.rateWindow}])) >= ${ALERT_CONFIG.upgradeFailures.minCount}`,
       threshold: ALERT_CONFIG.upgradeFailures.threshold,
       unit: 'share',
@@ -102,9 +102,9 @@ export const HEADROOM_SIGNALS: readonly HeadroomSignal[] = (() => {
     {
       name: 'reconnects / baseline (WebSocketReconnectStorm, before its abnormal-wave condition)',
       expr:
-        `${RECORD.reconnectRate} / on (job) clamp_min(${RECORD.reconnectBaseline}, ${storm.baselineFloorPerHour} / 3600) ` +
-        `and on (job) ${RECORD.reconnectRate} * ${windowSeconds} >= ${storm.minReconnectsInWindow} ` +
-        `and on (job) ${RECORD.closeRate} offset ${historyOf(ALERT_CONFIG, storm)}`,
+        `${RECORD.reconnectRate} / on (cluster, job) clamp_min(${RECORD.reconnectBaseline}, ${storm.baselineFloorPerHour} / 3600) ` +
+        `and on (cluster, job) ${RECORD.reconnectRate} * ${windowSeconds} >= ${storm.minReconnectsInWindow} ` +
+        `and on (cluster, job) ${RECORD.closeRate} offset ${historyOf(ALERT_CONFIG, storm)}`,
       threshold: storm.factor,
       unit: 'times',
       pack: 'thresholds',
@@ -112,9 +112,9 @@ export const HEADROOM_SIGNALS: readonly HeadroomSignal[] = (() => {
     {
       name: 'lifetime bucket share (WebSocketClosesAtFixedLifetime, where over twice its baseline)',
       expr:
-        `${RECORD.lifetimeShare} > on (job, le) ${life.factor} * ${RECORD.lifetimeBaseline} ` +
-        `and on (job, le) ${RECORD.lifetimeShare} * ignoring (le) group_left () ${RECORD.durationBucketRate}{le="+Inf"} * ${windowSeconds} >= ${life.minClosesInWindow} ` +
-        `and on (job) ${RECORD.closeRate} offset ${historyOf(ALERT_CONFIG, life)}`,
+        `${RECORD.lifetimeShare} > on (cluster, job, le) ${life.factor} * ${RECORD.lifetimeBaseline} ` +
+        `and on (cluster, job, le) ${RECORD.lifetimeShare} * ignoring (le) group_left () ${RECORD.durationBucketRate}{le="+Inf"} * ${windowSeconds} >= ${life.minClosesInWindow} ` +
+        `and on (cluster, job) ${RECORD.closeRate} offset ${historyOf(ALERT_CONFIG, life)}`,
       threshold: life.minShare,
       unit: 'share',
       pack: 'thresholds',
@@ -122,8 +122,8 @@ export const HEADROOM_SIGNALS: readonly HeadroomSignal[] = (() => {
     {
       name: 'lost close-frame share (WebSocketCloseFramesLost)',
       expr:
-        `${RECORD.framesLostRatio} and on (job) ${RECORD.framesLostRate} * ${windowSeconds} >= ${lost.minLostInWindow} ` +
-        `and on (job) ${RECORD.clientReportRate} offset ${historyOf(ALERT_CONFIG, lost)}`,
+        `${RECORD.framesLostRatio} and on (cluster, job) ${RECORD.framesLostRate} * ${windowSeconds} >= ${lost.minLostInWindow} ` +
+        `and on (cluster, job) ${RECORD.clientReportRate} offset ${historyOf(ALERT_CONFIG, lost)}`,
       threshold: lost.minShare,
       unit: 'share',
       pack: 'thresholds',

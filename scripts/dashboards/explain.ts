@@ -11,7 +11,7 @@ import { closeRate, increaseOverRange, METRICS, rate, selector } from './queries
 
 export const EXPLAIN_UID = 'ws-close-explain';
 
-const KEEP_VARIABLES = '${__url_time_range}&${datasource:queryparam}&${job:queryparam}&${instance:queryparam}';
+const KEEP_VARIABLES = '${__url_time_range}&${datasource:queryparam}&${cluster:queryparam}&${job:queryparam}&${instance:queryparam}';
 
 /** A quantile of a histogram, per `by` label (plus le). */
 function quantile(q: number, metric: string, by: string): string {

@@ -331,7 +331,7 @@ export function labelValuesVariable(
   name: string,
   label: string,
   query: string,
-  options: { multi?: boolean; hide?: 0 | 2; sort?: 'alphabetical' | 'numerical' } = {},
+  options: { multi?: boolean; hide?: 0 | 2; sort?: 'alphabetical' | 'numerical'; allValue?: string } = {},
 ): Variable {
   return {
     name,
@@ -346,7 +346,7 @@ export function labelValuesVariable(
     // Grafana's codes: 1 alphabetical ascending, 3 numerical ascending.
     sort: options.sort === 'numerical' ? 3 : 1,
     includeAll: true,
-    allValue: '.+',
+    allValue: options.allValue ?? '.+',
     multi: options.multi ?? true,
     current: { selected: true, text: ['All'], value: ['$__all'] },
     options: [],

@@ -172,6 +172,10 @@ export interface PrometheusOptions {
   readonly intervalSeconds: number;
   readonly binary?: string;
   readonly readyTimeoutMs?: number;
+  /** Agent mode (`--enable-feature=agent`): scrape and remote-write only, no rules, no queries. */
+  readonly agent?: boolean;
+  /** Labels the targets get (static_configs labels). */
+  readonly labels?: Readonly<Record<string, string>>;
   /** More top-level configuration (e.g. `alerting`). */
   readonly extraConfig?: Record<string, unknown>;
   /** More command-line flags. */
@@ -191,8 +195,8 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
     config,
     JSON.stringify({
       global: { scrape_interval: interval, scrape_timeout: interval, evaluation_interval: interval },
-      rule_files: options.ruleFiles,
-      scrape_configs: [{ job_name: options.job, static_configs: [{ targets: options.targets }] }],
+      ...(options.agent ? {} : { rule_files: options.ruleFiles }),
+      scrape_configs: [{ job_name: options.job, static_configs: [{ targets: options.targets, ...(options.labels ? { labels: options.labels } : {}) }] }],
       ...options.extraConfig,
     }),
   );
@@ -205,7 +209,9 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
       options.binary ?? process.env.PROMETHEUS ?? 'prometheus',
       [
         `--config.file=${config}`,
-        `--storage.tsdb.path=${join(dir, `data-${attempt}`)}`,
+        ...(options.agent
+          ? ['--enable-feature=agent', `--storage.agent.path=${join(dir, `data-${attempt}`)}`]
+          : [`--storage.tsdb.path=${join(dir, `data-${attempt}`)}`]),
         `--web.listen-address=127.0.0.1:${port}`,
         '--log.level=warn',
         ...(options.extraArgs ?? []),
