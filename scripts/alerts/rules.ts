@@ -6,7 +6,6 @@
  * multi-cluster setups such as Thanos, Mimir or VictoriaMetrics cluster);
  * where it is absent, the results are the same as by `job` alone.
  */
-import YAML from 'yaml';
 import { DURATION_BUCKETS_SECONDS, metricNames } from '../../src/codes/vocabulary.js';
 import { ABNORMAL_CODE, ERROR_CODENAME_REGEX } from './close-classes.js';
 import { ALERT_CONFIG, type AlertConfig, type BurstAlertConfig, type Severity } from './config.js';

@@ -236,8 +236,8 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
       try {
         const response = await fetch(`${url}/-/ready`);
         if (response.ok) return { url, child, log: () => output, stop };
-      } catch (error) {
-        lastError = error;
+      } catch {
+        // Not listening yet.
       }
       await sleep(100);
     }
