@@ -110,10 +110,9 @@ export const HEADROOM_SIGNALS: readonly HeadroomSignal[] = (() => {
       pack: 'thresholds',
     },
     {
-      name: 'lifetime bucket share (WebSocketClosesAtFixedLifetime, where over twice its baseline)',
+      name: 'largest lifetime bucket share (WebSocketClosesAtFixedLifetime, before its baseline condition)',
       expr:
-        `${RECORD.lifetimeShare} > on (cluster, job, le) ${life.factor} * ${RECORD.lifetimeBaseline} ` +
-        `and on (cluster, job, le) ${RECORD.lifetimeShare} * ignoring (le) group_left () ${RECORD.durationBucketRate}{le="+Inf"} * ${windowSeconds} >= ${life.minClosesInWindow} ` +
+        `${RECORD.lifetimeShare} and on (cluster, job, le) ${RECORD.lifetimeShare} * ignoring (le) group_left () ${RECORD.durationBucketRate}{le="+Inf"} * ${windowSeconds} >= ${life.minClosesInWindow} ` +
         `and on (cluster, job) ${RECORD.closeRate} offset ${historyOf(ALERT_CONFIG, life)}`,
       threshold: life.minShare,
       unit: 'share',
