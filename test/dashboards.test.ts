@@ -16,6 +16,7 @@ const VOCABULARY = { series: SPEC_SERIES, labels: SPEC_LABELS };
 const EXPECTED_UIDS: Record<string, string> = {
   'ws-close-overview.json': 'ws-close-overview',
   'ws-close-drilldown.json': 'ws-close-drilldown',
+  'ws-close-explain.json': 'ws-close-explain',
 };
 
 const committed = (file: string): { text: string; json: Dashboard } => {
@@ -66,15 +67,20 @@ describe.each(Object.keys(EXPECTED_UIDS))('dashboards/%s', (file) => {
     }
   });
 
-  it('filters by job and instance, from label_values of websocket_connections_opened_total', () => {
+  it('filters by an optional cluster, job and instance, from label_values of websocket_connections_opened_total', () => {
     const { json } = committed(file);
     const byName = new Map(json.templating.list.map((v) => [v.name, v]));
-    expect(variableQuery(byName.get('job') as Variable)).toBe('label_values(websocket_connections_opened_total, job)');
-    expect(variableQuery(byName.get('instance') as Variable)).toBe('label_values(websocket_connections_opened_total{job=~"$job"}, instance)');
+    expect(variableQuery(byName.get('cluster') as Variable)).toBe('label_values(websocket_connections_opened_total, cluster)');
+    // All = .*: also the series without a cluster label.
+    expect(byName.get('cluster')?.allValue).toBe('.*');
+    expect(variableQuery(byName.get('job') as Variable)).toBe('label_values(websocket_connections_opened_total{cluster=~"$cluster"}, job)');
+    expect(variableQuery(byName.get('instance') as Variable)).toBe(
+      'label_values(websocket_connections_opened_total{cluster=~"$cluster", job=~"$job"}, instance)',
+    );
     for (const panel of allPanels(json.panels)) {
       for (const target of panel.targets ?? []) {
         for (const selector of target.expr.matchAll(/websocket_\w+\{([^}]*)\}/g)) {
-          expect(selector[1], `${panel.title}: ${target.expr}`).toContain('job=~"$job", instance=~"$instance"');
+          expect(selector[1], `${panel.title}: ${target.expr}`).toContain('job=~"$job", instance=~"$instance", cluster=~"$cluster"');
         }
         expect(target.expr, `${panel.title}: every metric is filtered`).not.toMatch(/websocket_\w+(?![\w{])/);
       }
@@ -150,7 +156,31 @@ describe('dashboards', () => {
     const reference = allPanels(overview.panels).find((p) => p.title === 'Close-code reference');
     expect(reference?.options?.content).toContain('| 1006 | `CLOSE_ABNORMAL` | standard | no | abnormal |');
     const drilldown = buildDashboards().get('ws-close-drilldown.json') as Dashboard;
-    expect(drilldown.templating.list.map((v) => v.name)).toEqual(['datasource', 'job', 'instance', 'code', 'codename']);
+    expect(drilldown.templating.list.map((v) => v.name)).toEqual(['datasource', 'cluster', 'job', 'instance', 'code', 'codename']);
+  });
+
+  it('why-connections-end has the panels of abnormal causes, handshakes, reconnects, lifetimes and client reports', () => {
+    const explain = buildDashboards().get('ws-close-explain.json') as Dashboard;
+    const panels = allPanels(explain.panels);
+    const exprOf = (title: string): string => {
+      const panel = panels.find((p) => p.title === title);
+      expect(panel, title).toBeDefined();
+      return (panel?.targets ?? []).map((t) => t.expr).join('\n');
+    };
+    expect(exprOf('Abnormal closes by side and cause')).toContain('sum by (side, cause) (rate(websocket_abnormal_closures_total{');
+    expect(exprOf('Close handshake duration (p50, p99)')).toContain('websocket_close_handshake_duration_seconds_bucket{');
+    expect(exprOf('Unanswered close handshakes')).toContain('websocket_close_handshakes_unanswered_total{');
+    expect(exprOf('Reconnects by previous codename')).toContain('sum by (previous_codename) (rate(websocket_reconnects_total{');
+    expect(exprOf('Reconnect delay (p50, p90, p99)')).toContain('websocket_reconnect_delay_seconds_bucket{');
+    expect(exprOf('Share of closes by connection lifetime')).toContain('websocket_connection_duration_seconds_bucket{');
+    // Lost close frames: the server sent a code, the client saw 1006.
+    expect(exprOf('Close frames lost in between')).toContain('client_codename="CLOSE_ABNORMAL", server_codename!="CLOSE_ABNORMAL"');
+    expect(exprOf('Server vs client close')).toContain('sum by (server_codename, client_codename) (increase(websocket_close_mismatches_total{');
+    expect(exprOf('Rejected client reports by reason')).toContain('sum by (reason) (rate(websocket_client_reports_rejected_total{');
+    const matrix = panels.find((p) => p.title === 'Server vs client close');
+    expect(matrix?.transformations).toEqual([
+      { id: 'groupingToMatrix', options: { rowField: 'server_codename', columnField: 'client_codename', valueField: 'Value' } },
+    ]);
   });
 
   it('has every panel the runbook points to', () => {

@@ -27,6 +27,7 @@ const JOB = 'ws-close-agent';
 /** What Grafana would put in for each variable. */
 const VARIABLES: Readonly<Record<string, string>> = {
   datasource: 'prometheus',
+  cluster: 'e2e',
   job: JOB,
   instance: '.+',
   code: '1000|1006|4001',
@@ -57,7 +58,10 @@ interface PanelQuery {
 
 /** The committed files, as a user imports and loads them. */
 const DASHBOARDS: ReadonlyMap<string, Dashboard> = new Map(
-  ['ws-close-overview.json', 'ws-close-drilldown.json'].map((file) => [file, JSON.parse(readFileSync(root(`dashboards/${file}`), 'utf8')) as Dashboard]),
+  ['ws-close-overview.json', 'ws-close-drilldown.json', 'ws-close-explain.json'].map((file) => [
+    file,
+    JSON.parse(readFileSync(root(`dashboards/${file}`), 'utf8')) as Dashboard,
+  ]),
 );
 
 const PANEL_QUERIES: readonly PanelQuery[] = [...DASHBOARDS].flatMap(([file, dashboard]) =>
@@ -174,7 +178,8 @@ beforeAll(async () => {
   agent = await startAgentProcess(['--log-level', 'info']);
   const { listen, metricsListen } = agent;
   agentAddress = listen;
-  prometheus = await startPrometheus({ targets: [metricsListen], job: JOB, ruleFiles: [RULE_FILE], intervalSeconds: 1 });
+  // The target carries a `cluster` label, as relabelling sets it in multi-cluster setups.
+  prometheus = await startPrometheus({ targets: [metricsListen], job: JOB, ruleFiles: [RULE_FILE], intervalSeconds: 1, labels: { cluster: 'e2e' } });
   // Two rounds of traffic with scrapes between them, so that rates see increases
   // (a counter's first sample only creates its series).
   await connection('hold');

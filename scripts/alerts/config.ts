@@ -87,6 +87,71 @@ export const ALERT_CONFIG = {
   },
 
   /**
+   * WebSocketReconnectStorm: reconnects far above their own baseline right
+   * after a wave of abnormal closes (clients of a dropped upstream or a
+   * crashed node all coming back at once).
+   */
+  reconnectStorm: {
+    /** Fire when the reconnect rate is this many times its baseline... */
+    factor: 5,
+    /** Baseline: the reconnect rate over this window, ending `baselineOffset` ago. */
+    baselineWindow: '1h',
+    baselineOffset: '10m',
+    /** Floor of the baseline, in reconnects per hour. */
+    baselineFloorPerHour: 1,
+    /** Volume guard: at least this many reconnects within the rate window. */
+    minReconnectsInWindow: 50,
+    /** ...and within this lookback the 1006 rate was at least `abnormalFactor` times its baseline. */
+    abnormalLookback: '15m',
+    abnormalFactor: 3,
+    for: '2m',
+    severity: 'warning' as Severity,
+  },
+
+  /**
+   * WebSocketClosesAtFixedLifetime: closes pile into one bucket of the
+   * connection-duration histogram, the signature of a load balancer or
+   * proxy idle timeout (idle sockets dying at 30.0 s all land in 30-60 s).
+   * Judged against the bucket's own share an hour earlier: it finds the
+   * timeout that appeared, and resolves once the fixed lifetime has been
+   * the normal for about `baselineWindow` (the panel keeps showing it).
+   */
+  fixedLifetime: {
+    /** Only buckets whose lower bound is at least this (seconds): shorter lifetimes are not idle timeouts. */
+    minLowerBoundSeconds: 10,
+    /** The bucket holds at least this share of the closes... */
+    minShare: 0.3,
+    /** ...and at least this many times its share over the baseline window. */
+    factor: 2,
+    baselineWindow: '1h',
+    baselineOffset: '10m',
+    /** Volume guard: at least this many closes in the bucket within the rate window. */
+    minClosesInWindow: 50,
+    for: '5m',
+    severity: 'warning' as Severity,
+  },
+
+  /**
+   * WebSocketCloseFramesLost: of the closes browsers reported, the share
+   * where the server sent a close code and the client saw 1006 (something
+   * in between ate the close frame) jumped above its baseline.
+   */
+  closeFramesLost: {
+    /** Share of client reports... */
+    minShare: 0.05,
+    /** ...and this many times the baseline share. */
+    factor: 3,
+    baselineWindow: '1h',
+    baselineOffset: '10m',
+    /** Floor of the baseline share, so that a zero baseline still gives a finite ratio. */
+    baselineFloorShare: 0.001,
+    /** Volume guard: at least this many lost close frames within the rate window. */
+    minLostInWindow: 20,
+    for: '5m',
+    severity: 'warning' as Severity,
+  },
+
+  /**
    * WebSocketTargetDown: a target that exported these metrics fails its
    * scrapes. WebSocketMetricsAbsent: no target of a job that exported them
    * within `absentLookback` does any more (all gone from discovery). Scoping

@@ -1,9 +1,12 @@
 /**
  * Builds alerts/ws-close-agent.rules.yml (recording and alerting rules) from
  * ALERT_CONFIG. Record names follow the Prometheus convention
- * level:metric:operations.
+ * level:metric:operations. Every aggregation and match keeps an optional
+ * `cluster` label next to `job` (set by external labels or relabelling in
+ * multi-cluster setups such as Thanos, Mimir or VictoriaMetrics cluster);
+ * where it is absent, the results are the same as by `job` alone.
  */
-import { metricNames } from '../../src/codes/vocabulary.js';
+import { DURATION_BUCKETS_SECONDS, metricNames } from '../../src/codes/vocabulary.js';
 import { ABNORMAL_CODE, ERROR_CODENAME_REGEX } from './close-classes.js';
 import { ALERT_CONFIG, type AlertConfig, type BurstAlertConfig, type Severity } from './config.js';
 
@@ -37,6 +40,15 @@ export const RECORD = {
   errorRate: 'job:websocket_connections_closed_error:rate5m',
   errorRatio: 'job:websocket_connections_closed_error:ratio_rate5m',
   upgradeFailureRatio: 'job:websocket_upgrade_failures:ratio_rate5m',
+  reconnectRate: 'job:websocket_reconnects:rate5m',
+  reconnectBaseline: 'job:websocket_reconnects:rate1h_offset10m',
+  durationBucketRate: 'job_le:websocket_connection_duration_seconds_bucket:rate5m',
+  lifetimeShare: 'job_le:websocket_connection_duration_seconds_bucket_closes:ratio_rate5m',
+  lifetimeBaseline: 'job_le:websocket_connection_duration_seconds_bucket_closes:ratio_rate1h_offset10m',
+  clientReportRate: 'job:websocket_client_closes:rate5m',
+  framesLostRate: 'job:websocket_close_frames_lost:rate5m',
+  framesLostRatio: 'job:websocket_close_frames_lost:ratio_rate5m',
+  framesLostBaseline: 'job:websocket_close_frames_lost:ratio_rate1h_offset10m',
   exportingTarget: 'job_instance:websocket_metrics_target:present',
 } as const;
 
@@ -49,6 +61,9 @@ export const ALERT = {
   upgradeFailures: 'WebSocketUpgradeFailuresHigh',
   targetDown: 'WebSocketTargetDown',
   metricsAbsent: 'WebSocketMetricsAbsent',
+  reconnectStorm: 'WebSocketReconnectStorm',
+  fixedLifetime: 'WebSocketClosesAtFixedLifetime',
+  closeFramesLost: 'WebSocketCloseFramesLost',
 } as const;
 
 export type AlertName = (typeof ALERT)[keyof typeof ALERT];
@@ -69,11 +84,31 @@ export function durationSeconds(duration: string): number {
   return Number(match[1]) * (SECONDS_PER_UNIT[match[2] as string] as number);
 }
 
-/** History a spike baseline needs: its window, its offset and the rate window before it, in minutes. */
+/** History a baseline needs: its window, its offset and the rate window before it, in minutes. */
+export function historyOf(config: AlertConfig, baseline: { readonly baselineWindow: string; readonly baselineOffset: string }): string {
+  const seconds = durationSeconds(baseline.baselineWindow) + durationSeconds(baseline.baselineOffset) + durationSeconds(config.rateWindow);
+  return seconds % 60 === 0 ? `${seconds / 60}m` : `${seconds}s`;
+}
+
+/** History the spike baseline needs. */
 export function baselineHistory(config: AlertConfig): string {
-  const spike = config.abnormalSpike;
-  const seconds = durationSeconds(spike.baselineWindow) + durationSeconds(spike.baselineOffset) + durationSeconds(config.rateWindow);
-  return `${seconds / 60}m`;
+  return historyOf(config, config.abnormalSpike);
+}
+
+/** Prometheus' text of a histogram bound (the `le` label), as the exporters write it. */
+export function leText(bound: number): string {
+  return bound === Infinity ? '+Inf' : String(bound);
+}
+
+/** The connection-duration buckets (lower, upper] the fixed-lifetime alert watches. */
+export function lifetimeBuckets(config: AlertConfig): [lower: number, upper: number][] {
+  const bounds = [...DURATION_BUCKETS_SECONDS, Infinity];
+  const pairs: [number, number][] = [];
+  for (let i = 1; i < bounds.length; i++) {
+    const lower = bounds[i - 1] as number;
+    if (lower >= config.fixedLifetime.minLowerBoundSeconds) pairs.push([lower, bounds[i] as number]);
+  }
+  return pairs;
 }
 
 function percent(share: number): string {
@@ -88,18 +123,21 @@ function recordingRules(config: AlertConfig): RecordingRule[] {
   const m = metricNames(config.prefix);
   const w = config.rateWindow;
   const spike = config.abnormalSpike;
+  const storm = config.reconnectStorm;
+  const life = config.fixedLifetime;
+  const lost = config.closeFramesLost;
   // Only the first rule reads the raw counter; the others aggregate its result.
   // Rules of a group run in order at the same timestamp, so each sees the
   // values the rules above it just recorded.
   return [
-    { record: RECORD.codeRate, expr: `sum by (job, code, codename, category) (rate(${selector(config, m.closedTotal)}[${w}]))` },
-    { record: RECORD.categoryRate, expr: `sum by (job, category) (${RECORD.codeRate})` },
-    { record: RECORD.closeRate, expr: `sum by (job) (${RECORD.codeRate})` },
+    { record: RECORD.codeRate, expr: `sum by (cluster, job, code, codename, category) (rate(${selector(config, m.closedTotal)}[${w}]))` },
+    { record: RECORD.categoryRate, expr: `sum by (cluster, job, category) (${RECORD.codeRate})` },
+    { record: RECORD.closeRate, expr: `sum by (cluster, job) (${RECORD.codeRate})` },
     // "or 0 * total": a job with closes but no 1006 series yet has a 1006
     // rate of 0, not no value at all.
     {
       record: RECORD.abnormalRate,
-      expr: `sum by (job) (${RECORD.codeRate}{code="${ABNORMAL_CODE}"})\nor\n0 * ${RECORD.closeRate}`,
+      expr: `sum by (cluster, job) (${RECORD.codeRate}{code="${ABNORMAL_CODE}"})\nor\n0 * ${RECORD.closeRate}`,
     },
     // "> 0" in the divisor: no closes at all gives no ratio instead of NaN.
     { record: RECORD.abnormalRatio, expr: `${RECORD.abnormalRate}\n/\n(${RECORD.closeRate} > 0)` },
@@ -111,23 +149,69 @@ function recordingRules(config: AlertConfig): RecordingRule[] {
     },
     {
       record: RECORD.errorRate,
-      expr: `sum by (job) (${RECORD.codeRate}{codename=~"${ERROR_CODENAME_REGEX}"})\nor\n0 * ${RECORD.closeRate}`,
+      expr: `sum by (cluster, job) (${RECORD.codeRate}{codename=~"${ERROR_CODENAME_REGEX}"})\nor\n0 * ${RECORD.closeRate}`,
     },
     { record: RECORD.errorRatio, expr: `${RECORD.errorRate}\n/\n(${RECORD.closeRate} > 0)` },
     // Attempts = upgrades that failed for any reason + connections that opened.
     {
       record: RECORD.upgradeFailureRatio,
       expr:
-        `sum by (job) (rate(${selector(config, m.upgradeFailuresTotal, `reason=~"${config.upgradeFailures.reasons.join('|')}"`)}[${w}]))\n` +
-        `/\n(sum by (job) (\n  rate(${selector(config, m.upgradeFailuresTotal)}[${w}])\n  or\n  rate(${selector(config, m.openedTotal)}[${w}])\n) > 0)`,
+        `sum by (cluster, job) (rate(${selector(config, m.upgradeFailuresTotal, `reason=~"${config.upgradeFailures.reasons.join('|')}"`)}[${w}]))\n` +
+        `/\n(sum by (cluster, job) (\n  rate(${selector(config, m.upgradeFailuresTotal)}[${w}])\n  or\n  rate(${selector(config, m.openedTotal)}[${w}])\n) > 0)`,
     },
     // A latch: 1 for each target that exports these metrics, kept for as long
     // as the target stays in service discovery (has an `up` series), so that
     // WebSocketTargetDown knows which failing targets are ours without a job
     // name and without a long range lookup.
+    // Reconnects (only where reconnect tracking is on) and their baseline.
+    {
+      record: RECORD.reconnectRate,
+      expr: `sum by (cluster, job) (rate(${selector(config, m.reconnectsTotal)}[${w}]))`,
+    },
+    {
+      record: RECORD.reconnectBaseline,
+      expr: `avg_over_time(${RECORD.reconnectRate}[${storm.baselineWindow}] offset ${storm.baselineOffset})`,
+    },
+    // Closes per duration bucket: the cumulative buckets' rates, then each
+    // bucket (lower, upper] of interest as a share of all closes, labelled
+    // with its upper bound as `le`.
+    {
+      record: RECORD.durationBucketRate,
+      expr: `sum by (cluster, job, le) (rate(${selector(config, `${m.durationSeconds}_bucket`)}[${w}]))`,
+    },
+    {
+      record: RECORD.lifetimeShare,
+      expr: lifetimeBuckets(config)
+        .map(
+          ([lower, upper]) =>
+            `label_replace(\n  (${RECORD.durationBucketRate}{le="${leText(upper)}"} - ignoring (le) ${RECORD.durationBucketRate}{le="${leText(lower)}"})\n` +
+            `  / ignoring (le)\n  (${RECORD.durationBucketRate}{le="+Inf"} > 0),\n  "le", "${leText(upper)}", "", ""\n)`,
+        )
+        .join('\nor\n'),
+    },
+    {
+      record: RECORD.lifetimeBaseline,
+      expr: `avg_over_time(${RECORD.lifetimeShare}[${life.baselineWindow}] offset ${life.baselineOffset})`,
+    },
+    // Client reports: all of them, and those where the server sent a code and the client saw 1006.
+    {
+      record: RECORD.clientReportRate,
+      expr: `sum by (cluster, job) (rate(${selector(config, m.clientClosesTotal)}[${w}]))`,
+    },
+    {
+      record: RECORD.framesLostRate,
+      expr:
+        `sum by (cluster, job) (rate(${selector(config, m.closeMismatchesTotal, 'client_codename="CLOSE_ABNORMAL"', 'server_codename!="CLOSE_ABNORMAL"')}[${w}]))\n` +
+        `or\n0 * ${RECORD.clientReportRate}`,
+    },
+    { record: RECORD.framesLostRatio, expr: `${RECORD.framesLostRate}\n/\n(${RECORD.clientReportRate} > 0)` },
+    {
+      record: RECORD.framesLostBaseline,
+      expr: `avg_over_time(${RECORD.framesLostRatio}[${lost.baselineWindow}] offset ${lost.baselineOffset})`,
+    },
     {
       record: RECORD.exportingTarget,
-      expr: `group by (job, instance) (${selector(config, m.openedTotal)})\nor\n(${RECORD.exportingTarget} and on (job, instance) ${selector(config, 'up')})`,
+      expr: `group by (cluster, job, instance) (${selector(config, m.openedTotal)})\nor\n(${RECORD.exportingTarget} and on (cluster, job, instance) ${selector(config, 'up')})`,
     },
   ];
 }
@@ -138,13 +222,13 @@ function annotations(config: AlertConfig, alert: AlertName, summary: string, des
 
 function burstAlert(config: AlertConfig, alert: AlertName, burst: BurstAlertConfig, what: string): AlertingRule {
   const codes = codeRegex(burst.codes);
-  const rate = `sum by (job) (${RECORD.codeRate}{code=~"${codes}"})`;
+  const rate = `sum by (cluster, job) (${RECORD.codeRate}{code=~"${codes}"})`;
   const shown = burst.codes.join('/');
   return {
     alert,
     expr:
-      `${rate}\n/ on (job)\n(${RECORD.closeRate} > 0)\n>= ${burst.minShare}\n` +
-      `and on (job)\n${rate} * ${durationSeconds(config.rateWindow)} >= ${burst.minCount}`,
+      `${rate}\n/ on (cluster, job)\n(${RECORD.closeRate} > 0)\n>= ${burst.minShare}\n` +
+      `and on (cluster, job)\n${rate} * ${durationSeconds(config.rateWindow)} >= ${burst.minCount}`,
     for: burst.for,
     labels: { severity: burst.severity },
     annotations: annotations(
@@ -163,12 +247,16 @@ function alertingRules(config: AlertConfig): AlertingRule[] {
   const spike = config.abnormalSpike;
   const up = config.upgradeFailures;
   const t = config.targets;
+  const storm = config.reconnectStorm;
+  const life = config.fixedLifetime;
+  const lost = config.closeFramesLost;
+  const windowSeconds = durationSeconds(config.rateWindow);
   return [
     {
       alert: ALERT.abnormalHigh,
       expr:
         `${RECORD.abnormalRatio} > ${share.threshold}\n` +
-        `and on (job)\n${RECORD.closeRate} * ${durationSeconds(config.rateWindow)} >= ${share.minClosesInWindow}`,
+        `and on (cluster, job)\n${RECORD.closeRate} * ${durationSeconds(config.rateWindow)} >= ${share.minClosesInWindow}`,
       for: share.for,
       labels: { severity: share.severity },
       annotations: annotations(
@@ -183,10 +271,10 @@ function alertingRules(config: AlertConfig): AlertingRule[] {
     {
       alert: ALERT.abnormalSpike,
       expr:
-        `${RECORD.abnormalRate}\n/ on (job)\nclamp_min(${RECORD.abnormalBaseline}, ${spike.baselineFloorPerHour} / 3600)\n> ${spike.factor}\n` +
-        `and on (job)\n${RECORD.abnormalRate} * ${durationSeconds(config.rateWindow)} >= ${spike.minAbnormalInWindow}\n` +
+        `${RECORD.abnormalRate}\n/ on (cluster, job)\nclamp_min(${RECORD.abnormalBaseline}, ${spike.baselineFloorPerHour} / 3600)\n> ${spike.factor}\n` +
+        `and on (cluster, job)\n${RECORD.abnormalRate} * ${durationSeconds(config.rateWindow)} >= ${spike.minAbnormalInWindow}\n` +
         // Only with a whole baseline: the job had closes before the baseline window began.
-        `and on (job)\n${RECORD.closeRate} offset ${baselineHistory(config)}`,
+        `and on (cluster, job)\n${RECORD.closeRate} offset ${baselineHistory(config)}`,
       for: spike.for,
       labels: { severity: spike.severity },
       annotations: annotations(
@@ -205,8 +293,8 @@ function alertingRules(config: AlertConfig): AlertingRule[] {
     {
       alert: ALERT.upgradeFailures,
       expr:
-        `${RECORD.upgradeFailureRatio} > ${up.threshold}\nand on (job)\n` +
-        `sum by (job) (increase(${selector(config, m.upgradeFailuresTotal, `reason=~"${up.reasons.join('|')}"`)}[${config.rateWindow}])) >= ${up.minCount}`,
+        `${RECORD.upgradeFailureRatio} > ${up.threshold}\nand on (cluster, job)\n` +
+        `sum by (cluster, job) (increase(${selector(config, m.upgradeFailuresTotal, `reason=~"${up.reasons.join('|')}"`)}[${config.rateWindow}])) >= ${up.minCount}`,
       for: up.for,
       labels: { severity: up.severity },
       annotations: annotations(
@@ -219,7 +307,7 @@ function alertingRules(config: AlertConfig): AlertingRule[] {
     },
     {
       alert: ALERT.targetDown,
-      expr: `${selector(config, 'up')} == 0\nand on (job, instance)\n${RECORD.exportingTarget}`,
+      expr: `${selector(config, 'up')} == 0\nand on (cluster, job, instance)\n${RECORD.exportingTarget}`,
       for: t.downFor,
       labels: { severity: t.severity },
       annotations: annotations(
@@ -233,9 +321,9 @@ function alertingRules(config: AlertConfig): AlertingRule[] {
     {
       alert: ALERT.metricsAbsent,
       expr:
-        `count by (job) (present_over_time(${selector(config, m.openedTotal)}[${t.absentLookback}]))\n` +
-        `unless on (job)\ngroup by (job) (${selector(config, m.openedTotal)})\n` +
-        `unless on (job)\ngroup by (job) (${selector(config, 'up')} == 0)`,
+        `count by (cluster, job) (present_over_time(${selector(config, m.openedTotal)}[${t.absentLookback}]))\n` +
+        `unless on (cluster, job)\ngroup by (cluster, job) (${selector(config, m.openedTotal)})\n` +
+        `unless on (cluster, job)\ngroup by (cluster, job) (${selector(config, 'up')} == 0)`,
       for: t.absentFor,
       labels: { severity: t.severity },
       annotations: annotations(
@@ -244,6 +332,63 @@ function alertingRules(config: AlertConfig): AlertingRule[] {
         'WebSocket metrics of {{ $labels.job }} have disappeared',
         `Job {{ $labels.job }} had {{ $value }} target(s) exporting WebSocket close metrics within the last ${t.absentLookback}; ` +
           `for ${t.absentFor} none has, and no target of the job is left failing its scrapes.`,
+      ),
+    },
+    {
+      alert: ALERT.reconnectStorm,
+      expr:
+        `${RECORD.reconnectRate}\n/ on (cluster, job)\nclamp_min(${RECORD.reconnectBaseline}, ${storm.baselineFloorPerHour} / 3600)\n> ${storm.factor}\n` +
+        `and on (cluster, job)\n${RECORD.reconnectRate} * ${windowSeconds} >= ${storm.minReconnectsInWindow}\n` +
+        // Right after a wave of abnormal closes: a planned restart (1001/1012) brings clients back too, and is no storm.
+        `and on (cluster, job)\nmax_over_time(${RECORD.abnormalRate}[${storm.abnormalLookback}])\n/ on (cluster, job)\n` +
+        `clamp_min(${RECORD.abnormalBaseline}, ${spike.baselineFloorPerHour} / 3600)\n> ${storm.abnormalFactor}\n` +
+        `and on (cluster, job)\n${RECORD.closeRate} offset ${historyOf(config, storm)}`,
+      for: storm.for,
+      labels: { severity: storm.severity },
+      annotations: annotations(
+        config,
+        ALERT.reconnectStorm,
+        'WebSocket clients of {{ $labels.job }} are reconnecting in a storm after abnormal closes',
+        `Reconnects of job {{ $labels.job }} over the last ${config.rateWindow} run at {{ $value | printf "%.1f" }} times their baseline ` +
+          `(the ${storm.baselineWindow} before the last ${storm.baselineOffset}), within ${storm.abnormalLookback} of abnormal closes (1006) ` +
+          `at over ${storm.abnormalFactor} times theirs; the alert fires above ${storm.factor} times with at least ${storm.minReconnectsInWindow} reconnects in ${config.rateWindow}.`,
+      ),
+    },
+    {
+      alert: ALERT.fixedLifetime,
+      expr:
+        `${RECORD.lifetimeShare} > ${life.minShare}\n` +
+        `and on (cluster, job, le)\n${RECORD.lifetimeShare} > ${life.factor} * ${RECORD.lifetimeBaseline}\n` +
+        `and on (cluster, job, le)\n${RECORD.lifetimeShare} * ignoring (le) group_left ()\n${RECORD.durationBucketRate}{le="+Inf"} * ${windowSeconds} >= ${life.minClosesInWindow}\n` +
+        `and on (cluster, job)\n${RECORD.closeRate} offset ${historyOf(config, life)}`,
+      for: life.for,
+      labels: { severity: life.severity },
+      annotations: annotations(
+        config,
+        ALERT.fixedLifetime,
+        'WebSocket connections of {{ $labels.job }} pile up at one lifetime (up to {{ $labels.le }} s): an idle timeout?',
+        `{{ $value | humanizePercentage }} of the WebSocket closes of job {{ $labels.job }} in the last ${config.rateWindow} ` +
+          `came from connections that lived up to {{ $labels.le }} s (one bucket of the duration histogram), over ${life.factor} times that bucket's share ` +
+          `in the ${life.baselineWindow} before the last ${life.baselineOffset}; the threshold is ${percent(life.minShare)} with at least ${life.minClosesInWindow} closes in the bucket. ` +
+          `A load balancer or proxy idle timeout ends idle sockets at one fixed age.`,
+      ),
+    },
+    {
+      alert: ALERT.closeFramesLost,
+      expr:
+        `${RECORD.framesLostRatio} > ${lost.minShare}\n` +
+        `and on (cluster, job)\n${RECORD.framesLostRatio}\n/ on (cluster, job)\nclamp_min(${RECORD.framesLostBaseline}, ${lost.baselineFloorShare})\n> ${lost.factor}\n` +
+        `and on (cluster, job)\n${RECORD.framesLostRate} * ${windowSeconds} >= ${lost.minLostInWindow}\n` +
+        `and on (cluster, job)\n${RECORD.clientReportRate} offset ${historyOf(config, lost)}`,
+      for: lost.for,
+      labels: { severity: lost.severity },
+      annotations: annotations(
+        config,
+        ALERT.closeFramesLost,
+        'Close frames of {{ $labels.job }} are lost between server and browser',
+        `In {{ $value | humanizePercentage }} of the closes browsers reported for job {{ $labels.job }} in the last ${config.rateWindow}, ` +
+          `the server sent a close code and the browser saw 1006 (no close frame arrived); that is over ${lost.factor} times the share ` +
+          `in the ${lost.baselineWindow} before the last ${lost.baselineOffset}, with at least ${lost.minLostInWindow} such closes and a threshold of ${percent(lost.minShare)}.`,
       ),
     },
   ];

@@ -32,7 +32,7 @@ export interface Outcome {
 
 /** Runs the jobs with at most `limit` of them at a time. */
 async function runAll<T>(jobs: (() => Promise<T>)[], limit: number): Promise<T[]> {
-  const results = new Array<T>(jobs.length);
+  const results: T[] = new Array<T>(jobs.length);
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < jobs.length) {

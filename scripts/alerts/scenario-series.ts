@@ -69,7 +69,19 @@ export interface MinuteTraffic {
   readonly serverAbnormal?: number;
   readonly opened: number;
   readonly upgradeFailures?: ReadonlyMap<UpgradeFailureReason, number>;
+  /** Reconnect rate per previous codename. */
+  readonly reconnects?: ReadonlyMap<string, number>;
+  /**
+   * Close rate per connection-duration bucket, keyed by the bucket's upper
+   * bound (Infinity: +Inf); the first key holds every close up to it.
+   */
+  readonly lifetimes?: ReadonlyMap<number, number>;
+  /** Client reports: rate per reported code and `clean`, and the rate of lost close frames (server sent a code, client saw 1006). */
+  readonly clientReports?: { readonly closes: ReadonlyMap<string, number>; readonly lost: number };
 }
+
+/** A client report key of MinuteTraffic.clientReports.closes. */
+export const reportKey = (code: number, clean: boolean): string => `${code}/${clean}`;
 
 /**
  * Who usually sends each code in the scenarios. A 1006 is recorded with the
@@ -156,6 +168,8 @@ export function buildInputSeries(
   clock: { readonly from: number; readonly to: number; readonly step: number },
   trafficAt: (target: Target, minute: number) => MinuteTraffic | undefined,
   random: () => number,
+  /** Draws for the reconnect, lifetime and client-report series: a stream of their own leaves the other series as they were. */
+  extraRandom: () => number = random,
 ): InputSeries[] {
   const seconds = clock.step * 60;
   const names = metricNames(DEFAULT_PREFIX);
@@ -165,6 +179,7 @@ export function buildInputSeries(
     const openedKey = `${names.openedTotal}{${labelText(base)}}`;
     const up: Sample[] = [];
     const counters = new Map<string, CounterTrack>();
+    const alwaysExported = new Set<string>();
     for (let minute = clock.from, index = 0; minute < clock.to; minute += clock.step, index += 1) {
       const traffic = trafficAt(target, minute);
       if (traffic === undefined) {
@@ -197,6 +212,32 @@ export function buildInputSeries(
       for (const [reason, rate] of traffic.upgradeFailures ?? []) {
         increments.set(`${names.upgradeFailuresTotal}{${labelText({ ...base, reason })}}`, samplePoisson(rate * seconds, random));
       }
+      for (const [previous, rate] of traffic.reconnects ?? []) {
+        increments.set(`${names.reconnectsTotal}{${labelText({ ...base, previous_codename: previous })}}`, samplePoisson(rate * seconds, extraRandom));
+      }
+      // The histogram's buckets are cumulative. The rules sum the codenames
+      // away, so the scenarios write one codename's buckets, and only from the
+      // first bound the rules read.
+      let cumulative = 0;
+      for (const [upper, rate] of traffic.lifetimes ?? []) {
+        cumulative += samplePoisson(rate * seconds, extraRandom);
+        const key = `${names.durationSeconds}_bucket{${labelText({ ...base, codename: 'CLOSE_NORMAL', le: upper === Infinity ? '+Inf' : String(upper) })}}`;
+        increments.set(key, cumulative);
+        alwaysExported.add(key);
+      }
+      if (traffic.clientReports !== undefined) {
+        // Taking reports exports these series at zero (see ClientReports.enable()).
+        for (const [reported, rate] of traffic.clientReports.closes) {
+          const [code, clean] = reported.split('/') as [string, string];
+          const c = classify(Number(code));
+          const key = `${names.clientClosesTotal}{${labelText({ ...base, code, codename: c.codename, category: c.category, clean })}}`;
+          increments.set(key, samplePoisson(rate * seconds, extraRandom));
+          alwaysExported.add(key);
+        }
+        const key = `${names.closeMismatchesTotal}{${labelText({ ...base, server_codename: 'CLOSE_NORMAL', client_codename: 'CLOSE_ABNORMAL' })}}`;
+        increments.set(key, samplePoisson(traffic.clientReports.lost * seconds, extraRandom));
+        alwaysExported.add(key);
+      }
       for (const [key, increment] of increments) {
         let track = counters.get(key);
         if (track === undefined) {
@@ -204,7 +245,7 @@ export function buildInputSeries(
           counters.set(key, track);
         }
         track.total += increment;
-        if (increment > 0 || key === openedKey) track.exported = true;
+        if (increment > 0 || key === openedKey || alwaysExported.has(key)) track.exported = true;
       }
       for (const track of counters.values()) track.values.push(track.exported ? track.total : missing(track.values));
     }

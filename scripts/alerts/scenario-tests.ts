@@ -19,7 +19,7 @@ import YAML from 'yaml';
 import { metricNames } from '../../src/codes/vocabulary.js';
 import { ALERT_CONFIG } from './config.js';
 import { buildPack, type RulePack } from './rule-files.js';
-import { baselineHistory, durationSeconds, RECORD } from './rules.js';
+import { baselineHistory, durationSeconds, historyOf, RECORD } from './rules.js';
 import { buildInputSeries, createRandom } from './scenario-series.js';
 import { detectionLimitOf, packsOf, RESOLVE_GRACE_MINUTES, SCENARIO_ALERTS, type Scenario, type ScenarioAlert } from './scenarios.js';
 import { SLO_RECORD, sloGuard } from './slo.js';
@@ -61,11 +61,14 @@ export const HEADROOM_SIGNALS: readonly HeadroomSignal[] = (() => {
   const windowSeconds = durationSeconds(ALERT_CONFIG.rateWindow);
   const spike = ALERT_CONFIG.abnormalSpike;
   const internal = ALERT_CONFIG.internalErrors;
-  const internalRate = `sum by (job) (${RECORD.codeRate}{code=~"${internal.codes.join('|')}"})`;
+  const internalRate = `sum by (cluster, job) (${RECORD.codeRate}{code=~"${internal.codes.join('|')}"})`;
+  const storm = ALERT_CONFIG.reconnectStorm;
+  const life = ALERT_CONFIG.fixedLifetime;
+  const lost = ALERT_CONFIG.closeFramesLost;
   return [
     {
       name: 'abnormal share (WebSocketAbnormalClosuresHigh)',
-      expr: `${RECORD.abnormalRatio} and on (job) ${RECORD.closeRate} * ${windowSeconds} >= ${ALERT_CONFIG.abnormalShare.minClosesInWindow}`,
+      expr: `${RECORD.abnormalRatio} and on (cluster, job) ${RECORD.closeRate} * ${windowSeconds} >= ${ALERT_CONFIG.abnormalShare.minClosesInWindow}`,
       threshold: ALERT_CONFIG.abnormalShare.threshold,
       unit: 'share',
       pack: 'thresholds',
@@ -73,16 +76,16 @@ export const HEADROOM_SIGNALS: readonly HeadroomSignal[] = (() => {
     {
       name: '1006 rate / baseline (WebSocketAbnormalClosureSpike)',
       expr:
-        `${RECORD.abnormalRate} / on (job) clamp_min(${RECORD.abnormalBaseline}, ${spike.baselineFloorPerHour} / 3600) ` +
-        `and on (job) ${RECORD.abnormalRate} * ${windowSeconds} >= ${spike.minAbnormalInWindow} ` +
-        `and on (job) ${RECORD.closeRate} offset ${baselineHistory(ALERT_CONFIG)}`,
+        `${RECORD.abnormalRate} / on (cluster, job) clamp_min(${RECORD.abnormalBaseline}, ${spike.baselineFloorPerHour} / 3600) ` +
+        `and on (cluster, job) ${RECORD.abnormalRate} * ${windowSeconds} >= ${spike.minAbnormalInWindow} ` +
+        `and on (cluster, job) ${RECORD.closeRate} offset ${baselineHistory(ALERT_CONFIG)}`,
       threshold: spike.factor,
       unit: 'times',
       pack: 'thresholds',
     },
     {
       name: '1011 share (WebSocketInternalErrorClosures)',
-      expr: `${internalRate} / on (job) (${RECORD.closeRate} > 0) and on (job) ${internalRate} * ${windowSeconds} >= ${internal.minCount}`,
+      expr: `${internalRate} / on (cluster, job) (${RECORD.closeRate} > 0) and on (cluster, job) ${internalRate} * ${windowSeconds} >= ${internal.minCount}`,
       threshold: internal.minShare,
       unit: 'share',
       pack: 'thresholds',
@@ -90,9 +93,37 @@ export const HEADROOM_SIGNALS: readonly HeadroomSignal[] = (() => {
     {
       name: 'upgrade failure ratio (WebSocketUpgradeFailuresHigh)',
       expr:
-        `${RECORD.upgradeFailureRatio} and on (job) sum by (job) (increase(${metricNames(ALERT_CONFIG.prefix).upgradeFailuresTotal}` +
+        `${RECORD.upgradeFailureRatio} and on (cluster, job) sum by (cluster, job) (increase(${metricNames(ALERT_CONFIG.prefix).upgradeFailuresTotal}` +
         `{reason=~"${ALERT_CONFIG.upgradeFailures.reasons.join('|')}"}[${ALERT_CONFIG.rateWindow}])) >= ${ALERT_CONFIG.upgradeFailures.minCount}`,
       threshold: ALERT_CONFIG.upgradeFailures.threshold,
+      unit: 'share',
+      pack: 'thresholds',
+    },
+    {
+      name: 'reconnects / baseline (WebSocketReconnectStorm, before its abnormal-wave condition)',
+      expr:
+        `${RECORD.reconnectRate} / on (cluster, job) clamp_min(${RECORD.reconnectBaseline}, ${storm.baselineFloorPerHour} / 3600) ` +
+        `and on (cluster, job) ${RECORD.reconnectRate} * ${windowSeconds} >= ${storm.minReconnectsInWindow} ` +
+        `and on (cluster, job) ${RECORD.closeRate} offset ${historyOf(ALERT_CONFIG, storm)}`,
+      threshold: storm.factor,
+      unit: 'times',
+      pack: 'thresholds',
+    },
+    {
+      name: 'largest lifetime bucket share (WebSocketClosesAtFixedLifetime, before its baseline condition)',
+      expr:
+        `${RECORD.lifetimeShare} and on (cluster, job, le) ${RECORD.lifetimeShare} * ignoring (le) group_left () ${RECORD.durationBucketRate}{le="+Inf"} * ${windowSeconds} >= ${life.minClosesInWindow} ` +
+        `and on (cluster, job) ${RECORD.closeRate} offset ${historyOf(ALERT_CONFIG, life)}`,
+      threshold: life.minShare,
+      unit: 'share',
+      pack: 'thresholds',
+    },
+    {
+      name: 'lost close-frame share (WebSocketCloseFramesLost)',
+      expr:
+        `${RECORD.framesLostRatio} and on (cluster, job) ${RECORD.framesLostRate} * ${windowSeconds} >= ${lost.minLostInWindow} ` +
+        `and on (cluster, job) ${RECORD.clientReportRate} offset ${historyOf(ALERT_CONFIG, lost)}`,
+      threshold: lost.minShare,
       unit: 'share',
       pack: 'thresholds',
     },
@@ -153,7 +184,7 @@ export interface ScenarioFile {
 }
 
 export function renderScenarioFile(scenario: Scenario, files: ScenarioRuleFiles): ScenarioFile {
-  const series = buildInputSeries(scenario.targets, scenario, scenario.traffic, createRandom(scenario.seed));
+  const series = buildInputSeries(scenario.targets, scenario, scenario.traffic, createRandom(scenario.seed), createRandom(scenario.seed ^ 0x2ec0));
   const evalTime = `${scenario.to - scenario.from - scenario.step}m`;
   const overWindow = (selector: string, from: number, to: number): string => {
     const w = window(scenario, from, to);

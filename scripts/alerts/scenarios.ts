@@ -8,12 +8,13 @@
  * covers the clock window [from, to) with one sample and one rule evaluation
  * every `step` minutes.
  */
-import type { UpgradeFailureReason } from '../../src/codes/vocabulary.js';
+import { classify } from '../../src/codes/close-codes.js';
+import { DURATION_BUCKETS_SECONDS, type UpgradeFailureReason } from '../../src/codes/vocabulary.js';
 import { ALERT_CONFIG } from './config.js';
 import type { RulePack } from './rule-files.js';
 import { ALERT, ALERT_NAMES, type AlertName } from './rules.js';
 import { SLO_ALERT, SLO_ALERT_NAMES, type SloAlertName } from './slo.js';
-import { createRandom, diurnalFactor, MINUTES_PER_DAY, type MinuteTraffic, type Target } from './scenario-series.js';
+import { createRandom, diurnalFactor, MINUTES_PER_DAY, reportKey, type MinuteTraffic, type Target } from './scenario-series.js';
 
 /** Every injected anomaly must fire its alert within this many minutes of its start, unless it sets its own limit. */
 export const DETECTION_LIMIT_MINUTES = 15;
@@ -103,7 +104,50 @@ interface TrafficOptions {
   readonly opened?: number;
   readonly upgradeFailures?: ReadonlyMap<UpgradeFailureReason, number>;
   readonly initiators?: MinuteTraffic['initiators'];
+  /** Reconnects per second added on top, per previous codename. */
+  readonly extraReconnects?: ReadonlyMap<string, number>;
+  /** Closes per second added on top of the normal lifetimes, per duration bucket (upper bound). */
+  readonly extraLifetimes?: ReadonlyMap<number, number>;
+  /** Share of client reports whose close frame was lost in between, default LOST_FRAME_SHARE. */
+  readonly lostFrameShare?: number;
 }
+
+/**
+ * Share of closes followed by a reconnect of the same client within the
+ * window, by how the previous connection ended (the rest are not counted).
+ */
+const RECONNECT_SHARES: ReadonlyMap<number, number> = new Map([
+  [1006, 0.8], // a dropped network comes back
+  [1001, 0.5], // a reload
+  [1000, 0.1],
+]);
+
+/**
+ * Connection lifetimes: log-normal, median 2 minutes, σ = 1.5 (in ln s),
+ * as the buckets of the duration histogram from 10 s up.
+ */
+const LIFETIME_MEDIAN_SECONDS = 120;
+const LIFETIME_SIGMA = 1.5;
+const LIFETIME_BOUNDS: readonly number[] = [...DURATION_BUCKETS_SECONDS.filter((b) => b >= ALERT_CONFIG.fixedLifetime.minLowerBoundSeconds), Infinity];
+
+/** Standard normal CDF (Abramowitz-Stegun 7.1.26 for erf, error < 1.5e-7). */
+function normalCdf(z: number): number {
+  const x = Math.abs(z) / Math.SQRT2;
+  const t = 1 / (1 + 0.3275911 * x);
+  const erf = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
+  return z >= 0 ? (1 + erf) / 2 : (1 - erf) / 2;
+}
+
+const lifetimeCdf = (seconds: number): number =>
+  seconds === Infinity ? 1 : normalCdf((Math.log(seconds) - Math.log(LIFETIME_MEDIAN_SECONDS)) / LIFETIME_SIGMA);
+
+/** Share of closes per bucket (upper bound); the first holds everything up to it. */
+const LIFETIME_SHARES: ReadonlyMap<number, number> = new Map(LIFETIME_BOUNDS.map((upper, i) => [upper, lifetimeCdf(upper) - (i === 0 ? 0 : lifetimeCdf(LIFETIME_BOUNDS[i - 1] as number))]));
+
+/** Share of closes that browsers report (ws-close-agent/browser on the page). */
+const REPORTED_SHARE = 0.6;
+/** Share of client reports where the server sent a code and the browser saw 1006, in normal operation (mobile networks). */
+const LOST_FRAME_SHARE = 0.003;
 
 /** A slow random wobble of the load (mean-reverting, about ±10 %), one per scenario. */
 function createWobble(seed: number): (minute: number) => number {
@@ -133,9 +177,32 @@ function serviceTraffic(minute: number, wobble: (minute: number) => number, opti
   }
   closes.set(1006, closeRate * abnormal);
   closes.set(1000, closeRate * Math.max(rest, 0));
+  // Clients come back after the normal closes; a scenario adds the reconnects its extra closes cause, if any can.
+  const reconnects = new Map<string, number>();
+  for (const [code, share] of RECONNECT_SHARES) reconnects.set(classify(code).codename, (closes.get(code) ?? 0) * share);
   for (const [code, rate] of options.extraCloses ?? []) closes.set(code, (closes.get(code) ?? 0) + rate);
   const opened = options.opened ?? closeRate * 1.001;
+  if (serverAbnormal > 0) reconnects.set('CLOSE_ABNORMAL', (reconnects.get('CLOSE_ABNORMAL') ?? 0) + closeRate * serverAbnormal * 0.8);
+  for (const [codename, rate] of options.extraReconnects ?? []) reconnects.set(codename, (reconnects.get(codename) ?? 0) + rate);
+  let allCloses = closeRate * serverAbnormal;
+  for (const rate of closes.values()) allCloses += rate;
+  const lifetimes = new Map<number, number>();
+  for (const [upper, share] of LIFETIME_SHARES) lifetimes.set(upper, allCloses * share + (options.extraLifetimes?.get(upper) ?? 0));
+  const reported = closeRate * REPORTED_SHARE;
+  const lost = reported * (options.lostFrameShare ?? LOST_FRAME_SHARE);
+  const reportedAbnormal = closeRate * (abnormal + serverAbnormal) * REPORTED_SHARE;
+  const reportedClean = Math.max(0, reported - reportedAbnormal - lost);
   return {
+    reconnects,
+    lifetimes,
+    clientReports: {
+      closes: new Map([
+        [reportKey(1000, true), reportedClean * 0.75],
+        [reportKey(1001, true), reportedClean * 0.25],
+        [reportKey(1006, false), reportedAbnormal + lost],
+      ]),
+      lost,
+    },
     up: true,
     closes,
     serverAbnormal: closeRate * serverAbnormal,
@@ -405,7 +472,19 @@ export const SCENARIOS: readonly Scenario[] = [
     step: 1,
     seed: 505,
     targets: [{ job: 'admin-socket', instance: '10.0.1.5:9464' }],
-    traffic: () => ({ up: true, closes: codes([[1006, 1 / 240]]), opened: 1 / 240 }),
+    // Every connection dies idle at 30 s and comes back: a fixed lifetime and reconnects, at a volume no guard lets through.
+    traffic: () => ({
+      up: true,
+      closes: codes([[1006, 1 / 240]]),
+      opened: 1 / 240,
+      reconnects: new Map([['CLOSE_ABNORMAL', 0.8 / 240]]),
+      lifetimes: new Map([
+        [10, 0],
+        [30, 0],
+        [60, 1 / 240],
+        [Infinity, 0],
+      ]),
+    }),
   },
   deployScenario(),
   gatewayScenario(
@@ -475,6 +554,79 @@ export const SCENARIOS: readonly Scenario[] = [
         initiators: new Map([[1006, 'server' as const]]),
       };
     },
+  ),
+  gatewayScenario(
+    {
+      name: 'reconnect-storm',
+      description:
+        'the upstream crashes at 10:00: its 6000 connections drop within a minute (1006 from the server side) and the clients ' +
+        'all reconnect within 3 minutes (previous codename CLOSE_ABNORMAL)',
+      from: at(8),
+      to: at(11, 30),
+      seed: 1401,
+      anomaly: {
+        start: at(10),
+        end: at(10, 5),
+        mustFire: [ALERT.reconnectStorm],
+        mayFire: [ALERT.abnormalHigh, ALERT.abnormalSpike],
+      },
+    },
+    (minute) => {
+      if (minute === at(10)) return { extraCloses: codes([[1006, 6000 / 60]]), initiators: new Map([[1006, 'server' as const]]) };
+      if (inWindow(minute, at(10), at(10, 4))) return { extraReconnects: new Map([['CLOSE_ABNORMAL', 6000 / 180]]) };
+      return undefined;
+    },
+  ),
+  gatewayScenario(
+    {
+      name: 'upstream-restart',
+      description:
+        'a planned restart of the upstream at 11:00: its 6000 connections get 1012 (service restart) within a minute and every client ' +
+        'reconnects within 3 minutes; no abnormal wave, so no storm',
+      from: at(9),
+      to: at(12, 30),
+      seed: 1402,
+    },
+    (minute) => {
+      if (minute === at(11)) return { extraCloses: codes([[1012, 6000 / 60]]) };
+      if (inWindow(minute, at(11), at(11, 4))) return { extraReconnects: new Map([['SERVICE_RESTART', 6000 / 180]]) };
+      return undefined;
+    },
+  ),
+  gatewayScenario(
+    {
+      name: 'idle-timeout-30s',
+      description:
+        'at 10:00 a new load balancer with a 30 s idle timeout goes in front: the idle 40 % of connections die at 30.0 s ' +
+        '(1006, the 30-60 s bucket of the duration histogram) for an hour',
+      from: at(8),
+      to: at(11, 30),
+      seed: 1403,
+      anomaly: {
+        start: at(10),
+        end: at(11),
+        mustFire: [ALERT.fixedLifetime],
+        mayFire: [ALERT.abnormalHigh, ALERT.abnormalSpike],
+      },
+    },
+    (minute) => {
+      if (!inWindow(minute, at(10), at(11))) return undefined;
+      const killed = 0.4 * MEAN_CLOSES_PER_SECOND * diurnalFactor(minute);
+      return { extraCloses: codes([[1006, killed]]), extraLifetimes: new Map([[60, killed]]), extraReconnects: new Map([['CLOSE_ABNORMAL', killed * 0.8]]) };
+    },
+  ),
+  gatewayScenario(
+    {
+      name: 'close-frames-lost',
+      description:
+        'at 10:00 a proxy in between starts eating close frames for 20 % of the reported connections for 30 minutes ' +
+        '(the server sent 1000 or 1001, the browser saw 1006), on a normal 0.3 %',
+      from: at(8),
+      to: at(11, 30),
+      seed: 1404,
+      anomaly: { start: at(10), end: at(10, 30), mustFire: [ALERT.closeFramesLost], mayFire: [] },
+    },
+    (minute) => (inWindow(minute, at(10), at(10, 30)) ? { lostFrameShare: 0.2 } : undefined),
   ),
   gatewayScenario(
     {

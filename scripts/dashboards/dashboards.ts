@@ -1,5 +1,6 @@
 /** The committed dashboard files and their contents; `npm run generate` writes them. */
 import { buildDrilldown } from './drilldown.js';
+import { buildExplain } from './explain.js';
 import type { Dashboard } from './grafana.js';
 import { buildOverview } from './overview.js';
 
@@ -8,6 +9,7 @@ export function buildDashboards(): ReadonlyMap<string, Dashboard> {
   return new Map([
     ['ws-close-overview.json', buildOverview()],
     ['ws-close-drilldown.json', buildDrilldown()],
+    ['ws-close-explain.json', buildExplain()],
   ]);
 }
 

@@ -21,7 +21,7 @@ export function buildDrilldown(): Dashboard {
         type: 'link',
         title: 'Overview',
         icon: 'dashboard',
-        url: `/d/${OVERVIEW_UID}/websocket-close-codes-overview?\${__url_time_range}&\${datasource:queryparam}&\${job:queryparam}&\${instance:queryparam}`,
+        url: `/d/${OVERVIEW_UID}/websocket-close-codes-overview?\${__url_time_range}&\${datasource:queryparam}&\${cluster:queryparam}&\${job:queryparam}&\${instance:queryparam}`,
         targetBlank: false,
         keepTime: false,
         includeVars: false,

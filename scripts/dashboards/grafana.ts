@@ -1,8 +1,38 @@
 /**
  * A small typed model of the Grafana dashboard JSON (schemaVersion 39) this
- * project needs, and builders that fill in Grafana's defaults, so the two
- * dashboards read as a list of panels and queries.
+ * project needs, and builders that fill in Grafana's defaults, so the
+ * dashboards read as a list of panels and queries. Each builder's output is
+ * checked (`satisfies`) against the types of Grafana's own
+ * @grafana/grafana-foundation-sdk for the Grafana version the dashboards
+ * target (10.4, schemaVersion 39; the devDependency is pinned to it), and
+ * test/dashboards-types.test.ts type-checks these files.
  */
+import type * as sdk from '@grafana/grafana-foundation-sdk/dashboard';
+import type * as heatmapSdk from '@grafana/grafana-foundation-sdk/heatmap';
+import type * as prometheusSdk from '@grafana/grafana-foundation-sdk/prometheus';
+import type * as statSdk from '@grafana/grafana-foundation-sdk/stat';
+import type * as tableSdk from '@grafana/grafana-foundation-sdk/table';
+import type * as textSdk from '@grafana/grafana-foundation-sdk/text';
+import type * as timeseriesSdk from '@grafana/grafana-foundation-sdk/timeseries';
+
+/** The JSON form of an SDK type: its enums as the literal values Grafana stores, arrays and objects alike. */
+export type Wire<T> = T extends string
+  ? `${T}`
+  : T extends number | boolean | null | undefined
+    ? T
+    : T extends readonly (infer U)[]
+      ? Wire<U>[]
+      : { [K in keyof T as T[K] extends (...args: never[]) => unknown ? never : K]: Wire<T[K]> };
+
+/** A template variable as the SDK types it; `current` may be empty (Grafana fills it in), `definition` is the query editor's text. */
+type SdkVariable = Omit<Wire<sdk.VariableModel>, 'current'> & { current: Wire<sdk.VariableOption> | Record<string, never>; definition?: string };
+
+/** A panel as the SDK types it, with Prometheus queries. */
+export type SdkPanel = Wire<Omit<sdk.Panel, 'targets'>> & { targets?: Wire<prometheusSdk.dataquery>[] };
+/** A dashboard as the SDK types it, its rows holding such panels. */
+export type SdkDashboard = Omit<Wire<sdk.Dashboard>, 'panels'> & {
+  panels?: (SdkPanel | (Omit<Wire<sdk.RowPanel>, 'panels'> & { panels: SdkPanel[] }))[];
+};
 
 export const SCHEMA_VERSION = 39;
 
@@ -35,9 +65,9 @@ export interface Panel {
   gridPos: GridPos;
   datasource?: typeof DATASOURCE;
   targets?: Target[];
-  fieldConfig?: { defaults: Record<string, unknown>; overrides: unknown[] };
+  fieldConfig?: Wire<sdk.FieldConfigSource>;
   options?: Record<string, unknown>;
-  transformations?: unknown[];
+  transformations?: Wire<sdk.DataTransformerConfig>[];
   collapsed?: boolean;
   panels?: Panel[];
 }
@@ -56,17 +86,17 @@ export interface Dashboard {
   title: string;
   description: string;
   tags: string[];
-  timezone: 'browser';
+  timezone: string;
   editable: boolean;
   graphTooltip: 1;
   schemaVersion: number;
   version: number;
   time: { from: string; to: string };
   refresh: string;
-  fiscalYearStartMonth: 0;
+  fiscalYearStartMonth: number;
   liveNow: false;
-  weekStart: '';
-  links: unknown[];
+  weekStart: string;
+  links: Wire<sdk.DashboardLink>[];
   annotations: { list: unknown[] };
   templating: { list: Variable[] };
   panels: Panel[];
@@ -91,7 +121,7 @@ function targets(queries: readonly Query[]): Target[] {
     instant: q.instant ?? false,
     format: q.format ?? (q.instant ? 'table' : 'time_series'),
     editorMode: 'code',
-  }));
+  })) satisfies Wire<prometheusSdk.dataquery>[];
 }
 
 /** Size of a panel; the layout places it. */
@@ -107,9 +137,9 @@ export interface ThresholdStep {
   value: number | null;
 }
 
-const thresholds = (steps: readonly ThresholdStep[] = [{ color: 'green', value: null }]): Record<string, unknown> => ({
+const thresholds = (steps: readonly ThresholdStep[] = [{ color: 'green', value: null }]): Wire<sdk.ThresholdsConfig> => ({
   mode: 'absolute',
-  steps,
+  steps: [...steps],
 });
 
 export function timeseries(
@@ -118,7 +148,7 @@ export function timeseries(
   queries: readonly Query[],
   options: { unit: string; size?: Size; stack?: boolean; log?: boolean; max?: number; thresholdLine?: ThresholdStep[] },
 ): PanelDraft {
-  const custom: Record<string, unknown> = {
+  const custom: Wire<timeseriesSdk.FieldConfig> = {
     drawStyle: 'line',
     lineWidth: 1,
     fillOpacity: options.stack ? 60 : 10,
@@ -129,7 +159,7 @@ export function timeseries(
     thresholdsStyle: { mode: options.thresholdLine ? 'line+area' : 'off' },
   };
   if (options.log) custom.scaleDistribution = { type: 'log', log: 10 };
-  const defaults: Record<string, unknown> = {
+  const defaults: Wire<sdk.FieldConfig> = {
     unit: options.unit,
     color: { mode: 'palette-classic' },
     custom,
@@ -147,7 +177,7 @@ export function timeseries(
     options: {
       legend: { displayMode: 'table', placement: 'right', showLegend: true, calcs: ['mean', 'max', 'lastNotNull'], sortBy: 'Max', sortDesc: true },
       tooltip: { mode: 'multi', sort: 'desc' },
-    },
+    } satisfies Wire<timeseriesSdk.Options>,
   };
 }
 
@@ -157,7 +187,7 @@ export function stat(
   query: Query,
   options: { unit: string; size?: Size; thresholds?: ThresholdStep[]; decimals?: number },
 ): PanelDraft {
-  const defaults: Record<string, unknown> = {
+  const defaults: Wire<sdk.FieldConfig> = {
     unit: options.unit,
     color: { mode: 'thresholds' },
     thresholds: thresholds(options.thresholds),
@@ -178,7 +208,9 @@ export function stat(
       justifyMode: 'auto',
       orientation: 'auto',
       textMode: 'auto',
-    },
+      wideLayout: true,
+      showPercentChange: false,
+    } satisfies Wire<statSdk.Options>,
   };
 }
 
@@ -201,10 +233,15 @@ export function table(
     datasource: DATASOURCE,
     targets: targets([{ ...query, instant: true, format: 'table' }]),
     fieldConfig: {
-      defaults: { unit: options.unit ?? 'short', decimals: 0, custom: { align: 'auto' }, thresholds: thresholds() },
+      defaults: {
+        unit: options.unit ?? 'short',
+        decimals: 0,
+        custom: { align: 'auto' } satisfies Partial<Wire<tableSdk.FieldConfig>>,
+        thresholds: thresholds(),
+      },
       overrides,
     },
-    options: { showHeader: true, cellHeight: 'sm', sortBy: [{ displayName: options.valueName, desc: true }] },
+    options: { frameIndex: 0, showHeader: true, cellHeight: 'sm', sortBy: [{ displayName: options.valueName, desc: true }] } satisfies Wire<tableSdk.Options>,
     transformations: [{ id: 'organize', options: { excludeByName: { Time: true }, indexByName, renameByName: { Value: options.valueName } } }],
   };
 }
@@ -217,11 +254,11 @@ export function heatmap(title: string, description: string, query: Query, option
     size: options.size ?? { w: 12, h: 8 },
     datasource: DATASOURCE,
     targets: targets([{ ...query, format: 'heatmap', legend: '{{le}}' }]),
-    fieldConfig: { defaults: { custom: { scaleDistribution: { type: 'linear' } } }, overrides: [] },
+    fieldConfig: { defaults: { custom: { scaleDistribution: { type: 'linear' } } satisfies Wire<heatmapSdk.FieldConfig> }, overrides: [] },
     options: {
       calculate: false,
       cellGap: 1,
-      color: { mode: 'scheme', scheme: 'Oranges', scale: 'exponential', exponent: 0.5, fill: 'dark-orange', steps: 64 },
+      color: { mode: 'scheme', scheme: 'Oranges', scale: 'exponential', exponent: 0.5, fill: 'dark-orange', steps: 64, reverse: false },
       yAxis: { axisPlacement: 'left', unit: 's' },
       rowsFrame: { layout: 'auto' },
       cellValues: { unit: 'short' },
@@ -229,7 +266,8 @@ export function heatmap(title: string, description: string, query: Query, option
       legend: { show: true },
       exemplars: { color: 'rgba(255,0,255,0.7)' },
       filterValues: { le: 1e-9 },
-    },
+      showValue: 'auto',
+    } satisfies Wire<heatmapSdk.Options>,
   };
 }
 
@@ -239,7 +277,7 @@ export function text(title: string, description: string, content: string, option
     title,
     description,
     size: options.size ?? { w: 12, h: 10 },
-    options: { mode: 'markdown', content, code: { language: 'plaintext', showLineNumbers: false, showMiniMap: false } },
+    options: { mode: 'markdown', content, code: { language: 'plaintext', showLineNumbers: false, showMiniMap: false } } satisfies Wire<textSdk.Options>,
   };
 }
 
@@ -285,7 +323,7 @@ export function datasourceVariable(): Variable {
     multi: false,
     current: {},
     options: [],
-  };
+  } satisfies SdkVariable;
 }
 
 /** A query variable filled by label_values(); `All` matches every value. */
@@ -293,7 +331,7 @@ export function labelValuesVariable(
   name: string,
   label: string,
   query: string,
-  options: { multi?: boolean; hide?: 0 | 2; sort?: 'alphabetical' | 'numerical' } = {},
+  options: { multi?: boolean; hide?: 0 | 2; sort?: 'alphabetical' | 'numerical'; allValue?: string } = {},
 ): Variable {
   return {
     name,
@@ -308,11 +346,11 @@ export function labelValuesVariable(
     // Grafana's codes: 1 alphabetical ascending, 3 numerical ascending.
     sort: options.sort === 'numerical' ? 3 : 1,
     includeAll: true,
-    allValue: '.+',
+    allValue: options.allValue ?? '.+',
     multi: options.multi ?? true,
     current: { selected: true, text: ['All'], value: ['$__all'] },
     options: [],
-  };
+  } satisfies SdkVariable;
 }
 
 export interface DashboardFields {
@@ -320,7 +358,7 @@ export interface DashboardFields {
   title: string;
   description: string;
   tags: string[];
-  links: unknown[];
+  links: Wire<sdk.DashboardLink>[];
   variables: Variable[];
   panels: readonly PanelDraft[];
 }
@@ -358,5 +396,5 @@ export function dashboard(fields: DashboardFields): Dashboard {
     },
     templating: { list: fields.variables },
     panels: layOut(fields.panels),
-  };
+  } satisfies SdkDashboard;
 }

@@ -23,12 +23,14 @@ export const DRILLDOWN_UID = 'ws-close-drilldown';
 export function commonVariables(): ReturnType<typeof datasourceVariable>[] {
   return [
     datasourceVariable(),
-    labelValuesVariable('job', 'job', `label_values(${METRICS.openedTotal}, job)`),
-    labelValuesVariable('instance', 'instance', `label_values(${METRICS.openedTotal}{job=~"$job"}, instance)`),
+    // Optional: empty where Prometheus sets no `cluster` label; `All` (.*) then matches every series.
+    labelValuesVariable('cluster', 'cluster', `label_values(${METRICS.openedTotal}, cluster)`, { allValue: '.*' }),
+    labelValuesVariable('job', 'job', `label_values(${METRICS.openedTotal}{cluster=~"$cluster"}, job)`),
+    labelValuesVariable('instance', 'instance', `label_values(${METRICS.openedTotal}{cluster=~"$cluster", job=~"$job"}, instance)`),
   ];
 }
 
-const KEEP_VARIABLES = '${__url_time_range}&${datasource:queryparam}&${job:queryparam}&${instance:queryparam}';
+const KEEP_VARIABLES = '${__url_time_range}&${datasource:queryparam}&${cluster:queryparam}&${job:queryparam}&${instance:queryparam}';
 
 /** The close-code table as markdown, with how the dashboards count each row. */
 export function closeCodeReference(): string {

@@ -1,6 +1,6 @@
 /**
  * PromQL shared by the dashboards: every selector carries the dashboard's
- * `job` and `instance` filters; rates use Grafana's $__rate_interval.
+ * `job`, `instance` and (optional) `cluster` filters; rates use Grafana's $__rate_interval.
  * Counters only have series once something happened, so shares fall back
  * to 0 for a missing numerator and to "no data" (not NaN) for no closes.
  */
@@ -9,7 +9,8 @@ import { ABNORMAL_CODE, ERROR_CODENAME_REGEX } from '../alerts/close-classes.js'
 
 export const METRICS = metricNames(DEFAULT_PREFIX);
 
-const FILTER = ['job=~"$job"', 'instance=~"$instance"'];
+// `cluster` is optional: its `All` is `.*`, which also matches series without the label.
+const FILTER = ['job=~"$job"', 'instance=~"$instance"', 'cluster=~"$cluster"'];
 
 /** `metric{job=~"$job", instance=~"$instance", ...extra}` */
 export function selector(metric: string, ...extra: string[]): string {

@@ -9,7 +9,17 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLOSE_CODE_TABLE, rangeText } from '../../src/codes/close-codes.js';
-import { DEFAULT_PREFIX, INITIATORS, metricNames, SIDES, UPGRADE_FAILURE_REASONS, VIOLATION_KINDS } from '../../src/codes/vocabulary.js';
+import {
+  ABNORMAL_CAUSES,
+  ABNORMAL_SIDES,
+  CLIENT_REPORT_REJECT_REASONS,
+  DEFAULT_PREFIX,
+  INITIATORS,
+  metricNames,
+  SIDES,
+  UPGRADE_FAILURE_REASONS,
+  VIOLATION_KINDS,
+} from '../../src/codes/vocabulary.js';
 
 // ---------------------------------------------------------------------------
 // PromQL vocabulary
@@ -26,7 +36,19 @@ export const SPEC_SERIES: ReadonlySet<string> = new Set([
   `${names.durationSeconds}_count`,
   names.upgradeFailuresTotal,
   names.protocolViolationsTotal,
+  names.abnormalClosuresTotal,
+  ...histogramSeries(names.closeHandshakeDurationSeconds),
+  names.closeHandshakesUnansweredTotal,
+  names.reconnectsTotal,
+  ...histogramSeries(names.reconnectDelaySeconds),
+  names.clientClosesTotal,
+  names.closeMismatchesTotal,
+  names.clientReportsRejectedTotal,
 ]);
+
+function histogramSeries(name: string): string[] {
+  return [`${name}_bucket`, `${name}_sum`, `${name}_count`];
+}
 
 const CODE_RANGE_TEXTS = new Set(CLOSE_CODE_TABLE.filter((r) => r.from !== r.to).map(rangeText));
 
@@ -49,8 +71,13 @@ export const SPEC_LABELS: ReadonlyMap<string, (value: string) => boolean> = new 
   ['codename', oneOf(CLOSE_CODE_TABLE.map((r) => r.codename))],
   ['category', oneOf(CLOSE_CODE_TABLE.map((r) => r.category))],
   ['initiator', oneOf(INITIATORS)],
-  ['reason', oneOf(UPGRADE_FAILURE_REASONS)],
-  ['side', oneOf(SIDES)],
+  ['reason', oneOf([...UPGRADE_FAILURE_REASONS, ...CLIENT_REPORT_REJECT_REASONS])],
+  ['side', oneOf([...SIDES, ...ABNORMAL_SIDES])],
+  ['cause', oneOf(ABNORMAL_CAUSES)],
+  ['previous_codename', oneOf(CLOSE_CODE_TABLE.map((r) => r.codename))],
+  ['server_codename', oneOf(CLOSE_CODE_TABLE.map((r) => r.codename))],
+  ['client_codename', oneOf(CLOSE_CODE_TABLE.map((r) => r.codename))],
+  ['clean', oneOf(['true', 'false'])],
   ['kind', oneOf(VIOLATION_KINDS)],
   ['le', anything],
   // Added by Prometheus; `cluster` by multi-cluster setups (external labels, relabelling).
@@ -145,6 +172,14 @@ export interface PrometheusOptions {
   readonly intervalSeconds: number;
   readonly binary?: string;
   readonly readyTimeoutMs?: number;
+  /** Agent mode (`--enable-feature=agent`): scrape and remote-write only, no rules, no queries. */
+  readonly agent?: boolean;
+  /** Labels the targets get (static_configs labels). */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** More top-level configuration (e.g. `alerting`). */
+  readonly extraConfig?: Record<string, unknown>;
+  /** More command-line flags. */
+  readonly extraArgs?: readonly string[];
 }
 
 function sleep(ms: number): Promise<void> {
@@ -160,8 +195,9 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
     config,
     JSON.stringify({
       global: { scrape_interval: interval, scrape_timeout: interval, evaluation_interval: interval },
-      rule_files: options.ruleFiles,
-      scrape_configs: [{ job_name: options.job, static_configs: [{ targets: options.targets }] }],
+      ...(options.agent ? {} : { rule_files: options.ruleFiles }),
+      scrape_configs: [{ job_name: options.job, static_configs: [{ targets: options.targets, ...(options.labels ? { labels: options.labels } : {}) }] }],
+      ...options.extraConfig,
     }),
   );
   let lastError: unknown;
@@ -171,7 +207,15 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
     const url = `http://127.0.0.1:${port}`;
     const child = spawn(
       options.binary ?? process.env.PROMETHEUS ?? 'prometheus',
-      [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, `data-${attempt}`)}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+      [
+        `--config.file=${config}`,
+        ...(options.agent
+          ? ['--enable-feature=agent', `--storage.agent.path=${join(dir, `data-${attempt}`)}`]
+          : [`--storage.tsdb.path=${join(dir, `data-${attempt}`)}`]),
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--log.level=warn',
+        ...(options.extraArgs ?? []),
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';
@@ -193,7 +237,7 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
         const response = await fetch(`${url}/-/ready`);
         if (response.ok) return { url, child, log: () => output, stop };
       } catch {
-        // not listening yet
+        // Not listening yet.
       }
       await sleep(100);
     }

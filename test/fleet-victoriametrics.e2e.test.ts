@@ -1,0 +1,268 @@
+/**
+ * A fleet and a second engine: three built agents (echo mode), scraped by a
+ * real Prometheus in agent mode that remote-writes into a real
+ * VictoriaMetrics (Debian `victoria-metrics`) with the external label
+ * `cluster="fleet-a"`; a real `vmalert` evaluates the committed rule files
+ * against VictoriaMetrics and writes its records back. A Prometheus server
+ * scrapes the same agents (with the same `cluster` label) and evaluates the
+ * same rules. Every dashboard query runs against both backends.
+ *
+ * Needs `npm run build` first, `prometheus`, `victoria-metrics` and `vmalert`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import YAML from 'yaml';
+import { RULE_FILES } from '../scripts/alerts/rule-files.js';
+import { RECORD } from '../scripts/alerts/rules.js';
+import type { Dashboard, Panel } from '../scripts/dashboards/grafana.js';
+import { startAgentProcess, type AgentProcess } from './helpers/agent-process.js';
+import { startWebhookReceiver, type WebhookReceiver } from './helpers/alertmanager.js';
+import { findFreePort, queryPrometheus, startPrometheus, type PrometheusProcess, type QueryResult } from './helpers/prometheus.js';
+
+const root = (path: string): string => fileURLToPath(new URL(`../${path}`, import.meta.url));
+const AGENT = root('dist/esm/agent/main.js');
+const RULES = Object.values(RULE_FILES).map(root);
+const JOB = 'ws-fleet';
+const CLUSTER = 'fleet-a';
+const DASHBOARD_FILES = ['ws-close-overview.json', 'ws-close-drilldown.json', 'ws-close-explain.json'];
+
+const VARIABLES: Readonly<Record<string, string>> = {
+  datasource: 'prometheus',
+  cluster: CLUSTER,
+  job: JOB,
+  instance: '.+',
+  code: '1000|1006|4001',
+  codename: 'CLOSE_NORMAL|CLOSE_ABNORMAL|APPLICATION',
+  __rate_interval: '20s',
+  __interval: '2s',
+  __range: '5m',
+};
+
+function substitute(expr: string): string {
+  return expr.replace(/\$\{(\w+)\}|\$(\w+)/g, (whole, braced?: string, bare?: string) => {
+    const value = VARIABLES[(braced ?? bare) as string];
+    if (value === undefined) throw new Error(`unknown variable ${whole} in ${expr}`);
+    return value;
+  });
+}
+
+function allPanels(panels: readonly Panel[]): Panel[] {
+  return panels.flatMap((p) => [p, ...allPanels(p.panels ?? [])]);
+}
+
+const PANEL_QUERIES = DASHBOARD_FILES.flatMap((file) => {
+  const dashboard = JSON.parse(readFileSync(root(`dashboards/${file}`), 'utf8')) as Dashboard;
+  return allPanels(dashboard.panels).flatMap((panel) =>
+    (panel.targets ?? []).map((target) => ({ name: `${file} / ${panel.title} / ${target.refId}`, expr: substitute(target.expr) })),
+  );
+});
+
+const RULE_NAMES = RULES.flatMap((file) =>
+  (YAML.parse(readFileSync(file, 'utf8')) as { groups: { rules: { record?: string; alert?: string }[] }[] }).groups.flatMap((g) =>
+    g.rules.map((r) => r.record ?? r.alert),
+  ),
+);
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Daemon {
+  readonly url: string;
+  readonly child: ChildProcess;
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts a VictoriaMetrics binary on 127.0.0.1 with `args` (plus -httpListenAddr), waiting for `/health`. */
+async function startDaemon(binary: string, args: (port: number) => string[]): Promise<Daemon> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    const port = await findFreePort();
+    const child = spawn(binary, [...args(port), `-httpListenAddr=127.0.0.1:${port}`, '-loggerLevel=WARN'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const url = `http://127.0.0.1:${port}`;
+    const stop = async (): Promise<void> => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+    };
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline && child.exitCode === null) {
+      try {
+        if ((await fetch(`${url}/health`)).ok) return { url, child, log: () => output, stop };
+      } catch {
+        // Not listening yet.
+      }
+      await sleep(100);
+    }
+    lastError = new Error(`${binary} did not become ready (exit ${child.exitCode}):\n${output}`);
+    child.kill('SIGKILL');
+    await exited;
+  }
+  throw lastError;
+}
+
+let dir = '';
+const agents: AgentProcess[] = [];
+let vm: Daemon | undefined;
+let vmalert: Daemon | undefined;
+let promAgent: PrometheusProcess | undefined;
+let prometheus: PrometheusProcess | undefined;
+let notifier: WebhookReceiver | undefined;
+
+async function vmQuery(expr: string): Promise<QueryResult> {
+  const response = await fetch(`${(vm as Daemon).url}/api/v1/query`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ query: expr }),
+  });
+  return (await response.json()) as QueryResult;
+}
+
+/** Waits (bounded) until `query(expr)` has a first value passing `accept`. */
+async function waitFor(what: string, query: (expr: string) => Promise<QueryResult>, expr: string, accept: (v: number) => boolean): Promise<void> {
+  const deadline = Date.now() + 40_000;
+  let last = '';
+  for (let attempt = 0; attempt < 400 && Date.now() < deadline; attempt += 1) {
+    const result = await query(expr);
+    const value = result.data?.result[0]?.value?.[1];
+    if (value !== undefined && accept(Number(value))) return;
+    last = JSON.stringify(result).slice(0, 300);
+    await sleep(250);
+  }
+  throw new Error(
+    `timed out waiting for ${what} (${expr}): ${last}\nvm: ${vm?.log() ?? ''}\nvmalert: ${vmalert?.log() ?? ''}\nagent: ${promAgent?.log() ?? ''}`,
+  );
+}
+
+/** A connection through `address` that echoes one message and ends with `end` (a code, or a dropped TCP connection). */
+async function connection(address: string, end: number | 'drop'): Promise<void> {
+  const ws = new WebSocket(`ws://${address}/`);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`connection (${end}) timed out`)), 5000);
+    ws.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    ws.once('open', () => ws.send('ping'));
+    ws.once('message', () => {
+      ws.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      if (end === 'drop') ws.terminate();
+      else ws.close(end);
+    });
+  });
+}
+
+async function traffic(): Promise<void> {
+  await Promise.all(agents.flatMap((a) => ([1000, 1000, 1001, 4001, 'drop'] as const).map((end) => connection(a.listen, end))));
+}
+
+beforeAll(async () => {
+  if (!existsSync(AGENT)) throw new Error(`${AGENT} is missing: run npm run build first`);
+  dir = mkdtempSync(join(tmpdir(), 'ws-close-fleet-'));
+  vm = await startDaemon('victoria-metrics', () => [
+    `-storageDataPath=${join(dir, 'vm')}`,
+    '-retentionPeriod=1d',
+    // Recent samples are hidden for 30 s by default: queries here want what was just written.
+    '-search.latencyOffset=0s',
+  ]);
+  agents.push(...(await Promise.all([0, 1, 2].map(() => startAgentProcess()))));
+  const targets = agents.map((a) => a.metricsListen);
+  promAgent = await startPrometheus({
+    agent: true,
+    targets,
+    job: JOB,
+    ruleFiles: [],
+    intervalSeconds: 1,
+    extraConfig: {
+      global: { scrape_interval: '1s', scrape_timeout: '1s', external_labels: { cluster: CLUSTER } },
+      remote_write: [{ url: `${vm.url}/api/v1/write`, queue_config: { batch_send_deadline: '1s' } }],
+    },
+  });
+  prometheus = await startPrometheus({ targets, job: JOB, ruleFiles: RULES, intervalSeconds: 1, labels: { cluster: CLUSTER } });
+  notifier = await startWebhookReceiver();
+  vmalert = await startDaemon('vmalert', () => [
+    ...RULES.map((r) => `-rule=${r}`),
+    `-datasource.url=${(vm as Daemon).url}`,
+    `-remoteWrite.url=${(vm as Daemon).url}`,
+    `-notifier.url=${(notifier as WebhookReceiver).url}`,
+    '-evaluationInterval=1s',
+  ]);
+  // Two rounds with scrapes between them, so that rates see increases.
+  await traffic();
+  await waitFor(
+    'all three agents in VictoriaMetrics',
+    vmQuery,
+    `count(websocket_connections_opened_total{cluster="${CLUSTER}", job="${JOB}"})`,
+    (n) => n === 3,
+  );
+  await traffic();
+  await waitFor('round 2 in VictoriaMetrics', vmQuery, `sum(websocket_connections_closed_total{cluster="${CLUSTER}", code="1000"})`, (n) => n >= 12);
+  await waitFor(
+    'round 2 in Prometheus',
+    (e) => queryPrometheus((prometheus as PrometheusProcess).url, e),
+    `sum(websocket_connections_closed_total{code="1000"})`,
+    (n) => n >= 12,
+  );
+  await waitFor('vmalert records in VictoriaMetrics', vmQuery, `sum(${RECORD.closeRate}{cluster="${CLUSTER}"})`, (v) => v > 0);
+}, 90_000);
+
+afterAll(async () => {
+  await vmalert?.stop();
+  await promAgent?.stop();
+  await prometheus?.stop();
+  await vm?.stop();
+  await notifier?.close();
+  await Promise.all(agents.map((a) => a.stop(5000).catch(() => undefined)));
+  if (dir !== '') rmSync(dir, { recursive: true, force: true });
+}, 30_000);
+
+describe('three agents -> Prometheus (agent mode) -> VictoriaMetrics, rules in vmalert', () => {
+  it('VictoriaMetrics holds every agent under the cluster label, and vmalert recorded per cluster and job', async () => {
+    const opened = await vmQuery(`count by (cluster, job) (websocket_connections_opened_total)`);
+    expect(opened.data?.result).toEqual([{ metric: { cluster: CLUSTER, job: JOB }, value: [expect.any(Number), '3'] }]);
+    const record = await vmQuery(RECORD.closeRate);
+    expect(record.data?.result.map((r) => r.metric)).toEqual([{ __name__: RECORD.closeRate, cluster: CLUSTER, job: JOB }]);
+  });
+
+  it('vmalert loaded every rule of both files and evaluates each without error', async () => {
+    const body = (await (await fetch(`${(vmalert as Daemon).url}/api/v1/rules`)).json()) as {
+      data: { groups: { rules: { name: string; lastError?: string; health?: string }[] }[] };
+    };
+    const loaded = body.data.groups.flatMap((g) => g.rules);
+    expect(loaded.map((r) => r.name).sort()).toEqual([...RULE_NAMES].sort());
+    for (const rule of loaded) expect(rule.lastError ?? '', rule.name).toBe('');
+  });
+});
+
+describe.each([
+  { backend: 'VictoriaMetrics', query: (expr: string) => vmQuery(expr) },
+  { backend: 'Prometheus', query: (expr: string) => queryPrometheus((prometheus as PrometheusProcess).url, expr) },
+])('every dashboard query against $backend', ({ query }) => {
+  it.each(PANEL_QUERIES)('$name', async ({ expr }) => {
+    const result = await query(expr);
+    expect(result.error, expr).toBeUndefined();
+    expect(result.status, expr).toBe('success');
+  });
+
+  it('the main panels show the fleet', async () => {
+    for (const title of ['Close rate by codename', 'Active connections', 'Opened vs closed']) {
+      const queries = PANEL_QUERIES.filter((q) => q.name.startsWith(`ws-close-overview.json / ${title} /`));
+      expect(queries.length, title).toBeGreaterThan(0);
+      for (const { expr, name } of queries) expect((await query(expr)).data?.result.length ?? 0, name).toBeGreaterThan(0);
+    }
+  });
+});
