@@ -262,7 +262,7 @@ async function openAndClose(agent: AgentProcess, url: string, headers: Record<st
   ws.on('error', () => undefined);
   await opened(ws);
   const pid = await new Promise<string>((resolve) => {
-    ws.once('message', (data) => resolve(String(data)));
+    ws.once('message', (data) => resolve((data as Buffer).toString()));
     ws.send('!pid');
   });
   ws.close(1000);
