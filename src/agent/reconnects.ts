@@ -29,11 +29,56 @@ export const MAX_WAITING_OPENINGS = 4096;
 /** Counts a reconnect: `origin` is who opened the new connection (a worker id; 0 in one process). */
 export type OnReconnect = (origin: number, previous: number, delayMs: number) => void;
 
+/**
+ * Openings that matched no ending, kept for LATE_ENDING_MS in a ring of
+ * MAX_WAITING_OPENINGS slots with a Map from hash to slot (a slot whose key
+ * opened again or was matched is stale and skipped): O(1) per call, and no
+ * Map iteration (V8 makes each new iterator skip every deleted entry).
+ */
+class WaitingOpenings {
+  private readonly slots = new Map<number, number>();
+  private readonly hashes = new Float64Array(MAX_WAITING_OPENINGS);
+  private readonly at = new Float64Array(MAX_WAITING_OPENINGS);
+  private readonly origins = new Float64Array(MAX_WAITING_OPENINGS);
+  private head = 0;
+  private tail = 0;
+
+  get size(): number {
+    return this.slots.size;
+  }
+
+  add(hash: number, atMs: number, origin: number): void {
+    const cap = MAX_WAITING_OPENINGS;
+    while (this.head < this.tail && (this.tail - this.head === cap || atMs - (this.at[this.head % cap] as number) > LATE_ENDING_MS)) this.dropFront();
+    const i = this.tail++;
+    this.hashes[i % cap] = hash;
+    this.at[i % cap] = atMs;
+    this.origins[i % cap] = origin;
+    this.slots.set(hash, i);
+  }
+
+  /** The waiting opening of `hash` (its time and origin in `found`), removed; false when none. */
+  take(hash: number, found: [number, number]): boolean {
+    const i = this.slots.get(hash);
+    if (i === undefined) return false;
+    this.slots.delete(hash);
+    found[0] = this.at[i % MAX_WAITING_OPENINGS] as number;
+    found[1] = this.origins[i % MAX_WAITING_OPENINGS] as number;
+    return true;
+  }
+
+  private dropFront(): void {
+    const i = this.head++;
+    const hash = this.hashes[i % MAX_WAITING_OPENINGS] as number;
+    if (this.slots.get(hash) === i) this.slots.delete(hash);
+  }
+}
+
 /** The table, tolerant of endings reported a little after the next opening. */
 export class AgentReconnects implements ReconnectSink {
   readonly table: ReconnectTable;
-  /** hash -> [opened at (epoch ms), origin], in insertion (= arrival) order. */
-  private readonly waiting = new Map<number, [number, number]>();
+  private readonly waiting = new WaitingOpenings();
+  private readonly found: [number, number] = [0, 0];
   private lastEnd = 0;
 
   constructor(
@@ -45,35 +90,24 @@ export class AgentReconnects implements ReconnectSink {
     this.lastEnd = now;
   }
 
-  /** Unmatched openings waiting (for tests: bounded). */
+  /** Unmatched openings waiting (bounded by MAX_WAITING_OPENINGS). */
   get waitingCount(): number {
     return this.waiting.size;
   }
 
   opened(hash: number, atMs: number, origin = 0): void {
     const delay = this.table.opened(hash, atMs);
-    if (delay >= 0) {
-      this.onReconnect(origin, this.table.previous, delay);
-      return;
-    }
-    const w = this.waiting;
-    w.delete(hash);
-    w.set(hash, [atMs, origin]);
-    if (w.size > MAX_WAITING_OPENINGS) w.delete(w.keys().next().value as number);
-    // Drop the stale ones from the front (arrival order is close to time order).
-    for (const [h, [at]] of w) {
-      if (atMs - at <= LATE_ENDING_MS) break;
-      w.delete(h);
-    }
+    if (delay >= 0) this.onReconnect(origin, this.table.previous, delay);
+    else this.waiting.add(hash, atMs, origin);
   }
 
   ended(hash: number, codename: number, atMs: number): void {
-    const open = this.waiting.get(hash);
-    if (open !== undefined) {
-      this.waiting.delete(hash);
+    const open = this.found;
+    if (this.waiting.take(hash, open)) {
       const delay = open[0] - atMs;
       // An opening after this ending, reported before it: that opening was the reconnect, and the ending is used up.
-      if (delay >= 0 && delay <= this.table.windowMs) {
+      // (Not at the same instant: that is a connection's own opening, ended at once.)
+      if (delay > 0 && delay <= this.table.windowMs) {
         this.onReconnect(open[1], codename, delay);
         return;
       }
