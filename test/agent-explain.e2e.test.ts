@@ -332,6 +332,7 @@ describe('agent mode: reconnects by --client-key', () => {
       (s) => sumOf(s.samples, 'websocket_reconnects_total') - sumOf(before.samples, 'websocket_reconnects_total') >= N - 1,
     );
     expect(e.reconnects).toEqual({ CLOSE_NORMAL: N - 1 });
+    console.log(`--workers 2: ${N - 1} reconnects, ${crossed} of them to the other worker, all ${e.reconnects.CLOSE_NORMAL} counted`);
     expect(agent.lines.join('\n') + agent.stderr()).not.toContain(secret);
   });
 
