@@ -25,6 +25,7 @@ import * as frameScanner from './cases/frame-scanner.mjs';
 import * as otelRecord from './cases/otel-record.mjs';
 import * as clientReports from './cases/client-reports.mjs';
 import * as recentCloses from './cases/recent-closes.mjs';
+import * as reconnectTracking from './cases/reconnect-tracking.mjs';
 
 const CASES = [
   recordClose,
@@ -38,6 +39,7 @@ const CASES = [
   otelRecord,
   clientReports,
   recentCloses,
+  reconnectTracking,
 ];
 
 /** Seconds each case may take (quick, full); the sums stay under 2 and 10 minutes. */
@@ -53,6 +55,7 @@ const BUDGET_S = {
   9: [5, 20],
   10: [5, 20],
   11: [20, 60],
+  12: [6, 25],
 };
 
 const USAGE = `usage: node --expose-gc bench/run.mjs [--quick] [--only CASES] [--agent-cpu-prof DIR]

@@ -39,6 +39,9 @@ const CASES: { flag: string; value: string; pick: (c: AgentConfig) => unknown; e
   { flag: 'half-close-timeout', value: '2',                  pick: (c) => c.halfCloseTimeoutMs, expected: 2000, invalid: '1d' },
   { flag: 'log-level',          value: 'debug',              pick: (c) => c.logLevel,        expected: 'debug', invalid: 'verbose' },
   { flag: 'workers',            value: '3',                  pick: (c) => c.workers,         expected: 3, invalid: '0' },
+  { flag: 'client-key',         value: 'header:X-User-Id',   pick: (c) => c.clientKey,       expected: { source: 'header', name: 'x-user-id' }, invalid: 'user' },
+  { flag: 'reconnect-window',   value: '30s',                pick: (c) => c.reconnectWindowMs, expected: 30_000, invalid: '0' },
+  { flag: 'reconnect-max-keys', value: '5000',               pick: (c) => c.reconnectMaxKeys, expected: 5000, invalid: '0' },
 ];
 
 describe('parseConfig: every flag', () => {
@@ -105,7 +108,23 @@ describe('parseConfig: every flag', () => {
       halfCloseTimeoutMs: 5000,
       logLevel: 'info',
       workers: 1,
+      clientKey: undefined,
+      reconnectWindowMs: 60_000,
+      reconnectMaxKeys: 100_000,
     } satisfies AgentConfig);
+  });
+
+  it('--client-key: each source, and a clear error for anything else', () => {
+    expect(config(['--client-key', 'ip']).clientKey).toEqual({ source: 'ip' });
+    expect(config(['--client-key', 'cookie:session']).clientKey).toEqual({ source: 'cookie', name: 'session' });
+    expect(config(['--client-key', 'query:client_id']).clientKey).toEqual({ source: 'query', name: 'client_id' });
+    expect(config([]).clientKey).toBeUndefined();
+    for (const bad of ['ip:x', 'header:', 'cookie:a b', 'query:a&b', 'path:x', 'header:' + 'x'.repeat(300)]) {
+      expect(configError(['--client-key', bad]).message).toMatch(/^--client-key: .*expected ip, header:NAME, cookie:NAME or query:NAME/);
+    }
+    expect(configError(['--reconnect-window', '2d']).message).toMatch(/^--reconnect-window: /);
+    expect(configError(['--reconnect-window', '25h']).message).toMatch(/^--reconnect-window: must be a duration above 0 and at most a day/);
+    expect(configError(['--reconnect-max-keys', '20000000']).message).toMatch(/^--reconnect-max-keys: must be an integer from 1 to 10000000/);
   });
 
   it('--workers auto is one per core', () => {

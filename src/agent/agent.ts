@@ -16,6 +16,8 @@ import type { AgentConfig, HostPort } from './config.js';
 import { createEchoServer } from './echo-server.js';
 import type { Logger } from './log.js';
 import { createProxyServer } from './proxy/server.js';
+import { agentReconnectTracking } from './reconnects.js';
+import type { ReconnectSink } from '../recorder/reconnects.js';
 
 export interface StopResult {
   drained: number;
@@ -123,9 +125,15 @@ export function createAgentRegistry(): Registry {
   return registry;
 }
 
-export async function startAgent(config: AgentConfig, logger: Logger, options: { admin: boolean } = { admin: true }): Promise<RunningAgent> {
+export async function startAgent(
+  config: AgentConfig,
+  logger: Logger,
+  options: { admin: boolean; reconnectSink?: ReconnectSink } = { admin: true },
+): Promise<RunningAgent> {
   const registry = createAgentRegistry();
   const recorder = createRecorder({ registry, prefix: config.metricPrefix, codes: config.codes, maxCustomCodes: config.maxCustomCodes });
+  // --client-key: reconnect tracking, in this process or (a cluster worker) in the primary's table.
+  const reconnects = agentReconnectTracking(config, recorder, options.reconnectSink);
 
   const ws =
     config.upstream === undefined
@@ -135,6 +143,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
           maxConnections: config.maxConnections,
           handshakeTimeoutMs: config.handshakeTimeoutMs,
           idleTimeoutMs: config.idleTimeoutMs,
+          reconnects,
         })
       : createProxyServer({
           upstream: config.upstream,
@@ -145,6 +154,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
           connectTimeoutMs: config.connectTimeoutMs,
           idleTimeoutMs: config.idleTimeoutMs,
           halfCloseTimeoutMs: config.halfCloseTimeoutMs,
+          reconnects,
         });
 
   let ready = false;

@@ -13,6 +13,8 @@ import { createAdminHandler } from './admin-server.js';
 import { formatAddress, listenOn, startAgent, type StopResult } from './agent.js';
 import type { AgentConfig } from './config.js';
 import type { Logger } from './log.js';
+import { applyReconnects, PrimaryReconnects, receiveHashKey, WorkerReconnectSink } from './reconnects.js';
+import { nowMs } from '../recorder/reconnects.js';
 
 const MSG_LISTENING = 'ws-close-agent:listening';
 const MSG_METRICS = 'ws-close-agent:metrics';
@@ -36,7 +38,10 @@ interface Message {
 
 /** A cluster worker: the WebSocket side only, answering the primary's requests. */
 export async function runWorker(config: AgentConfig, logger: Logger): Promise<void> {
-  const agent = await startAgent(config, logger, { admin: false });
+  // --client-key: one hash key for all workers, and the reconnect table in the primary.
+  if (config.clientKey !== undefined) await receiveHashKey();
+  const reconnectSink = config.clientKey === undefined ? undefined : new WorkerReconnectSink();
+  const agent = await startAgent(config, logger, { admin: false, reconnectSink });
   const send = (message: Message, done?: () => void): void => {
     if (process.send && process.connected) process.send(message, undefined, {}, () => done?.());
     else done?.();
@@ -47,6 +52,7 @@ export async function runWorker(config: AgentConfig, logger: Logger): Promise<vo
   process.on('SIGTERM', () => undefined);
   process.on('disconnect', () => process.exit(0)); // the primary is gone
   process.on('message', (message: Message) => {
+    if (applyReconnects(agent.recorder, message)) return;
     if (message?.type === MSG_METRICS) {
       agent.registry.getMetricsAsJSON().then(
         (metrics) => send({ type: MSG_METRICS_REPLY, id: message.id, metrics: metrics }),
@@ -72,10 +78,13 @@ export async function runPrimary(config: AgentConfig, logger: Logger, workerCoun
   let nextId = 1;
   const pendingScrapes = new Map<number, { replies: MetricJson[][]; waiting: number; done: () => void }>();
   const results = new Map<number, StopResult>();
+  const reconnects =
+    config.clientKey === undefined ? undefined : new PrimaryReconnects({ windowMs: config.reconnectWindowMs, maxKeys: config.reconnectMaxKeys }, nowMs());
 
   const fork = (): Worker => {
     const worker = cluster.fork();
     worker.on('message', (message: Message) => {
+      if (reconnects?.handle(worker, message)) return;
       if (message?.type === MSG_METRICS_REPLY && message.id !== undefined) {
         const scrape = pendingScrapes.get(message.id);
         if (!scrape) return;

@@ -9,6 +9,9 @@ import { parseCodeNames, type CodeNames } from '../codes/close-codes.js';
 import { DEFAULT_MAX_CUSTOM_CODES } from '../codes/vocabulary.js';
 import { maxCustomCodesProblem } from '../recorder/options.js';
 import { DEFAULT_PREFIX } from '../codes/vocabulary.js';
+import { DEFAULT_RECONNECT_MAX_KEYS, DEFAULT_RECONNECT_WINDOW_MS } from '../codes/vocabulary.js';
+import { reconnectMaxKeysProblem, reconnectWindowProblem } from '../hook/reconnect-options.js';
+import { parseClientKey, type ClientKeySpec } from './client-key.js';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -37,6 +40,10 @@ export interface AgentConfig {
   logLevel: LogLevel;
   /** Agent processes (cluster workers); 1 = no cluster. */
   workers: number;
+  /** Reconnect tracking: where the client key comes from (undefined = off), the window (ms) and the table's bound. */
+  clientKey: ClientKeySpec | undefined;
+  reconnectWindowMs: number;
+  reconnectMaxKeys: number;
 }
 
 export type ParseResult = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: AgentConfig };
@@ -72,6 +79,9 @@ export const FLAGS: readonly Flag[] = [
   { name: 'drain-timeout',      type: 'duration', arg: 'DURATION',  default: '10s', help: 'on SIGTERM/SIGINT, wait this long for closes after sending 1001' },
   { name: 'half-close-timeout', type: 'duration', arg: 'DURATION',  default: '5s', help: 'end a connection this long after one side half-closed it' },
   { name: 'workers',            type: 'workers',  arg: 'N|auto',    default: '1', help: 'agent processes sharing the listen port; /metrics on the primary sums them (auto = one per core)' },
+  { name: 'client-key',         type: 'string',   arg: 'SOURCE',    help: 'count reconnects by client key: ip, header:NAME, cookie:NAME or query:NAME (off by default; keys kept only as keyed hashes)' },
+  { name: 'reconnect-window',   type: 'duration', arg: 'DURATION',  default: `${DEFAULT_RECONNECT_WINDOW_MS / 1000}s`, help: 'a connection from a client key this soon after its last one ended is a reconnect' },
+  { name: 'reconnect-max-keys', type: 'count',    arg: 'N',         default: String(DEFAULT_RECONNECT_MAX_KEYS), help: 'client keys remembered at once for reconnect tracking (about 100 bytes each; past it the oldest is forgotten)' },
   { name: 'log-level',          type: 'loglevel', arg: 'LEVEL',     default: 'info', help: `${LOG_LEVELS.join('|')}` },
 ];
 
@@ -240,6 +250,18 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
   const maxCustomCodes = get('max-custom-codes') as number;
   const maxCustomCodesError = maxCustomCodesProblem(maxCustomCodes);
   if (maxCustomCodesError !== undefined) throw new ConfigError(`${raw.get('max-custom-codes')?.source ?? '--max-custom-codes'}: ${maxCustomCodesError}`);
+  // Reconnect tracking (--client-key, --reconnect-window, --reconnect-max-keys).
+  const clientKeyText = get('client-key') as string | undefined;
+  const clientKey = clientKeyText === undefined ? undefined : parseClientKey(clientKeyText);
+  if (typeof clientKey === 'string')
+    throw new ConfigError(`${raw.get('client-key')?.source ?? '--client-key'}: ${JSON.stringify(clientKeyText)} is not valid: ${clientKey}`);
+  const reconnectWindowMs = get('reconnect-window') as number;
+  const windowProblem = reconnectWindowProblem(reconnectWindowMs);
+  if (windowProblem !== undefined)
+    throw new ConfigError(`${raw.get('reconnect-window')?.source ?? '--reconnect-window'}: ${windowProblem.replace(/, got .*/, '')}`);
+  const reconnectMaxKeys = get('reconnect-max-keys') as number;
+  const keysProblem = reconnectMaxKeysProblem(reconnectMaxKeys);
+  if (keysProblem !== undefined) throw new ConfigError(`${raw.get('reconnect-max-keys')?.source ?? '--reconnect-max-keys'}: ${keysProblem}`);
   const listen = get('listen') as HostPort;
   const metricsListen = get('metrics-listen') as HostPort;
   if (
@@ -268,6 +290,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
       halfCloseTimeoutMs: get('half-close-timeout') as number,
       logLevel: get('log-level') as LogLevel,
       workers: get('workers') as number,
+      clientKey,
+      reconnectWindowMs,
+      reconnectMaxKeys,
     },
   };
 }

@@ -15,6 +15,7 @@ import type { CloseRecorder } from '../recorder/recorder.js';
 import { Admission, GOING_AWAY, createFrontServer, type DrainResult } from './admission.js';
 import { rejectUpgrade } from './http-errors.js';
 import type { Logger } from './log.js';
+import type { AgentReconnectTracking } from './reconnects.js';
 import { closeAsAgent, liveConnections, terminateAsAgent } from './tracked-connections.js';
 
 export interface EchoServerOptions {
@@ -27,6 +28,8 @@ export interface EchoServerOptions {
   idleTimeoutMs: number;
   /** Largest message accepted (ws closes with 1009 above it). */
   maxPayload?: number;
+  /** Reconnect tracking (--client-key), through the hook's own; undefined when off. */
+  reconnects?: AgentReconnectTracking | undefined;
 }
 
 export interface EchoServer {
@@ -85,7 +88,12 @@ export function createEchoServer(options: EchoServerOptions): EchoServer {
   });
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 16 * 1024 * 1024 });
-  const hook = instrument(wss, { recorder, onError: (err) => logger.error('hook error', { err }) });
+  const r = options.reconnects;
+  const hook = instrument(wss, {
+    recorder,
+    onError: (err) => logger.error('hook error', { err }),
+    ...(r && { clientKey: r.clientKey, reconnectWindowMs: r.table.windowMs, reconnectMaxKeys: r.table.maxKeys, reconnectSink: r.sink }),
+  });
   wss.on('connection', (ws) => {
     (ws as EchoSocket)[kLastActivity] = performance.now();
     ws.on('message', onMessage);

@@ -55,6 +55,15 @@ export function hashClientKey(key: string): number {
   return processHasher.hash(key);
 }
 
+/**
+ * Hash with `key` from now on instead of a random key of this process: the
+ * agent's --workers share one key drawn by the primary, so that the same
+ * client key gives the same hash in every worker.
+ */
+export function useHashKey(key: Uint8Array): void {
+  processHasher = new KeyHasher(key);
+}
+
 /** "No key": connections without a client key are not tracked. Hashes are >= 0. */
 export const NO_KEY = -1;
 

@@ -47,6 +47,9 @@ const INVALID: Record<string, string[]> = {
   'drain-timeout':      ['5 minutes', 'forever', '-0.5'],
   'half-close-timeout': ['1d', 'x', '9999999999'],
   'workers':            ['0', '-1', 'many', '2.5', '100000'],
+  'client-key':         ['mac', 'header:', 'cookie', 'query:', 'header:a b', 'IP'],
+  'reconnect-window':   ['0', '-1s', 'soon', '1000d'],
+  'reconnect-max-keys': ['0', '-1', '2.5', 'many', '99999999999'],
   'log-level':          ['verbose', 'INFO', 'trace', ' info'],
 };
 

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { startAgentProcess, type AgentProcess } from '../helpers/agent-process.js';
 import { closePayload, encodeFrame } from '../helpers/raw-client.js';
+import { sumOf } from '../helpers/exposition.js';
 import { closesDelta } from '../helpers/upstreams.js';
 import { waitFor } from '../helpers/wait.js';
 import { expectFdsBack, expectNoCrash, expectStillServing, fdBaseline, portOf, snapshot, type Snapshot } from './helpers/agent-health.js';
@@ -257,11 +258,17 @@ class TransportDrop implements Cmd {
   toString = (): string => `drop(${this.index}, ${this.how})`;
 }
 
+/** Every 1006 in _closed_total is counted exactly once in _abnormal_closures_total (by side and cause), at every scrape. */
+function expectAbnormalOnce(s: Snapshot): void {
+  expect(sumOf(s.samples, 'websocket_abnormal_closures_total')).toBe(sumOf(s.samples, 'websocket_connections_closed_total', { code: '1006' }));
+}
+
 class Scrape implements Cmd {
   check = (): boolean => true;
   async run(m: Model, r: Real): Promise<void> {
     const s = await snapshot(r.agent);
     expect(s.opened).toBe(s.closed + s.active);
+    expectAbnormalOnce(s);
     // Opens are counted before the client sees its 101; closes may still be on their way.
     expect(s.opened - r.base.opened).toBe(m.opened);
     for (const [k, v] of Object.entries(closesDelta(r.base.closes, s.closes))) expect(v, k).toBeLessThanOrEqual(m.closes[k] ?? 0);
@@ -345,6 +352,7 @@ describe('model: random interleavings against the real agent', () => {
         ).catch(() => undefined);
         await new Promise((r) => setTimeout(r, 20));
         after = await snapshot(agent);
+        expectAbnormalOnce(after);
         expect({
           opened: after.opened - base.opened,
           active: after.active - base.active,

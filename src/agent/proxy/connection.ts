@@ -8,7 +8,18 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { CloseRecorder } from '../../recorder/recorder.js';
-import { INITIATOR_AGENT, INITIATOR_CLIENT, INITIATOR_SERVER, SIDE_CLIENT, SIDE_SERVER, type ViolationKind } from '../../codes/vocabulary.js';
+import { NO_KEY, nowMs, type ReconnectTracker } from '../../recorder/reconnects.js';
+import {
+  CAUSE_ERROR,
+  CAUSE_FIN,
+  INITIATOR_AGENT,
+  INITIATOR_CLIENT,
+  INITIATOR_SERVER,
+  SIDE_CLIENT,
+  SIDE_SERVER,
+  type ViolationKind,
+} from '../../codes/vocabulary.js';
+import { CloseCause, causeOfError } from './close-cause.js';
 import { CLOSE_CODE_NONE, FrameScanner, type FrameScanHandler } from '../frame-scanner.js';
 import type { Logger } from '../log.js';
 
@@ -20,6 +31,8 @@ export interface ConnectionOwner {
   readonly halfCloseTimeoutMs: number;
   /** The connection has been recorded: drop it from the open set. */
   forget(conn: Connection): void;
+  /** Reconnect tracking (--client-key); undefined when off. */
+  readonly reconnects?: ReconnectTracker | undefined;
 }
 
 const NO_CLOSE_YET = -1;
@@ -56,9 +69,9 @@ function onSocketEnd(this: TappedSocket): void {
   const d = this[kDirection];
   d.conn.onTransportEnd(d);
 }
-function onSocketError(this: TappedSocket): void {
+function onSocketError(this: TappedSocket, err: Error): void {
   const d = this[kDirection];
-  d.conn.onTransportError(d);
+  d.conn.onTransportError(d, err);
 }
 function onSocketClose(this: TappedSocket): void {
   const d = this[kDirection];
@@ -129,7 +142,9 @@ class Direction implements FrameScanHandler {
 
   private inject(): void {
     this.mode = SWALLOW;
-    if (this.sink.writable) this.sink.write(encodeClose(this.injectCode, this.side === SIDE_CLIENT));
+    if (!this.sink.writable) return;
+    this.sink.write(encodeClose(this.injectCode, this.side === SIDE_CLIENT));
+    this.conn.onAgentCloseFrame(this, this.injectCode);
   }
 
   onCloseFrame(code: number): void {
@@ -163,7 +178,10 @@ export class Connection {
   /** Code of the first close frame; NO_CLOSE_YET until one is seen (0 is a code a peer can send). */
   private firstCode = NO_CLOSE_YET;
   private initiator = INITIATOR_CLIENT;
-  private transportEndedBy = -1;
+  /** Who ended the transport and why, and how the close handshake went. */
+  private readonly cause = new CloseCause();
+  /** Keyed hash of the client key (reconnect tracking); NO_KEY without one. */
+  keyHash = NO_KEY;
   private socketsClosed = 0;
   private recorded = false;
   private closeTimer: NodeJS.Timeout | undefined;
@@ -203,6 +221,7 @@ export class Connection {
       this.firstCode = code;
       this.initiator = direction.side === SIDE_CLIENT ? INITIATOR_CLIENT : INITIATOR_SERVER;
     }
+    this.cause.peerCloseFrame(direction.side, performance.now());
     // The peer answered a close the agent sent: its close handshake is complete.
     if (direction.mode === SWALLOW) direction.source.end();
   }
@@ -213,46 +232,49 @@ export class Connection {
    * the peers have not finished within the half-close timeout.
    */
   closeAsAgent(code: number, endAfterGrace: boolean): void {
-    if (this.firstCode === NO_CLOSE_YET) {
-      this.firstCode = code;
-      this.initiator = INITIATOR_AGENT;
-    }
+    // The close is the agent's once its frame is written (onAgentCloseFrame): a peer stuck mid-frame never gets one.
     this.c2s.closeAsAgent(code);
     this.s2c.closeAsAgent(code);
     if (endAfterGrace) this.armCloseTimer();
   }
 
-  /** End both sockets now (drain timeout). */
-  destroy(asAgent: boolean): void {
-    if (asAgent && this.firstCode === NO_CLOSE_YET && this.transportEndedBy < 0) this.transportEndedBy = INITIATOR_AGENT;
+  /** The agent wrote its close frame with `code` into `direction`'s sink. */
+  onAgentCloseFrame(direction: Direction, code: number): void {
+    if (this.firstCode === NO_CLOSE_YET) {
+      this.firstCode = code;
+      this.initiator = INITIATOR_AGENT;
+    }
+    this.cause.agentCloseFrame(direction.side === SIDE_CLIENT ? SIDE_SERVER : SIDE_CLIENT, performance.now());
+  }
+
+  /** End both sockets now: the drain's deadline, or the half-close timer. */
+  destroy(): void {
+    this.cause.agentTimedOut();
     this.client.destroy();
     this.upstream.destroy();
   }
 
-  private noteTransportEnd(by: number): void {
-    if (this.transportEndedBy < 0) this.transportEndedBy = by;
-  }
-
   /** One side half-closed (FIN): pass it on, and end everything after the grace period. */
   onTransportEnd(from: Direction): void {
-    this.noteTransportEnd(from.initiator);
+    this.cause.transportEnded(from.initiator, CAUSE_FIN);
     from.sink.end();
     this.armCloseTimer();
   }
 
-  onTransportError(from: Direction): void {
-    this.noteTransportEnd(from.initiator);
+  onTransportError(from: Direction, err: Error): void {
+    this.cause.transportEnded(from.initiator, causeOfError(err));
     from.sink.destroy();
   }
 
   onTransportClose(from: Direction): void {
-    this.noteTransportEnd(from.initiator);
+    // A socket closed with neither FIN nor error first: destroyed on this side of it.
+    this.cause.transportEnded(from.initiator, CAUSE_ERROR);
     this.onSocketClose(from.sink);
   }
 
   private armCloseTimer(): void {
     if (this.closeTimer !== undefined) return;
-    this.closeTimer = setTimeout(() => this.destroy(false), this.owner.halfCloseTimeoutMs);
+    this.closeTimer = setTimeout(() => this.destroy(), this.owner.halfCloseTimeoutMs);
     this.closeTimer.unref();
   }
 
@@ -271,10 +293,17 @@ export class Connection {
     this.recorded = true;
     if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
     this.owner.forget(this);
-    const duration = (performance.now() - this.startedAt) / 1000;
+    const now = performance.now();
+    const duration = (now - this.startedAt) / 1000;
+    const cause = this.cause;
     try {
-      if (this.firstCode !== NO_CLOSE_YET) this.recorder.recordClose(this.firstCode, this.initiator, duration);
-      else this.recorder.recordClose(1006, this.transportEndedBy < 0 ? INITIATOR_CLIENT : this.transportEndedBy, duration);
+      if (this.firstCode !== NO_CLOSE_YET) {
+        this.recorder.recordClose(this.firstCode, this.initiator, duration);
+        this.recorder.recordCloseHandshake(cause.closeBy, (now - cause.closeStart) / 1000, cause.answered);
+      } else {
+        this.recorder.recordAbnormalClose(cause.endSide < 0 ? INITIATOR_CLIENT : cause.endSide, cause.endCause, duration);
+      }
+      if (this.keyHash !== NO_KEY) this.owner.reconnects?.close(this.keyHash, this.firstCode === NO_CLOSE_YET ? 1006 : this.firstCode, nowMs());
     } catch (err) {
       this.owner.logger.error('recording a close failed', { err });
     }

@@ -4,10 +4,12 @@
  * HTTP requests are forwarded (forward.ts); admission, the idle timeout and
  * the drain follow the agent's one policy (admission.ts).
  */
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { CloseRecorder } from '../../recorder/recorder.js';
 import { Admission, GOING_AWAY, createFrontServer, type ConnectionPool, type DrainResult } from '../admission.js';
 import type { Logger } from '../log.js';
+import type { AgentReconnectTracking } from '../reconnects.js';
+import type { ReconnectTracker } from '../../recorder/reconnects.js';
 import type { Connection } from './connection.js';
 import { forwardRequests } from './forward.js';
 import { proxyTarget, type ProxyTarget } from './target.js';
@@ -24,6 +26,8 @@ export interface ProxyOptions {
   /** 0 = off. */
   idleTimeoutMs: number;
   halfCloseTimeoutMs: number;
+  /** Reconnect tracking (--client-key); undefined when off. */
+  reconnects?: AgentReconnectTracking | undefined;
 }
 
 export interface ProxyServer {
@@ -41,6 +45,8 @@ class WebSocketProxy implements ProxyServer, UpgradeOwner, ConnectionPool<Connec
   readonly connectTimeoutMs: number;
   readonly halfCloseTimeoutMs: number;
   readonly admission: Admission<Connection>;
+  readonly reconnects: ReconnectTracker | undefined;
+  readonly clientKey: ((req: IncomingMessage) => string | undefined) | undefined;
   pending = 0;
   private readonly live = new Set<Connection>();
 
@@ -50,6 +56,8 @@ class WebSocketProxy implements ProxyServer, UpgradeOwner, ConnectionPool<Connec
     this.target = proxyTarget(options.upstream);
     this.connectTimeoutMs = options.connectTimeoutMs;
     this.halfCloseTimeoutMs = options.halfCloseTimeoutMs;
+    this.reconnects = options.reconnects?.tracker;
+    this.clientKey = options.reconnects?.clientKey;
     this.server = createFrontServer(options.handshakeTimeoutMs, this.recorder, forwardRequests(this.target, options.connectTimeoutMs));
     this.admission = new Admission<Connection>(this, {
       server: this.server,
@@ -90,7 +98,7 @@ class WebSocketProxy implements ProxyServer, UpgradeOwner, ConnectionPool<Connec
     conn.closeAsAgent(GOING_AWAY, !draining);
   }
   terminate(conn: Connection): void {
-    conn.destroy(true);
+    conn.destroy();
   }
 
   drain(timeoutMs: number): Promise<DrainResult> {

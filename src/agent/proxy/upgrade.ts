@@ -14,6 +14,7 @@ import { rejectUpgrade } from '../http-errors.js';
 import { Connection, type ConnectionOwner } from './connection.js';
 import { forwardedHeaders, targetPath, type ProxyTarget } from './target.js';
 import { upstreamHandshake } from './upstream-handshake.js';
+import { nowMs } from '../../recorder/reconnects.js';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
@@ -28,6 +29,8 @@ export interface UpgradeOwner extends ConnectionOwner {
   pending: number;
   /** The upstream answered 101 and the client is still there: the connection is open. */
   add(conn: Connection): void;
+  /** The client key of an upgrade request (--client-key); undefined when reconnect tracking is off. */
+  readonly clientKey: ((req: IncomingMessage) => string | undefined) | undefined;
 }
 
 /** The request head sent to the upstream: the client's, with the target path and X-Forwarded-For. */
@@ -44,7 +47,15 @@ function fail(owner: UpgradeOwner, socket: Duplex, reason: UpgradeFailureReason,
 }
 
 /** The upstream answered 101: relay its answer head and start piping. */
-function opened(owner: UpgradeOwner, client: Socket, clientHead: Buffer, upstream: Socket, upstreamHead: Buffer, answerHead: Buffer): void {
+function opened(
+  owner: UpgradeOwner,
+  req: IncomingMessage,
+  client: Socket,
+  clientHead: Buffer,
+  upstream: Socket,
+  upstreamHead: Buffer,
+  answerHead: Buffer,
+): void {
   if (!client.writable || client.readableEnded) {
     upstream.destroy();
     client.destroy();
@@ -55,6 +66,8 @@ function opened(owner: UpgradeOwner, client: Socket, clientHead: Buffer, upstrea
   const conn = new Connection(owner, client, upstream);
   owner.add(conn);
   owner.recorder.recordOpen();
+  // The key text goes to the keyed hash only; the connection keeps the hash.
+  if (owner.reconnects !== undefined && owner.clientKey !== undefined) conn.keyHash = owner.reconnects.open(owner.clientKey(req), nowMs());
   conn.start(clientHead, upstreamHead);
   owner.admission.opened(conn);
 }
@@ -76,7 +89,7 @@ function connectUpstream(owner: UpgradeOwner, req: IncomingMessage, client: Sock
       owner.pending--;
       switch (outcome.kind) {
         case 'upgraded':
-          return opened(owner, client, head, outcome.socket, outcome.head, outcome.answerHead);
+          return opened(owner, req, client, head, outcome.socket, outcome.head, outcome.answerHead);
         case 'answered':
           // Not a 101: relayed unchanged, and the connection is not opened.
           return owner.recorder.recordUpgradeFailure('upstream_rejected');
