@@ -39,6 +39,12 @@ const CASES: { flag: string; value: string; pick: (c: AgentConfig) => unknown; e
   { flag: 'half-close-timeout', value: '2',                  pick: (c) => c.halfCloseTimeoutMs, expected: 2000, invalid: '1d' },
   { flag: 'log-level',          value: 'debug',              pick: (c) => c.logLevel,        expected: 'debug', invalid: 'verbose' },
   { flag: 'workers',            value: '3',                  pick: (c) => c.workers,         expected: 3, invalid: '0' },
+  { flag: 'client-reports',     value: 'off',                pick: (c) => c.clientReports,   expected: undefined, invalid: 'maybe' },
+  { flag: 'client-report-window', value: '30s',              pick: (c) => c.clientReports?.windowMs, expected: 30_000, invalid: '0' },
+  { flag: 'client-report-max-entries', value: '5',           pick: (c) => c.clientReports?.maxEntries, expected: 5, invalid: '0' },
+  { flag: 'client-report-origins', value: 'https://App.example.com, http://127.0.0.1:8080', pick: (c) => c.clientReports?.origins, expected: ['https://app.example.com', 'http://127.0.0.1:8080'], invalid: 'https://app.example.com/page' },
+  { flag: 'client-report-rate-limit', value: '0',            pick: (c) => c.clientReports?.rateLimit, expected: 0, invalid: '-5' },
+  { flag: 'client-report-max-body', value: '2048',           pick: (c) => c.clientReports?.maxBodyBytes, expected: 2048, invalid: '63' },
 ];
 
 describe('parseConfig: every flag', () => {
@@ -105,6 +111,7 @@ describe('parseConfig: every flag', () => {
       halfCloseTimeoutMs: 5000,
       logLevel: 'info',
       workers: 1,
+      clientReports: { windowMs: 120_000, maxEntries: 10_000, origins: undefined, rateLimit: 60, maxBodyBytes: 1024 },
     } satisfies AgentConfig);
   });
 

@@ -12,6 +12,7 @@ import { metricsHandler } from '../export/http.js';
 import { createRecorder } from '../recorder/registry.js';
 import { type CloseRecorder } from '../recorder/recorder.js';
 import { createAdminHandler } from './admin-server.js';
+import { createClientReportRoutes } from './client-reports.js';
 import type { AgentConfig, HostPort } from './config.js';
 import { createEchoServer } from './echo-server.js';
 import type { Logger } from './log.js';
@@ -126,6 +127,8 @@ export function createAgentRegistry(): Registry {
 export async function startAgent(config: AgentConfig, logger: Logger, options: { admin: boolean } = { admin: true }): Promise<RunningAgent> {
   const registry = createAgentRegistry();
   const recorder = createRecorder({ registry, prefix: config.metricPrefix, codes: config.codes, maxCustomCodes: config.maxCustomCodes });
+  // Before the WebSocket side exists: connections read their ws_close_id only while the report table listens.
+  const routes = config.clientReports === undefined ? undefined : createClientReportRoutes(recorder, config.clientReports);
 
   const ws =
     config.upstream === undefined
@@ -135,6 +138,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
           maxConnections: config.maxConnections,
           handshakeTimeoutMs: config.handshakeTimeoutMs,
           idleTimeoutMs: config.idleTimeoutMs,
+          routes,
         })
       : createProxyServer({
           upstream: config.upstream,
@@ -145,6 +149,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
           connectTimeoutMs: config.connectTimeoutMs,
           idleTimeoutMs: config.idleTimeoutMs,
           halfCloseTimeoutMs: config.halfCloseTimeoutMs,
+          routes,
         });
 
   let ready = false;
@@ -158,6 +163,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
   } catch (err) {
     ws.server.close();
     metricsServer?.close();
+    routes?.close();
     throw err;
   }
   ready = true;
@@ -173,6 +179,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
         ready = false;
         logger.info('draining', { connections: ws.openConnections, drainTimeoutMs: config.drainTimeoutMs });
         const result = await ws.drain(config.drainTimeoutMs);
+        routes?.close();
         if (metricsServer) {
           await new Promise<void>((resolve) => {
             metricsServer.close(() => resolve());

@@ -9,6 +9,7 @@ import { parseCodeNames, type CodeNames } from '../codes/close-codes.js';
 import { DEFAULT_MAX_CUSTOM_CODES } from '../codes/vocabulary.js';
 import { maxCustomCodesProblem } from '../recorder/options.js';
 import { DEFAULT_PREFIX } from '../codes/vocabulary.js';
+import { CLIENT_REPORT_FLAGS, clientReportConfig, type ClientReportConfig } from './client-report-config.js';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -37,6 +38,8 @@ export interface AgentConfig {
   logLevel: LogLevel;
   /** Agent processes (cluster workers); 1 = no cluster. */
   workers: number;
+  /** The client-report routes on the WebSocket port (client-report-config.ts); undefined = off. */
+  clientReports: ClientReportConfig | undefined;
 }
 
 export type ParseResult = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: AgentConfig };
@@ -45,9 +48,9 @@ export class ConfigError extends Error {
   readonly code = 'WS_CLOSE_AGENT_INVALID_CONFIG';
 }
 
-type FlagType = 'hostport' | 'url' | 'string' | 'file' | 'codes' | 'count' | 'prefix' | 'duration' | 'timeout' | 'loglevel' | 'workers';
+type FlagType = 'hostport' | 'url' | 'string' | 'file' | 'codes' | 'count' | 'prefix' | 'duration' | 'timeout' | 'loglevel' | 'workers' | 'switch';
 
-interface Flag {
+export interface Flag {
   readonly name: string;
   readonly type: FlagType;
   readonly arg: string;
@@ -73,6 +76,7 @@ export const FLAGS: readonly Flag[] = [
   { name: 'half-close-timeout', type: 'duration', arg: 'DURATION',  default: '5s', help: 'end a connection this long after one side half-closed it' },
   { name: 'workers',            type: 'workers',  arg: 'N|auto',    default: '1', help: 'agent processes sharing the listen port; /metrics on the primary sums them (auto = one per core)' },
   { name: 'log-level',          type: 'loglevel', arg: 'LEVEL',     default: 'info', help: `${LOG_LEVELS.join('|')}` },
+  ...CLIENT_REPORT_FLAGS,
 ];
 
 const ENV_PREFIX = 'WS_CLOSE_AGENT_';
@@ -180,6 +184,8 @@ function convert(flag: Flag, raw: RawValue): unknown {
     }
     case 'loglevel':
       return (LOG_LEVELS as readonly string[]).includes(value) ? value : fail(`one of ${LOG_LEVELS.join(', ')}`);
+    case 'switch':
+      return value === 'on' || value === 'off' ? value === 'on' : fail('on or off');
   }
 }
 
@@ -250,6 +256,15 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
     throw new ConfigError(`--listen and --metrics-listen: both use port ${listen.port}; give them different ports`);
   }
 
+  const workers = get('workers') as number;
+  const clientReports = clientReportConfig(
+    (name) => ({ value: get(name), source: raw.get(name)?.source ?? `--${name}`, given: raw.has(name) }),
+    workers,
+    (message) => {
+      throw new ConfigError(message);
+    },
+  );
+
   return {
     kind: 'run',
     config: {
@@ -267,7 +282,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
       drainTimeoutMs: get('drain-timeout') as number,
       halfCloseTimeoutMs: get('half-close-timeout') as number,
       logLevel: get('log-level') as LogLevel,
-      workers: get('workers') as number,
+      workers,
+      clientReports,
     },
   };
 }

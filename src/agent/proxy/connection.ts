@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
+import { closeIdDetails, type CloseId } from '../../hook/close-id.js';
 import type { CloseRecorder } from '../../recorder/recorder.js';
 import { INITIATOR_AGENT, INITIATOR_CLIENT, INITIATOR_SERVER, SIDE_CLIENT, SIDE_SERVER, type ViolationKind } from '../../codes/vocabulary.js';
 import { CLOSE_CODE_NONE, FrameScanner, type FrameScanHandler } from '../frame-scanner.js';
@@ -172,6 +173,8 @@ export class Connection {
     private readonly owner: ConnectionOwner,
     readonly client: Socket,
     readonly upstream: Socket,
+    /** The upgrade request's ws_close_id, given to close listeners (the client-report join). */
+    private readonly closeId?: CloseId | undefined,
   ) {
     this.c2s = new Direction(this, SIDE_CLIENT, client, upstream);
     this.s2c = new Direction(this, SIDE_SERVER, upstream, client);
@@ -273,8 +276,9 @@ export class Connection {
     this.owner.forget(this);
     const duration = (performance.now() - this.startedAt) / 1000;
     try {
-      if (this.firstCode !== NO_CLOSE_YET) this.recorder.recordClose(this.firstCode, this.initiator, duration);
-      else this.recorder.recordClose(1006, this.transportEndedBy < 0 ? INITIATOR_CLIENT : this.transportEndedBy, duration);
+      const details = closeIdDetails(this.closeId);
+      if (this.firstCode !== NO_CLOSE_YET) this.recorder.recordClose(this.firstCode, this.initiator, duration, details);
+      else this.recorder.recordClose(1006, this.transportEndedBy < 0 ? INITIATOR_CLIENT : this.transportEndedBy, duration, details);
     } catch (err) {
       this.owner.logger.error('recording a close failed', { err });
     }

@@ -7,6 +7,7 @@
 import type { Server } from 'node:http';
 import type { CloseRecorder } from '../../recorder/recorder.js';
 import { Admission, GOING_AWAY, createFrontServer, type ConnectionPool, type DrainResult } from '../admission.js';
+import { withClientReportRoutes, type ClientReportRoutes } from '../client-reports.js';
 import type { Logger } from '../log.js';
 import type { Connection } from './connection.js';
 import { forwardRequests } from './forward.js';
@@ -24,6 +25,8 @@ export interface ProxyOptions {
   /** 0 = off. */
   idleTimeoutMs: number;
   halfCloseTimeoutMs: number;
+  /** The agent's own routes (client reports), answered before a request is forwarded. */
+  routes?: ClientReportRoutes | undefined;
 }
 
 export interface ProxyServer {
@@ -50,7 +53,11 @@ class WebSocketProxy implements ProxyServer, UpgradeOwner, ConnectionPool<Connec
     this.target = proxyTarget(options.upstream);
     this.connectTimeoutMs = options.connectTimeoutMs;
     this.halfCloseTimeoutMs = options.halfCloseTimeoutMs;
-    this.server = createFrontServer(options.handshakeTimeoutMs, this.recorder, forwardRequests(this.target, options.connectTimeoutMs));
+    this.server = createFrontServer(
+      options.handshakeTimeoutMs,
+      this.recorder,
+      withClientReportRoutes(options.routes, forwardRequests(this.target, options.connectTimeoutMs)),
+    );
     this.admission = new Admission<Connection>(this, {
       server: this.server,
       recorder: this.recorder,
