@@ -120,6 +120,14 @@ describe('parseConfig: every flag', () => {
     expect(configError(['--workers', '257']).message).toMatch(/^--workers: .*from 1 to 256, or auto/);
   });
 
+  it('client reports: off with --workers above 1 (a report may reach another worker), an error when asked for; --client-report-origins *', () => {
+    expect(config(['--workers', '2']).clientReports).toBeUndefined();
+    expect(configError(['--workers', '2', '--client-reports', 'on']).message).toMatch(/^--client-reports: client reports need a single process/);
+    expect(configError(['--workers', '2'], { WS_CLOSE_AGENT_CLIENT_REPORTS: 'on' }).message).toMatch(/^WS_CLOSE_AGENT_CLIENT_REPORTS: /);
+    expect(config(['--client-report-origins', '*']).clientReports?.origins).toBe('*');
+    expect(configError(['--client-report-origins', ' , ']).message).toMatch(/^--client-report-origins: /);
+  });
+
   it('--help and --version', () => {
     expect(parseConfig(['--help'])).toEqual({ kind: 'help' });
     expect(parseConfig(['-h'])).toEqual({ kind: 'help' });
