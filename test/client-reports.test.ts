@@ -12,7 +12,7 @@ import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { CLIENT_REPORT_REJECT_REASONS } from '../src/codes/vocabulary.js';
-import { closeIdOf, isCloseId, toCloseId, type CloseId } from '../src/hook/close-id.js';
+import { closeIdOf, closeIdText, isCloseId, toCloseId, type CloseId } from '../src/hook/close-id.js';
 import { instrument } from '../src/hook/instrument.js';
 import { createRecorder } from '../src/recorder/registry.js';
 import type { CloseDetails } from '../src/recorder/recorder.js';
@@ -56,7 +56,7 @@ async function start(options: Omit<CloseReportOptions, 'registry'> = {}): Promis
   wss.on('connection', (ws, req) => {
     ws.on('error', () => undefined);
     const id = closeIdOf(req.url);
-    if (id !== undefined) sockets.set(id.id, ws);
+    if (id !== undefined) sockets.set(closeIdText(id), ws);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
@@ -87,7 +87,7 @@ async function serverClose(f: Fixture, id: string, client: WebSocket, code: numb
   if (code === 'terminate') ws.terminate();
   else ws.close(code);
   await closed;
-  await waitFor(() => ws.readyState === WebSocket.CLOSED, 'the server socket to close');
+  await waitFor(async () => ws.readyState === WebSocket.CLOSED, 'the server socket to close');
 }
 
 interface Posted {
@@ -140,7 +140,10 @@ describe('close ids', () => {
   it('accepts exactly 32 lowercase hex digits in ws_close_id', () => {
     const id = newId();
     const expected = toCloseId(id);
-    expect(expected?.id).toBe(id);
+    expect(closeIdText(expected!)).toBe(id);
+    // Every character counts, non-ASCII ones too (a masked code unit must not pass for a digit).
+    for (let at = 0; at < 32; at++) expect(toCloseId(id.slice(0, at) + (id[at] === '0' ? '1' : '0') + id.slice(at + 1))?.hash).not.toBe(expected?.hash);
+    expect(toCloseId(id.slice(0, 31) + String.fromCharCode(0x80 + 0x30))).toBeUndefined();
     expect(closeIdOf(`/ws?ws_close_id=${id}`)).toEqual(expected);
     expect(closeIdOf(`/ws?a=1&ws_close_id=${id}&b=2`)).toEqual(expected);
     expect(closeIdOf(`/ws?ws_close_id=${id}#frag`)).toEqual(expected);
@@ -338,22 +341,23 @@ describe('the bounded tables', () => {
       const capacity = 1 + rand(12);
       const ring = new IdRing<{ at: number; v: number }>(capacity);
       // The model: records in insertion order, each live or dead; the ring keeps `capacity` records.
-      const records: { id: string; at: number; v: number; live: boolean }[] = [];
-      const hashOf = (id: string): number => Number(id.slice(1)) % 3; // few hashes: long probe runs
-      const live = (): Map<string, { at: number; v: number }> => new Map(records.filter((r) => r.live).map((r) => [r.id, { at: r.at, v: r.v }]));
+      let records: { id: number; at: number; v: number; live: boolean }[] = [];
+      // Few hashes: long probe runs; ids that differ in one word only.
+      const key = (k: number): CloseId => ({ hash: k % 3, a: 7, b: 7, c: k >> 1, d: 7, e: k & 1 });
+      const live = (): Map<number, { at: number; v: number }> => new Map(records.filter((r) => r.live).map((r) => [r.id, { at: r.at, v: r.v }]));
       let now = 0;
       for (let step = 0; step < 200; step++) {
-        const id = `k${rand(2 * capacity + 2)}`;
+        const id = rand(2 * capacity + 2);
         const op = rand(10);
         if (op < 5) {
           now += rand(3);
           const value = { at: now, v: step };
-          ring.set(id, hashOf(id), value);
+          ring.set(key(id), value);
           for (const r of records) if (r.id === id) r.live = false;
           if (records.length === capacity) records.shift();
           records.push({ id, ...value, live: true });
         } else if (op < 7) {
-          ring.delete(id, hashOf(id));
+          ring.delete(key(id));
           for (const r of records) if (r.id === id) r.live = false;
         } else if (op < 8) {
           const cutoff = now - rand(4);
@@ -368,7 +372,7 @@ describe('the bounded tables', () => {
         }
         const model = live();
         expect(ring.size, `seed ${seed}`).toBe(model.size);
-        for (let k = 0; k < 2 * capacity + 2; k++) expect(ring.get(`k${k}`, hashOf(`k${k}`)), `seed ${seed}`).toEqual(model.get(`k${k}`));
+        for (let k = 0; k < 2 * capacity + 2; k++) expect(ring.get(key(k)), `seed ${seed}`).toEqual(model.get(k));
         expect(ring.first()?.v, `seed ${seed}`).toBe(records.find((r) => r.live)?.v);
       }
     }

@@ -42,6 +42,12 @@ const CASES: { flag: string; value: string; pick: (c: AgentConfig) => unknown; e
   { flag: 'client-key',         value: 'header:X-User-Id',   pick: (c) => c.clientKey,       expected: { source: 'header', name: 'x-user-id' }, invalid: 'user' },
   { flag: 'reconnect-window',   value: '30s',                pick: (c) => c.reconnectWindowMs, expected: 30_000, invalid: '0' },
   { flag: 'reconnect-max-keys', value: '5000',               pick: (c) => c.reconnectMaxKeys, expected: 5000, invalid: '0' },
+  { flag: 'client-reports',     value: 'off',                pick: (c) => c.clientReports,   expected: undefined, invalid: 'maybe' },
+  { flag: 'client-report-window', value: '30s',              pick: (c) => c.clientReports?.windowMs, expected: 30_000, invalid: '0' },
+  { flag: 'client-report-max-entries', value: '5',           pick: (c) => c.clientReports?.maxEntries, expected: 5, invalid: '0' },
+  { flag: 'client-report-origins', value: 'https://App.example.com, http://127.0.0.1:8080', pick: (c) => c.clientReports?.origins, expected: ['https://app.example.com', 'http://127.0.0.1:8080'], invalid: 'https://app.example.com/page' },
+  { flag: 'client-report-rate-limit', value: '0',            pick: (c) => c.clientReports?.rateLimit, expected: 0, invalid: '-5' },
+  { flag: 'client-report-max-body', value: '2048',           pick: (c) => c.clientReports?.maxBodyBytes, expected: 2048, invalid: '63' },
 ];
 
 describe('parseConfig: every flag', () => {
@@ -111,6 +117,7 @@ describe('parseConfig: every flag', () => {
       clientKey: undefined,
       reconnectWindowMs: 60_000,
       reconnectMaxKeys: 100_000,
+      clientReports: { windowMs: 120_000, maxEntries: 10_000, origins: undefined, rateLimit: 60, maxBodyBytes: 1024 },
     } satisfies AgentConfig);
   });
 
@@ -130,6 +137,14 @@ describe('parseConfig: every flag', () => {
   it('--workers auto is one per core', () => {
     expect(config(['--workers', 'auto']).workers).toBe(availableParallelism());
     expect(configError(['--workers', '257']).message).toMatch(/^--workers: .*from 1 to 256, or auto/);
+  });
+
+  it('client reports: off with --workers above 1 (a report may reach another worker), an error when asked for; --client-report-origins *', () => {
+    expect(config(['--workers', '2']).clientReports).toBeUndefined();
+    expect(configError(['--workers', '2', '--client-reports', 'on']).message).toMatch(/^--client-reports: client reports need a single process/);
+    expect(configError(['--workers', '2'], { WS_CLOSE_AGENT_CLIENT_REPORTS: 'on' }).message).toMatch(/^WS_CLOSE_AGENT_CLIENT_REPORTS: /);
+    expect(config(['--client-report-origins', '*']).clientReports?.origins).toBe('*');
+    expect(configError(['--client-report-origins', ' , ']).message).toMatch(/^--client-report-origins: /);
   });
 
   it('--help and --version', () => {

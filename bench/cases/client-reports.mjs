@@ -27,6 +27,14 @@ export const title = 'client-report join cost';
 /** Distinct ids cycle through more connections than the table holds, so it runs full and evicts, as it would in production. */
 const ID_MASK = 32767;
 const TABLE_ENTRIES = 10_000;
+/**
+ * Calls per sample, at least. Each sample starts with a forced gc(), whose
+ * sweeping goes on in background threads that the process's CPU time counts;
+ * calibration goes by wall time, and on a loaded machine it can pick a few
+ * thousand calls, so that this fixed cost (larger for `on`, whose table
+ * holds 10,000 entries) came out as microseconds per connection.
+ */
+const MIN_CALLS = 100_000;
 
 /** Flat strings, as node's HTTP parser and JSON.parse make them (a template literal would be a slower rope). */
 const flat = (s) => Buffer.from(s, 'latin1').toString('latin1');
@@ -97,9 +105,9 @@ export async function run(ctx) {
   const plain = createPlain(workload);
   const off = createOff(workload, ids.requests);
   const on = createOn(workload, ids);
-  const nPlain = calibrate(plain, sampleMs);
-  const nOff = calibrate(off, sampleMs);
-  const nOn = calibrate(on.run, sampleMs);
+  const nPlain = Math.max(MIN_CALLS, calibrate(plain, sampleMs));
+  const nOff = Math.max(MIN_CALLS, calibrate(off, sampleMs));
+  const nOn = Math.max(MIN_CALLS, calibrate(on.run, sampleMs));
   const { samples } = await runInterleaved(
     [
       { name: 'plain', run: async () => timePerCallNs(plain, nPlain) },

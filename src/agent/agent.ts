@@ -12,6 +12,7 @@ import { metricsHandler } from '../export/http.js';
 import { createRecorder } from '../recorder/registry.js';
 import { type CloseRecorder } from '../recorder/recorder.js';
 import { createAdminHandler } from './admin-server.js';
+import { createClientReportRoutes } from './client-reports.js';
 import type { AgentConfig, HostPort } from './config.js';
 import { createEchoServer } from './echo-server.js';
 import type { Logger } from './log.js';
@@ -134,6 +135,8 @@ export async function startAgent(
   const recorder = createRecorder({ registry, prefix: config.metricPrefix, codes: config.codes, maxCustomCodes: config.maxCustomCodes });
   // --client-key: reconnect tracking, in this process or (a cluster worker) in the primary's table.
   const reconnects = agentReconnectTracking(config, recorder, options.reconnectSink);
+  // Before the WebSocket side exists: connections read their ws_close_id only while the report table listens.
+  const routes = config.clientReports === undefined ? undefined : createClientReportRoutes(recorder, config.clientReports);
 
   const ws =
     config.upstream === undefined
@@ -144,6 +147,7 @@ export async function startAgent(
           handshakeTimeoutMs: config.handshakeTimeoutMs,
           idleTimeoutMs: config.idleTimeoutMs,
           reconnects,
+          routes,
         })
       : createProxyServer({
           upstream: config.upstream,
@@ -155,6 +159,7 @@ export async function startAgent(
           idleTimeoutMs: config.idleTimeoutMs,
           halfCloseTimeoutMs: config.halfCloseTimeoutMs,
           reconnects,
+          routes,
         });
 
   let ready = false;
@@ -168,6 +173,7 @@ export async function startAgent(
   } catch (err) {
     ws.server.close();
     metricsServer?.close();
+    routes?.close();
     throw err;
   }
   ready = true;
@@ -183,6 +189,7 @@ export async function startAgent(
         ready = false;
         logger.info('draining', { connections: ws.openConnections, drainTimeoutMs: config.drainTimeoutMs });
         const result = await ws.drain(config.drainTimeoutMs);
+        routes?.close();
         if (metricsServer) {
           await new Promise<void>((resolve) => {
             metricsServer.close(() => resolve());

@@ -12,6 +12,7 @@ import { DEFAULT_PREFIX } from '../codes/vocabulary.js';
 import { DEFAULT_RECONNECT_MAX_KEYS, DEFAULT_RECONNECT_WINDOW_MS } from '../codes/vocabulary.js';
 import { reconnectMaxKeysProblem, reconnectWindowProblem } from '../hook/reconnect-options.js';
 import { parseClientKey, type ClientKeySpec } from './client-key.js';
+import { CLIENT_REPORT_FLAGS, clientReportConfig, type ClientReportConfig } from './client-report-config.js';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -44,6 +45,8 @@ export interface AgentConfig {
   clientKey: ClientKeySpec | undefined;
   reconnectWindowMs: number;
   reconnectMaxKeys: number;
+  /** The client-report routes on the WebSocket port (client-report-config.ts); undefined = off. */
+  clientReports: ClientReportConfig | undefined;
 }
 
 export type ParseResult = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: AgentConfig };
@@ -52,9 +55,9 @@ export class ConfigError extends Error {
   readonly code = 'WS_CLOSE_AGENT_INVALID_CONFIG';
 }
 
-type FlagType = 'hostport' | 'url' | 'string' | 'file' | 'codes' | 'count' | 'prefix' | 'duration' | 'timeout' | 'loglevel' | 'workers';
+type FlagType = 'hostport' | 'url' | 'string' | 'file' | 'codes' | 'count' | 'prefix' | 'duration' | 'timeout' | 'loglevel' | 'workers' | 'switch';
 
-interface Flag {
+export interface Flag {
   readonly name: string;
   readonly type: FlagType;
   readonly arg: string;
@@ -83,6 +86,7 @@ export const FLAGS: readonly Flag[] = [
   { name: 'reconnect-window',   type: 'duration', arg: 'DURATION',  default: `${DEFAULT_RECONNECT_WINDOW_MS / 1000}s`, help: 'a connection from a client key this soon after its last one ended is a reconnect' },
   { name: 'reconnect-max-keys', type: 'count',    arg: 'N',         default: String(DEFAULT_RECONNECT_MAX_KEYS), help: 'client keys remembered at once for reconnect tracking (about 100 bytes each; past it the oldest is forgotten)' },
   { name: 'log-level',          type: 'loglevel', arg: 'LEVEL',     default: 'info', help: `${LOG_LEVELS.join('|')}` },
+  ...CLIENT_REPORT_FLAGS,
 ];
 
 const ENV_PREFIX = 'WS_CLOSE_AGENT_';
@@ -190,6 +194,8 @@ function convert(flag: Flag, raw: RawValue): unknown {
     }
     case 'loglevel':
       return (LOG_LEVELS as readonly string[]).includes(value) ? value : fail(`one of ${LOG_LEVELS.join(', ')}`);
+    case 'switch':
+      return value === 'on' || value === 'off' ? value === 'on' : fail('on or off');
   }
 }
 
@@ -272,6 +278,15 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
     throw new ConfigError(`--listen and --metrics-listen: both use port ${listen.port}; give them different ports`);
   }
 
+  const workers = get('workers') as number;
+  const clientReports = clientReportConfig(
+    (name) => ({ value: get(name), source: raw.get(name)?.source ?? `--${name}`, given: raw.has(name) }),
+    workers,
+    (message) => {
+      throw new ConfigError(message);
+    },
+  );
+
   return {
     kind: 'run',
     config: {
@@ -289,10 +304,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
       drainTimeoutMs: get('drain-timeout') as number,
       halfCloseTimeoutMs: get('half-close-timeout') as number,
       logLevel: get('log-level') as LogLevel,
-      workers: get('workers') as number,
       clientKey,
       reconnectWindowMs,
       reconnectMaxKeys,
+      workers,
+      clientReports,
     },
   };
 }

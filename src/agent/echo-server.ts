@@ -14,6 +14,7 @@ import { instrument } from '../hook/instrument.js';
 import type { CloseRecorder } from '../recorder/recorder.js';
 import { Admission, GOING_AWAY, createFrontServer, type DrainResult } from './admission.js';
 import { rejectUpgrade } from './http-errors.js';
+import { withClientReportRoutes, type ClientReportRoutes } from './client-reports.js';
 import type { Logger } from './log.js';
 import type { AgentReconnectTracking } from './reconnects.js';
 import { closeAsAgent, liveConnections, terminateAsAgent } from './tracked-connections.js';
@@ -30,6 +31,8 @@ export interface EchoServerOptions {
   maxPayload?: number;
   /** Reconnect tracking (--client-key), through the hook's own; undefined when off. */
   reconnects?: AgentReconnectTracking | undefined;
+  /** The agent's own routes (client reports), answered before the echo endpoint's plain-HTTP answer. */
+  routes?: ClientReportRoutes | undefined;
 }
 
 export interface EchoServer {
@@ -81,11 +84,15 @@ function onSocketError(): void {
 
 export function createEchoServer(options: EchoServerOptions): EchoServer {
   const { recorder, logger } = options;
-  const server = createFrontServer(options.handshakeTimeoutMs, recorder, (req, res) => {
-    res.statusCode = req.url === '/' ? 426 : 404;
-    res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-    res.end('ws-close-agent echo endpoint: connect with a WebSocket client. Send "!close 4000 bye" to have the server close with 4000.\n');
-  });
+  const server = createFrontServer(
+    options.handshakeTimeoutMs,
+    recorder,
+    withClientReportRoutes(options.routes, (req, res) => {
+      res.statusCode = req.url === '/' ? 426 : 404;
+      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+      res.end('ws-close-agent echo endpoint: connect with a WebSocket client. Send "!close 4000 bye" to have the server close with 4000.\n');
+    }),
+  );
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 16 * 1024 * 1024 });
   const r = options.reconnects;

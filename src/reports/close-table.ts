@@ -79,32 +79,31 @@ export class CloseTable {
   readonly onClose = (series: CloseSeries, _seconds: number, details: CloseDetails | undefined): void => {
     const closeId = details?.closeId;
     if (closeId === undefined) return;
-    const { id, hash } = closeId;
     const now = this.now();
     this.expire(now);
-    const held = this.held.size === 0 ? undefined : this.held.get(id, hash);
+    const held = this.held.size === 0 ? undefined : this.held.get(closeId);
     if (held !== undefined) {
-      this.held.delete(id, hash);
+      this.held.delete(closeId);
       this.counts.recordReport(series, held.code, held.clean);
     }
     // A reused id is a new connection: its entry starts over, at the back (the oldest goes when full).
-    this.closed.set(id, hash, { series, at: now, reported: held !== undefined });
+    this.closed.set(closeId, { series, at: now, reported: held !== undefined });
   };
 
   /** A well-formed report from an allowed origin, within the limits: join it, hold it, or say why not. */
-  report({ id, hash }: CloseId, code: number, clean: boolean): ReportOutcome {
+  report(id: CloseId, code: number, clean: boolean): ReportOutcome {
     const now = this.now();
     this.expire(now);
-    const entry = this.closed.get(id, hash);
+    const entry = this.closed.get(id);
     if (entry !== undefined) {
       if (entry.reported) return 'duplicate';
       entry.reported = true;
       this.counts.recordReport(entry.series, code, clean);
       return 'joined';
     }
-    if (this.held.get(id, hash) !== undefined) return 'duplicate';
+    if (this.held.size !== 0 && this.held.get(id) !== undefined) return 'duplicate';
     if (this.held.size >= this.maxEntries) return 'unknown_id';
-    this.held.set(id, hash, { code, clean, at: now });
+    this.held.set(id, { code, clean, at: now });
     this.schedule(now);
     return 'held';
   }

@@ -16,6 +16,7 @@ import { OptionError, type RecorderOptions } from '../recorder/options.js';
 import type { CloseRecorder } from '../recorder/recorder.js';
 import { createRecorder } from '../recorder/registry.js';
 import { CloseTable, type ReportOutcome } from './close-table.js';
+import { DEFAULT_REPORT_MAX_BODY_BYTES, DEFAULT_REPORT_MAX_ENTRIES, DEFAULT_REPORT_RATE_LIMIT, DEFAULT_REPORT_WINDOW_MS, originsOption } from './options.js';
 import { RateLimit } from './rate-limit.js';
 
 export interface CloseReportOptions extends RecorderOptions {
@@ -43,10 +44,7 @@ export interface CloseReportHandler {
   close(): void;
 }
 
-export const DEFAULT_REPORT_WINDOW_MS = 120_000;
-export const DEFAULT_REPORT_MAX_ENTRIES = 10_000;
-export const DEFAULT_REPORT_MAX_BODY_BYTES = 1024;
-export const DEFAULT_REPORT_RATE_LIMIT = 60;
+export { DEFAULT_REPORT_WINDOW_MS, DEFAULT_REPORT_MAX_ENTRIES, DEFAULT_REPORT_MAX_BODY_BYTES, DEFAULT_REPORT_RATE_LIMIT };
 const DEFAULT_HOLD_MS = 10_000;
 
 const STATUS: Record<ReportOutcome, number> = {
@@ -66,26 +64,6 @@ function integerOption(options: CloseReportOptions, name: keyof CloseReportOptio
     throw new OptionError(`${name} must be an integer of at least ${min}, got ${JSON.stringify(value)}`);
   }
   return value;
-}
-
-function originsOption(value: unknown): Set<string> | '*' | undefined {
-  if (value === undefined) return undefined;
-  if (value === '*') return '*';
-  if (!Array.isArray(value)) throw new OptionError(`origins must be '*' or an array of origins like "https://app.example.com", got ${JSON.stringify(value)}`);
-  const set = new Set<string>();
-  for (const origin of value as unknown[]) {
-    let parsed: URL | undefined;
-    try {
-      parsed = typeof origin === 'string' ? new URL(origin) : undefined;
-    } catch {
-      parsed = undefined;
-    }
-    if (parsed === undefined || parsed.origin === 'null' || parsed.origin !== String(origin).toLowerCase().replace(/\/$/, '')) {
-      throw new OptionError(`origins: ${JSON.stringify(origin)} is not an origin (scheme://host[:port], no path)`);
-    }
-    set.add(parsed.origin);
-  }
-  return set;
 }
 
 /** Whether the request's Origin may report: listed, or (by default) the same host as the request. */

@@ -2,16 +2,22 @@
  * Entries keyed by close id, in insertion order, at most `capacity` of them:
  * a ring of records (the oldest goes when a new one would not fit; entries
  * older than a cutoff go from the front) with an open-addressing index over
- * it, keyed by the id's seeded hash (hook/close-id.ts). No Map: hashing a
- * fresh 32-character string and a Map's bookkeeping cost more than the rest
- * of the join together, on every connection.
+ * it, keyed by the id's seeded hash (hook/close-id.ts). No Map and no
+ * strings: hashing a fresh 32-character string and a Map's bookkeeping cost
+ * more than the rest of the join together, on every connection; the ids'
+ * five numbers live in one typed array and compare as integers.
  */
+import type { CloseId } from '../hook/close-id.js';
+
+const WORDS = 5;
+
 export interface Timed {
   readonly at: number;
 }
 
 export class IdRing<V extends Timed> {
-  private readonly ids: (string | undefined)[];
+  /** Each record's id, WORDS numbers per ring position. */
+  private readonly ids: Int32Array;
   private readonly hashes: Int32Array;
   private readonly values: (V | undefined)[];
   /** Ring position + 1 per slot; 0 is empty. At most half full. */
@@ -24,7 +30,7 @@ export class IdRing<V extends Timed> {
   size = 0;
 
   constructor(readonly capacity: number) {
-    this.ids = new Array<string | undefined>(capacity).fill(undefined);
+    this.ids = new Int32Array(capacity * WORDS);
     this.values = new Array<V | undefined>(capacity).fill(undefined);
     this.hashes = new Int32Array(capacity);
     let slots = 2;
@@ -34,26 +40,35 @@ export class IdRing<V extends Timed> {
   }
 
   /** The index slot of `id`, or -1. */
-  private slotOf(id: string, hash: number): number {
-    const { index, mask } = this;
+  private slotOf(id: CloseId): number {
+    const { index, mask, ids, hashes } = this;
+    const hash = id.hash;
     for (let i = hash & mask; ; i = (i + 1) & mask) {
       const p = index[i] as number;
       if (p === 0) return -1;
-      if (this.hashes[p - 1] === hash && this.ids[p - 1] === id) return i;
+      const w = (p - 1) * WORDS;
+      if (hashes[p - 1] === hash && ids[w] === id.a && ids[w + 1] === id.b && ids[w + 2] === id.c && ids[w + 3] === id.d && ids[w + 4] === id.e) return i;
     }
   }
 
-  get(id: string, hash: number): V | undefined {
-    const slot = this.slotOf(id, hash);
+  get(id: CloseId): V | undefined {
+    const slot = this.slotOf(id);
     return slot < 0 ? undefined : this.values[(this.index[slot] as number) - 1];
   }
 
   /** Add `id`, or replace it (the replacement counts as new: it goes to the back). The oldest record goes if the ring is full. */
-  set(id: string, hash: number, value: V): void {
-    this.delete(id, hash);
+  set(id: CloseId, value: V): void {
+    if (this.size !== 0) this.delete(id);
     if (this.count === this.capacity) this.shift();
     const pos = (this.head + this.count) % this.capacity;
-    this.ids[pos] = id;
+    const hash = id.hash;
+    const w = pos * WORDS;
+    const ids = this.ids;
+    ids[w] = id.a;
+    ids[w + 1] = id.b;
+    ids[w + 2] = id.c;
+    ids[w + 3] = id.d;
+    ids[w + 4] = id.e;
     this.hashes[pos] = hash;
     this.values[pos] = value;
     this.count++;
@@ -64,12 +79,11 @@ export class IdRing<V extends Timed> {
     index[i] = pos + 1;
   }
 
-  delete(id: string, hash: number): void {
-    const slot = this.slotOf(id, hash);
+  delete(id: CloseId): void {
+    const slot = this.slotOf(id);
     if (slot < 0) return;
     const pos = (this.index[slot] as number) - 1;
     this.unindex(slot);
-    this.ids[pos] = undefined;
     this.values[pos] = undefined;
     this.size--;
   }
@@ -94,7 +108,7 @@ export class IdRing<V extends Timed> {
   }
 
   clear(): void {
-    this.ids.fill(undefined);
+    this.ids.fill(0);
     this.values.fill(undefined);
     this.index.fill(0);
     this.head = 0;
@@ -104,15 +118,21 @@ export class IdRing<V extends Timed> {
 
   private shift(): void {
     const pos = this.head;
-    const id = this.ids[pos];
-    if (id !== undefined) {
-      this.unindex(this.slotOf(id, this.hashes[pos] as number));
-      this.ids[pos] = undefined;
+    if (this.values[pos] !== undefined) {
+      this.unindex(this.indexSlotOf(pos));
       this.values[pos] = undefined;
       this.size--;
     }
     this.head = (pos + 1) % this.capacity;
     this.count--;
+  }
+
+  /** The index slot that points at ring position `pos` (which is live). */
+  private indexSlotOf(pos: number): number {
+    const { index, mask } = this;
+    let i = (this.hashes[pos] as number) & mask;
+    while (index[i] !== pos + 1) i = (i + 1) & mask;
+    return i;
   }
 
   /** Empty index slot `i`, moving later entries of its probe run back (linear probing's deletion without tombstones). */

@@ -50,6 +50,12 @@ const INVALID: Record<string, string[]> = {
   'client-key':         ['mac', 'header:', 'cookie', 'query:', 'header:a b', 'IP'],
   'reconnect-window':   ['0', '-1s', 'soon', '1000d'],
   'reconnect-max-keys': ['0', '-1', '2.5', 'many', '99999999999'],
+  'client-reports':     ['maybe', 'ON', 'yes', '1'],
+  'client-report-window': ['0', '-1s', 'soon'],
+  'client-report-max-entries': ['0', '-1', '2.5', 'many'],
+  'client-report-origins': ['app.example.com', 'https://app.example.com/path', 'ftp://x', 'https://a,'],
+  'client-report-rate-limit': ['-5', '2.5', 'lots'],
+  'client-report-max-body': ['63', '-1', 'big'],
   'log-level':          ['verbose', 'INFO', 'trace', ' info'],
 };
 

@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
+import { closeIdDetails, type CloseId } from '../../hook/close-id.js';
 import type { CloseRecorder } from '../../recorder/recorder.js';
 import { NO_KEY, nowMs, type ReconnectTracker } from '../../recorder/reconnects.js';
 import {
@@ -190,6 +191,8 @@ export class Connection {
     private readonly owner: ConnectionOwner,
     readonly client: Socket,
     readonly upstream: Socket,
+    /** The upgrade request's ws_close_id, given to close listeners (the client-report join). */
+    private readonly closeId?: CloseId | undefined,
   ) {
     this.c2s = new Direction(this, SIDE_CLIENT, client, upstream);
     this.s2c = new Direction(this, SIDE_SERVER, upstream, client);
@@ -297,11 +300,12 @@ export class Connection {
     const duration = (now - this.startedAt) / 1000;
     const cause = this.cause;
     try {
+      const details = closeIdDetails(this.closeId);
       if (this.firstCode !== NO_CLOSE_YET) {
-        this.recorder.recordClose(this.firstCode, this.initiator, duration);
+        this.recorder.recordClose(this.firstCode, this.initiator, duration, details);
         this.recorder.recordCloseHandshake(cause.closeBy, (now - cause.closeStart) / 1000, cause.answered);
       } else {
-        this.recorder.recordAbnormalClose(cause.endSide < 0 ? INITIATOR_CLIENT : cause.endSide, cause.endCause, duration);
+        this.recorder.recordAbnormalClose(cause.endSide < 0 ? INITIATOR_CLIENT : cause.endSide, cause.endCause, duration, details);
       }
       if (this.keyHash !== NO_KEY) this.owner.reconnects?.close(this.keyHash, this.firstCode === NO_CLOSE_YET ? 1006 : this.firstCode, nowMs());
     } catch (err) {

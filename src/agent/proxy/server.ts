@@ -7,6 +7,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { CloseRecorder } from '../../recorder/recorder.js';
 import { Admission, GOING_AWAY, createFrontServer, type ConnectionPool, type DrainResult } from '../admission.js';
+import { withClientReportRoutes, type ClientReportRoutes } from '../client-reports.js';
 import type { Logger } from '../log.js';
 import type { AgentReconnectTracking } from '../reconnects.js';
 import type { ReconnectTracker } from '../../recorder/reconnects.js';
@@ -28,6 +29,8 @@ export interface ProxyOptions {
   halfCloseTimeoutMs: number;
   /** Reconnect tracking (--client-key); undefined when off. */
   reconnects?: AgentReconnectTracking | undefined;
+  /** The agent's own routes (client reports), answered before a request is forwarded. */
+  routes?: ClientReportRoutes | undefined;
 }
 
 export interface ProxyServer {
@@ -58,7 +61,11 @@ class WebSocketProxy implements ProxyServer, UpgradeOwner, ConnectionPool<Connec
     this.halfCloseTimeoutMs = options.halfCloseTimeoutMs;
     this.reconnects = options.reconnects?.tracker;
     this.clientKey = options.reconnects?.clientKey;
-    this.server = createFrontServer(options.handshakeTimeoutMs, this.recorder, forwardRequests(this.target, options.connectTimeoutMs));
+    this.server = createFrontServer(
+      options.handshakeTimeoutMs,
+      this.recorder,
+      withClientReportRoutes(options.routes, forwardRequests(this.target, options.connectTimeoutMs)),
+    );
     this.admission = new Admission<Connection>(this, {
       server: this.server,
       recorder: this.recorder,

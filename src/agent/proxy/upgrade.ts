@@ -9,6 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { UpgradeFailureReason } from '../../codes/vocabulary.js';
+import { closeIdOf, type CloseId } from '../../hook/close-id.js';
 import type { Admission } from '../admission.js';
 import { rejectUpgrade } from '../http-errors.js';
 import { Connection, type ConnectionOwner } from './connection.js';
@@ -55,6 +56,7 @@ function opened(
   upstream: Socket,
   upstreamHead: Buffer,
   answerHead: Buffer,
+  closeId: CloseId | undefined,
 ): void {
   if (!client.writable || client.readableEnded) {
     upstream.destroy();
@@ -63,7 +65,7 @@ function opened(
     return;
   }
   client.write(answerHead);
-  const conn = new Connection(owner, client, upstream);
+  const conn = new Connection(owner, client, upstream, closeId);
   owner.add(conn);
   owner.recorder.recordOpen();
   // The key text goes to the keyed hash only; the connection keeps the hash.
@@ -74,6 +76,8 @@ function opened(
 
 function connectUpstream(owner: UpgradeOwner, req: IncomingMessage, client: Socket, head: Buffer): void {
   owner.pending++;
+  // The page's ws_close_id, for the client-report join; read only while a report table listens. The request goes on unchanged.
+  const closeId = owner.recorder.wantsDetails ? closeIdOf(req.url) : undefined;
   upstreamHandshake(
     {
       target: owner.target,
@@ -89,7 +93,7 @@ function connectUpstream(owner: UpgradeOwner, req: IncomingMessage, client: Sock
       owner.pending--;
       switch (outcome.kind) {
         case 'upgraded':
-          return opened(owner, req, client, head, outcome.socket, outcome.head, outcome.answerHead);
+          return opened(owner, req, client, head, outcome.socket, outcome.head, outcome.answerHead, closeId);
         case 'answered':
           // Not a 101: relayed unchanged, and the connection is not opened.
           return owner.recorder.recordUpgradeFailure('upstream_rejected');
