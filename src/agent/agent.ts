@@ -16,6 +16,7 @@ import type { AgentConfig, HostPort } from './config.js';
 import { createEchoServer } from './echo-server.js';
 import type { Logger } from './log.js';
 import { createProxyServer } from './proxy/server.js';
+import { describePair, loadTlsPair, watchTls } from './tls.js';
 
 export interface StopResult {
   drained: number;
@@ -127,6 +128,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
   const registry = createAgentRegistry();
   const recorder = createRecorder({ registry, prefix: config.metricPrefix, codes: config.codes, maxCustomCodes: config.maxCustomCodes });
 
+  const tls = config.tls ? loadTlsPair(config.tls) : undefined;
   const ws =
     config.upstream === undefined
       ? createEchoServer({
@@ -135,6 +137,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
           maxConnections: config.maxConnections,
           handshakeTimeoutMs: config.handshakeTimeoutMs,
           idleTimeoutMs: config.idleTimeoutMs,
+          tls,
         })
       : createProxyServer({
           upstream: config.upstream,
@@ -145,7 +148,10 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
           connectTimeoutMs: config.connectTimeoutMs,
           idleTimeoutMs: config.idleTimeoutMs,
           halfCloseTimeoutMs: config.halfCloseTimeoutMs,
+          tls,
         });
+  const tlsWatch = config.tls && tls ? watchTls(ws.server, config.tls, tls, recorder, logger) : undefined;
+  if (config.tls && tls) logger.info('tls certificate loaded', { certFile: config.tls.certFile, ...describePair(tls) });
 
   let ready = false;
   const metricsServer = options.admin
@@ -156,6 +162,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
     await listenOn(ws.server, config.listen, '--listen');
     if (metricsServer) await listenOn(metricsServer, config.metricsListen, '--metrics-listen');
   } catch (err) {
+    tlsWatch?.stop();
     ws.server.close();
     metricsServer?.close();
     throw err;
@@ -171,6 +178,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
     stop() {
       stopping ??= (async () => {
         ready = false;
+        tlsWatch?.stop();
         logger.info('draining', { connections: ws.openConnections, drainTimeoutMs: config.drainTimeoutMs });
         const result = await ws.drain(config.drainTimeoutMs);
         if (metricsServer) {

@@ -9,6 +9,7 @@ import { parseCodeNames, type CodeNames } from '../codes/close-codes.js';
 import { DEFAULT_MAX_CUSTOM_CODES } from '../codes/vocabulary.js';
 import { maxCustomCodesProblem } from '../recorder/options.js';
 import { DEFAULT_PREFIX } from '../codes/vocabulary.js';
+import { tlsFiles, type TlsFiles } from './tls.js';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -37,6 +38,8 @@ export interface AgentConfig {
   logLevel: LogLevel;
   /** Agent processes (cluster workers); 1 = no cluster. */
   workers: number;
+  /** --tls-cert/--tls-key: serve wss:// on --listen; undefined = plain ws://. */
+  tls: TlsFiles | undefined;
 }
 
 export type ParseResult = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: AgentConfig };
@@ -71,6 +74,9 @@ export const FLAGS: readonly Flag[] = [
   { name: 'connect-timeout',    type: 'timeout',  arg: 'DURATION',  default: '5s', help: 'upstream connect + 101 answer timeout (504 after it)' },
   { name: 'drain-timeout',      type: 'duration', arg: 'DURATION',  default: '10s', help: 'on SIGTERM/SIGINT, wait this long for closes after sending 1001' },
   { name: 'half-close-timeout', type: 'duration', arg: 'DURATION',  default: '5s', help: 'end a connection this long after one side half-closed it' },
+  { name: 'tls-cert',           type: 'string',   arg: 'FILE',      help: 'serve wss:// on --listen with this PEM certificate (chain); needs --tls-key; reloaded when the file changes' },
+  { name: 'tls-key',            type: 'string',   arg: 'FILE',      help: 'the PEM private key of --tls-cert' },
+  { name: 'tls-reload-interval', type: 'duration', arg: 'DURATION', default: '10s', help: 'how often --tls-cert and --tls-key are checked for a new pair (0 = never)' },
   { name: 'workers',            type: 'workers',  arg: 'N|auto',    default: '1', help: 'agent processes sharing the listen port; /metrics on the primary sums them (auto = one per core)' },
   { name: 'log-level',          type: 'loglevel', arg: 'LEVEL',     default: 'info', help: `${LOG_LEVELS.join('|')}` },
 ];
@@ -250,6 +256,13 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
     throw new ConfigError(`--listen and --metrics-listen: both use port ${listen.port}; give them different ports`);
   }
 
+  let tls: TlsFiles | undefined;
+  try {
+    tls = tlsFiles(raw.get('tls-cert'), raw.get('tls-key'), get('tls-reload-interval') as number);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+
   return {
     kind: 'run',
     config: {
@@ -268,6 +281,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
       halfCloseTimeoutMs: get('half-close-timeout') as number,
       logLevel: get('log-level') as LogLevel,
       workers: get('workers') as number,
+      tls,
     },
   };
 }

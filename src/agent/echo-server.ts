@@ -15,6 +15,7 @@ import type { CloseRecorder } from '../recorder/recorder.js';
 import { Admission, GOING_AWAY, createFrontServer, type DrainResult } from './admission.js';
 import { rejectUpgrade } from './http-errors.js';
 import type { Logger } from './log.js';
+import type { TlsPair } from './tls.js';
 import { closeAsAgent, liveConnections, terminateAsAgent } from './tracked-connections.js';
 
 export interface EchoServerOptions {
@@ -27,6 +28,8 @@ export interface EchoServerOptions {
   idleTimeoutMs: number;
   /** Largest message accepted (ws closes with 1009 above it). */
   maxPayload?: number;
+  /** Serve wss:// with this pair (--tls-cert/--tls-key). */
+  tls?: TlsPair;
 }
 
 export interface EchoServer {
@@ -76,11 +79,16 @@ function onSocketError(): void {
 
 export function createEchoServer(options: EchoServerOptions): EchoServer {
   const { recorder, logger } = options;
-  const server = createFrontServer(options.handshakeTimeoutMs, recorder, (req, res) => {
-    res.statusCode = req.url === '/' ? 426 : 404;
-    res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-    res.end('ws-close-agent echo endpoint: connect with a WebSocket client. Send "!close 4000 bye" to have the server close with 4000.\n');
-  });
+  const server = createFrontServer(
+    options.handshakeTimeoutMs,
+    recorder,
+    (req, res) => {
+      res.statusCode = req.url === '/' ? 426 : 404;
+      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+      res.end('ws-close-agent echo endpoint: connect with a WebSocket client. Send "!close 4000 bye" to have the server close with 4000.\n');
+    },
+    options.tls,
+  );
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 16 * 1024 * 1024 });
   const hook = instrument(wss, { recorder, onError: (err) => logger.error('hook error', { err }) });

@@ -8,6 +8,7 @@ import type { Server } from 'node:http';
 import type { CloseRecorder } from '../../recorder/recorder.js';
 import { Admission, GOING_AWAY, createFrontServer, type ConnectionPool, type DrainResult } from '../admission.js';
 import type { Logger } from '../log.js';
+import type { TlsPair } from '../tls.js';
 import type { Connection } from './connection.js';
 import { forwardRequests } from './forward.js';
 import { proxyTarget, type ProxyTarget } from './target.js';
@@ -24,6 +25,8 @@ export interface ProxyOptions {
   /** 0 = off. */
   idleTimeoutMs: number;
   halfCloseTimeoutMs: number;
+  /** Serve wss:// with this pair (--tls-cert/--tls-key). */
+  tls?: TlsPair;
 }
 
 export interface ProxyServer {
@@ -50,7 +53,7 @@ class WebSocketProxy implements ProxyServer, UpgradeOwner, ConnectionPool<Connec
     this.target = proxyTarget(options.upstream);
     this.connectTimeoutMs = options.connectTimeoutMs;
     this.halfCloseTimeoutMs = options.halfCloseTimeoutMs;
-    this.server = createFrontServer(options.handshakeTimeoutMs, this.recorder, forwardRequests(this.target, options.connectTimeoutMs));
+    this.server = createFrontServer(options.handshakeTimeoutMs, this.recorder, forwardRequests(this.target, options.connectTimeoutMs), options.tls);
     this.admission = new Admission<Connection>(this, {
       server: this.server,
       recorder: this.recorder,
