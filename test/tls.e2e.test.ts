@@ -356,16 +356,16 @@ describe('TLS configuration', () => {
 
   it('names the file that is missing, not PEM, or not the key of the certificate', () => {
     const missing = join(dir, 'missing.crt');
-    expect(configError(['--tls-cert', missing, '--tls-key', pairA.key]).message).toMatch(new RegExp(`^--tls-cert ${missing}: cannot read it \\(ENOENT`));
+    expect(configError(['--tls-cert', missing, '--tls-key', pairA.key]).message).toMatch(new RegExp(`^--tls-cert: ${missing}: cannot read it \\(ENOENT`));
     expect(configError(['--tls-cert', pairA.cert, '--tls-key', join(dir, 'missing.key')]).message).toContain('--tls-key');
     const notPem = join(dir, 'not-pem.txt');
     writeFileSync(notPem, 'hello\n');
     expect(configError(['--tls-cert', notPem, '--tls-key', pairA.key]).message).toBe(
-      `--tls-cert ${notPem}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)`,
+      `--tls-cert: ${notPem}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)`,
     );
-    expect(configError(['--tls-cert', pairA.cert, '--tls-key', notPem]).message).toMatch(new RegExp(`^--tls-key ${notPem}: not a valid PEM private key`));
+    expect(configError(['--tls-cert', pairA.cert, '--tls-key', notPem]).message).toMatch(new RegExp(`^--tls-key: ${notPem}: not a valid PEM private key`));
     expect(configError(['--tls-cert', pairA.cert, '--tls-key', pairB.key]).message).toBe(
-      `--tls-key ${pairB.key}: this private key does not belong to the certificate in --tls-cert ${pairA.cert}`,
+      `--tls-key: ${pairB.key}: this private key does not belong to the certificate in --tls-cert: ${pairA.cert}`,
     );
     expect(configError(['--tls-cert', pairA.cert, '--tls-key', pairA.key, '--tls-reload-interval', 'soon']).message).toContain('--tls-reload-interval');
   });
@@ -387,6 +387,6 @@ describe('TLS configuration', () => {
     const missing = join(dir, 'nowhere.key');
     const r = runAgentCommand(['--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--tls-cert', pairA.cert, '--tls-key', missing]);
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain(`--tls-key ${missing}: cannot read it`);
+    expect(r.stderr).toContain(`--tls-key: ${missing}: cannot read it`);
   });
 });

@@ -67,34 +67,34 @@ function readPem(source: string, file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new Error(`${source} ${file}: cannot read it (${(err as Error).message})`, { cause: err });
+    throw new Error(`${source}: ${file}: cannot read it (${(err as Error).message})`, { cause: err });
   }
 }
 
 /** Whether cert and key are a PEM certificate and its private key; throws a message naming the file at fault. */
 function checkPair(files: TlsFiles, cert: Buffer, key: Buffer): LoadedPair {
   const { certSource, certFile, keySource, keyFile } = files;
-  if (!cert.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`${certSource} ${certFile}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)`);
+  if (!cert.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`${certSource}: ${certFile}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)`);
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert);
   } catch (err) {
-    throw new Error(`${certSource} ${certFile}: not a valid PEM certificate (${(err as Error).message})`, { cause: err });
+    throw new Error(`${certSource}: ${certFile}: not a valid PEM certificate (${(err as Error).message})`, { cause: err });
   }
   let privateKey;
   try {
     privateKey = createPrivateKey(key);
   } catch (err) {
-    throw new Error(`${keySource} ${keyFile}: not a valid PEM private key (${(err as Error).message})`, { cause: err });
+    throw new Error(`${keySource}: ${keyFile}: not a valid PEM private key (${(err as Error).message})`, { cause: err });
   }
   if (!x509.checkPrivateKey(privateKey)) {
-    throw new Error(`${keySource} ${keyFile}: this private key does not belong to the certificate in ${certSource} ${certFile}`);
+    throw new Error(`${keySource}: ${keyFile}: this private key does not belong to the certificate in ${certSource}: ${certFile}`);
   }
   try {
     // What the https server will do with them: the chain and key as OpenSSL takes them.
     createSecureContext({ cert, key });
   } catch (err) {
-    throw new Error(`${certSource} ${certFile} and ${keySource} ${keyFile}: OpenSSL refused the pair (${(err as Error).message})`, { cause: err });
+    throw new Error(`${certSource}: ${certFile} and ${keySource}: ${keyFile}: OpenSSL refused the pair (${(err as Error).message})`, { cause: err });
   }
   return { cert, key, fingerprint256: x509.fingerprint256, validTo: x509.validTo };
 }
