@@ -48,7 +48,7 @@ const CASES: { flag: string; value: string; pick: (c: AgentConfig) => unknown; e
   { flag: 'workers',            value: '3',                  pick: (c) => c.workers,         expected: 3, invalid: '0' },
   { flag: 'tls-cert',           value: tlsCert,              pick: (c) => c.tls?.certFile,   expected: tlsCert, invalid: join(dir, 'missing.crt'), with: ['--tls-key', tlsKey] },
   { flag: 'tls-key',            value: tlsKey,               pick: (c) => c.tls?.keyFile,    expected: tlsKey, invalid: tokenFile, with: ['--tls-cert', tlsCert] },
-  { flag: 'tls-reload-interval', value: '2s',                pick: (c) => c.tls?.reloadIntervalMs, expected: 2000, invalid: 'soon', with: ['--tls-cert', tlsCert, '--tls-key', tlsKey] },
+  { flag: 'tls-check-interval', value: '2s',                 pick: (c) => c.tls?.checkIntervalMs, expected: 2000, invalid: 'soon', with: ['--tls-cert', tlsCert, '--tls-key', tlsKey] },
 ];
 
 describe('parseConfig: every flag', () => {

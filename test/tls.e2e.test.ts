@@ -197,7 +197,7 @@ describe('wss:// in front of an upstream', () => {
       secret.cert,
       '--tls-key',
       secret.key,
-      '--tls-reload-interval',
+      '--tls-check-interval',
       '100ms',
       '--log-level',
       'debug',
@@ -295,7 +295,7 @@ describe('wss:// with --workers 2 and the echo endpoint', () => {
   beforeAll(async () => {
     secret = new SecretDir('workers-secret');
     secret.swap(pairA.certPem, readFileSync(pairA.key));
-    agent = await startAgentProcess(['--workers', '2', '--tls-cert', secret.cert, '--tls-key', secret.key, '--tls-reload-interval', '100ms'], {}, 30_000);
+    agent = await startAgentProcess(['--workers', '2', '--tls-cert', secret.cert, '--tls-key', secret.key, '--tls-check-interval', '100ms'], {}, 30_000);
   });
 
   afterAll(async () => {
@@ -367,17 +367,17 @@ describe('TLS configuration', () => {
     expect(configError(['--tls-cert', pairA.cert, '--tls-key', pairB.key]).message).toBe(
       `--tls-key: ${pairB.key}: this private key does not belong to the certificate in --tls-cert: ${pairA.cert}`,
     );
-    expect(configError(['--tls-cert', pairA.cert, '--tls-key', pairA.key, '--tls-reload-interval', 'soon']).message).toContain('--tls-reload-interval');
+    expect(configError(['--tls-cert', pairA.cert, '--tls-key', pairA.key, '--tls-check-interval', 'soon']).message).toContain('--tls-check-interval');
   });
 
   it('parses a good pair with its reload interval', () => {
-    const parsed = parseConfig(['--tls-cert', pairA.cert, '--tls-key', pairA.key, '--tls-reload-interval', '2s']);
+    const parsed = parseConfig(['--tls-cert', pairA.cert, '--tls-key', pairA.key, '--tls-check-interval', '2s']);
     expect(parsed.kind === 'run' && parsed.config.tls).toEqual({
       certFile: pairA.cert,
       keyFile: pairA.key,
       certSource: '--tls-cert',
       keySource: '--tls-key',
-      reloadIntervalMs: 2000,
+      checkIntervalMs: 2000,
     });
     const plain = parseConfig([]);
     expect(plain.kind === 'run' && plain.config.tls).toBeUndefined();

@@ -76,7 +76,7 @@ export const FLAGS: readonly Flag[] = [
   { name: 'half-close-timeout', type: 'duration', arg: 'DURATION',  default: '5s', help: 'end a connection this long after one side half-closed it' },
   { name: 'tls-cert',           type: 'string',   arg: 'FILE',      help: 'serve wss:// on --listen with this PEM certificate (chain); needs --tls-key; reloaded when the file changes' },
   { name: 'tls-key',            type: 'string',   arg: 'FILE',      help: 'the PEM private key of --tls-cert' },
-  { name: 'tls-reload-interval', type: 'duration', arg: 'DURATION', default: '10s', help: 'how often --tls-cert and --tls-key are checked for a new pair (0 = never)' },
+  { name: 'tls-check-interval', type: 'duration', arg: 'DURATION',  default: '10s', help: 'how often --tls-cert and --tls-key are checked for a new pair (0 = never)' },
   { name: 'workers',            type: 'workers',  arg: 'N|auto',    default: '1', help: 'agent processes sharing the listen port; /metrics on the primary sums them (auto = one per core)' },
   { name: 'log-level',          type: 'loglevel', arg: 'LEVEL',     default: 'info', help: `${LOG_LEVELS.join('|')}` },
 ];
@@ -258,7 +258,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
 
   let tls: TlsFiles | undefined;
   try {
-    tls = tlsFiles(raw.get('tls-cert'), raw.get('tls-key'), get('tls-reload-interval') as number);
+    tls = tlsFiles(raw.get('tls-cert'), raw.get('tls-key'), get('tls-check-interval') as number);
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }

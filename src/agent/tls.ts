@@ -25,7 +25,7 @@ export interface TlsFiles {
   certSource: string;
   keySource: string;
   /** Milliseconds between checks for a new pair; 0 = never reload. */
-  reloadIntervalMs: number;
+  checkIntervalMs: number;
 }
 
 /** What the https server is created with. */
@@ -51,14 +51,14 @@ interface Given {
  * Both flags or neither; each file must load. Throws an Error whose message
  * names the flag (or variable) and the file.
  */
-export function tlsFiles(cert: Given | undefined, key: Given | undefined, reloadIntervalMs: number): TlsFiles | undefined {
+export function tlsFiles(cert: Given | undefined, key: Given | undefined, checkIntervalMs: number): TlsFiles | undefined {
   if (cert === undefined && key === undefined) return undefined;
   if (cert === undefined || key === undefined) {
     const [given, missing] = cert === undefined ? [key as Given, '--tls-cert'] : [cert, '--tls-key'];
     throw new Error(`${given.source} without ${missing}: give both the certificate and its private key, or neither`);
   }
   for (const g of [cert, key]) if (g.value.trim() === '') throw new Error(`${g.source}: expected a file path`);
-  const files = { certFile: cert.value, keyFile: key.value, certSource: cert.source, keySource: key.source, reloadIntervalMs };
+  const files = { certFile: cert.value, keyFile: key.value, certSource: cert.source, keySource: key.source, checkIntervalMs };
   checkPair(files, readPem(files.certSource, files.certFile), readPem(files.keySource, files.keyFile));
   return files;
 }
@@ -105,7 +105,7 @@ export function loadTlsPair(files: TlsFiles): TlsPair {
 }
 
 export interface TlsWatch {
-  /** Check the files now (the poll does this every reloadIntervalMs); resolves once done. */
+  /** Check the files now (the poll does this every checkIntervalMs); resolves once done. */
   check(): Promise<void>;
   stop(): void;
 }
@@ -192,7 +192,7 @@ export function watchTls(server: Server, files: TlsFiles, initial: TlsPair, reco
     running ??= checkOnce().finally(() => (running = undefined));
     return running;
   };
-  const timer = files.reloadIntervalMs > 0 ? setInterval(() => void check(), files.reloadIntervalMs) : undefined;
+  const timer = files.checkIntervalMs > 0 ? setInterval(() => void check(), files.checkIntervalMs) : undefined;
   timer?.unref();
   return {
     check,
