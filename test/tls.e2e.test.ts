@@ -230,9 +230,9 @@ describe('wss:// in front of an upstream', () => {
     expect(await distrustingClient(agent.listen)).toBe('DEPTH_ZERO_SELF_SIGNED_CERT');
     await waitFor(async () => (await tlsFailures(agent)) === before + 2, 'two tls_handshake failures');
 
-    const probesBefore = agent.logs().filter((l) => l.msg === 'tls connection closed before its handshake began').length;
+    const probesBefore = agent.logs().filter((l) => l.msg === 'tls connection sent nothing; not counted').length;
     await silentProbe(agent.listen);
-    await waitFor(() => agent.logs().filter((l) => l.msg === 'tls connection closed before its handshake began').length === probesBefore + 1, 'the probe seen');
+    await waitFor(() => agent.logs().filter((l) => l.msg === 'tls connection sent nothing; not counted').length === probesBefore + 1, 'the probe seen');
     expect(await tlsFailures(agent)).toBe(before + 2);
 
     const ws = await openWss(`wss://${agent.listen}/`, { ca: pairA.certPem });
@@ -338,6 +338,16 @@ describe('wss:// with --workers 2 and the echo endpoint', () => {
       'both workers serve the new certificate',
       20_000,
     );
+  });
+
+  it('drains wss:// connections with 1001 on SIGTERM and exits 0', async () => {
+    const ws = await openWss(`wss://${agent.listen}/`, { ca: pairB.certPem });
+    expect(await ask(ws, 'before the drain')).toBe('before the drain');
+    const code = new Promise<number>((resolve) => ws.once('close', (c) => resolve(c)));
+    expect(await agent.stop(30_000)).toBe(0);
+    expect(await code).toBe(1001);
+    const stopped = agent.logs().find((l) => l.msg === 'stopped');
+    expect(stopped).toMatchObject({ drained: 1, terminated: 0 });
   });
 });
 

@@ -16,7 +16,7 @@ import type { AgentConfig, HostPort } from './config.js';
 import { createEchoServer } from './echo-server.js';
 import type { Logger } from './log.js';
 import { createProxyServer } from './proxy/server.js';
-import { describePair, loadTlsPair, watchTls } from './tls.js';
+import { loadTlsPair, watchTls } from './tls.js';
 
 export interface StopResult {
   drained: number;
@@ -151,7 +151,6 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
           tls,
         });
   const tlsWatch = config.tls && tls ? watchTls(ws.server, config.tls, tls, recorder, logger) : undefined;
-  if (config.tls && tls) logger.info('tls certificate loaded', { certFile: config.tls.certFile, ...describePair(tls) });
 
   let ready = false;
   const metricsServer = options.admin

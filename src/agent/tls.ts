@@ -34,7 +34,8 @@ export interface TlsPair {
   key: Buffer;
 }
 
-interface LoadedPair extends TlsPair {
+/** A pair that loaded, with what the logs say of its certificate. */
+export interface LoadedPair extends TlsPair {
   fingerprint256: string;
   validTo: string;
 }
@@ -100,7 +101,7 @@ function checkPair(files: TlsFiles, cert: Buffer, key: Buffer): LoadedPair {
 }
 
 /** Reads the pair for the https server (at start; the files were checked with the configuration). */
-export function loadTlsPair(files: TlsFiles): TlsPair {
+export function loadTlsPair(files: TlsFiles): LoadedPair {
   return checkPair(files, readPem(files.certSource, files.certFile), readPem(files.keySource, files.keyFile));
 }
 
@@ -124,11 +125,12 @@ function rawBytesRead(socket: TLSSocket): number | undefined {
  * handshake attempt (TCP health checks and port probes do that) and is not
  * counted.
  */
-export function watchTls(server: Server, files: TlsFiles, initial: TlsPair, recorder: CloseRecorder, logger: Logger): TlsWatch {
+export function watchTls(server: Server, files: TlsFiles, initial: LoadedPair, recorder: CloseRecorder, logger: Logger): TlsWatch {
   const tlsServer = server as unknown as TlsServer;
+  logger.info('tls certificate loaded', { certFile: files.certFile, fingerprint256: initial.fingerprint256, validTo: initial.validTo });
   tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
     if (rawBytesRead(socket) === 0) {
-      logger.debug('tls connection closed before its handshake began', { err });
+      logger.debug('tls connection sent nothing; not counted', { err });
       return;
     }
     recorder.recordUpgradeFailure('tls_handshake');
@@ -180,7 +182,13 @@ export function watchTls(server: Server, files: TlsFiles, initial: TlsPair, reco
         logger.error('tls certificate reload failed; keeping the one in use', { err, certFile: files.certFile, keyFile: files.keyFile });
         return;
       }
-      tlsServer.setSecureContext({ cert: loaded.cert, key: loaded.key });
+      try {
+        tlsServer.setSecureContext({ cert: loaded.cert, key: loaded.key });
+      } catch (err) {
+        rejected = attempt;
+        logger.error('tls certificate reload failed; keeping the one in use', { err, certFile: files.certFile, keyFile: files.keyFile });
+        return;
+      }
       current = loaded;
       rejected = undefined;
       logger.info('tls certificate reloaded', { certFile: files.certFile, fingerprint256: loaded.fingerprint256, validTo: loaded.validTo });
@@ -198,10 +206,4 @@ export function watchTls(server: Server, files: TlsFiles, initial: TlsPair, reco
     check,
     stop: () => clearInterval(timer),
   };
-}
-
-/** Logged once at start: which certificate the listener serves. */
-export function describePair(pair: TlsPair): { fingerprint256: string; validTo: string } {
-  const x509 = new X509Certificate(pair.cert);
-  return { fingerprint256: x509.fingerprint256, validTo: x509.validTo };
 }
