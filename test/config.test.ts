@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,13 @@ const dir = mkdtempSync(join(tmpdir(), 'ws-close-agent-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const tokenFile = join(dir, 'token');
 writeFileSync(tokenFile, 's3cret-from-file\n');
+const tlsCert = join(dir, 'tls.crt');
+const tlsKey = join(dir, 'tls.key');
+execFileSync(
+  'openssl',
+  ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', tlsKey, '-out', tlsCert, '-days', '2', '-subj', '/CN=config'],
+  { stdio: 'ignore' },
+);
 
 function config(argv: string[], env: NodeJS.ProcessEnv = {}): AgentConfig {
   const r = parseConfig(argv, env);
@@ -20,9 +27,9 @@ function config(argv: string[], env: NodeJS.ProcessEnv = {}): AgentConfig {
   return r.config;
 }
 
-// Every flag: a valid value, what it becomes, and an invalid value.
+// Every flag: a valid value, what it becomes, and an invalid value (`with`: flags it needs beside it).
 // prettier-ignore
-const CASES: { flag: string; value: string; pick: (c: AgentConfig) => unknown; expected: unknown; invalid: string }[] = [
+const CASES: { flag: string; value: string; pick: (c: AgentConfig) => unknown; expected: unknown; invalid: string; with?: string[] }[] = [
   { flag: 'listen',             value: '127.0.0.1:8081',     pick: (c) => c.listen,          expected: { host: '127.0.0.1', port: 8081 }, invalid: '127.0.0.1:70000' },
   { flag: 'upstream',           value: 'ws://backend:9000/s', pick: (c) => c.upstream?.href, expected: 'ws://backend:9000/s', invalid: 'http://backend:9000/' },
   { flag: 'metrics-listen',     value: '[::1]:9100',         pick: (c) => c.metricsListen,   expected: { host: '::1', port: 9100 }, invalid: 'localhost' },
@@ -48,6 +55,9 @@ const CASES: { flag: string; value: string; pick: (c: AgentConfig) => unknown; e
   { flag: 'client-report-origins', value: 'https://App.example.com, http://127.0.0.1:8080', pick: (c) => c.clientReports?.origins, expected: ['https://app.example.com', 'http://127.0.0.1:8080'], invalid: 'https://app.example.com/page' },
   { flag: 'client-report-rate-limit', value: '0',            pick: (c) => c.clientReports?.rateLimit, expected: 0, invalid: '-5' },
   { flag: 'client-report-max-body', value: '2048',           pick: (c) => c.clientReports?.maxBodyBytes, expected: 2048, invalid: '63' },
+  { flag: 'tls-cert',           value: tlsCert,              pick: (c) => c.tls?.certFile,   expected: tlsCert, invalid: join(dir, 'missing.crt'), with: ['--tls-key', tlsKey] },
+  { flag: 'tls-key',            value: tlsKey,               pick: (c) => c.tls?.keyFile,    expected: tlsKey, invalid: tokenFile, with: ['--tls-cert', tlsCert] },
+  { flag: 'tls-check-interval', value: '2s',                 pick: (c) => c.tls?.checkIntervalMs, expected: 2000, invalid: 'soon', with: ['--tls-cert', tlsCert, '--tls-key', tlsKey] },
 ];
 
 describe('parseConfig: every flag', () => {
@@ -55,20 +65,20 @@ describe('parseConfig: every flag', () => {
     expect(CASES.map((c) => c.flag).sort()).toEqual(FLAGS.map((f) => f.name).sort());
   });
 
-  for (const { flag, value, pick, expected, invalid } of CASES) {
+  for (const { flag, value, pick, expected, invalid, with: also = [] } of CASES) {
     describe(`--${flag}`, () => {
       it(`parses "--${flag} value", "--${flag}=value" and ${envName(flag)}`, () => {
-        expect(pick(config([`--${flag}`, value]))).toEqual(expected);
-        expect(pick(config([`--${flag}=${value}`]))).toEqual(expected);
-        expect(pick(config([], { [envName(flag)]: value }))).toEqual(expected);
+        expect(pick(config([`--${flag}`, value, ...also]))).toEqual(expected);
+        expect(pick(config([`--${flag}=${value}`, ...also]))).toEqual(expected);
+        expect(pick(config(also, { [envName(flag)]: value }))).toEqual(expected);
       });
 
       it(`rejects ${JSON.stringify(invalid)} naming --${flag} or ${envName(flag)}`, () => {
-        expect(configError([`--${flag}`, invalid]).message).toMatch(new RegExp(`^--${flag}: `));
-        expect(configError([`--${flag}=${invalid}`]).message).toMatch(new RegExp(`^--${flag}: `));
+        expect(configError([`--${flag}`, invalid, ...also]).message).toMatch(new RegExp(`^--${flag}: `));
+        expect(configError([`--${flag}=${invalid}`, ...also]).message).toMatch(new RegExp(`^--${flag}: `));
         if (invalid !== '') {
           // An empty variable counts as unset (as Kubernetes leaves optional values).
-          expect(configError([], { [envName(flag)]: invalid }).message).toMatch(new RegExp(`^${envName(flag)}: `));
+          expect(configError(also, { [envName(flag)]: invalid }).message).toMatch(new RegExp(`^${envName(flag)}: `));
         }
       });
     });

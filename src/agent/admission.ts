@@ -6,10 +6,12 @@
  * connections through a ConnectionPool; the policy never looks inside one.
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { CloseRecorder } from '../recorder/recorder.js';
 import type { UpgradeFailureReason } from '../codes/vocabulary.js';
 import { onClientError, rejectUpgrade } from './http-errors.js';
+import type { TlsPair } from './tls.js';
 
 /** The code the agent closes with, both on idle timeout and on drain. */
 export const GOING_AWAY = 1001;
@@ -36,8 +38,12 @@ function sweepInterval(idleTimeoutMs: number): number {
  * that is slow, incomplete or malformed is answered and counted by
  * onClientError; Node's own header timeout is what drops the slow ones.
  */
-export function createFrontServer(handshakeTimeoutMs: number, recorder: CloseRecorder, onRequest: RequestListener): Server {
-  const server = createServer({ connectionsCheckingInterval: checkInterval(handshakeTimeoutMs) }, onRequest);
+export function createFrontServer(handshakeTimeoutMs: number, recorder: CloseRecorder, onRequest: RequestListener, tls?: TlsPair): Server {
+  const options = { connectionsCheckingInterval: checkInterval(handshakeTimeoutMs) };
+  // With --tls-cert the same server speaks https (the TLS handshake gets the same timeout); tls.ts counts its failures.
+  const server = tls
+    ? (createHttpsServer({ ...options, cert: tls.cert, key: tls.key, handshakeTimeout: handshakeTimeoutMs }, onRequest) as unknown as Server)
+    : createServer(options, onRequest);
   server.headersTimeout = handshakeTimeoutMs;
   server.requestTimeout = handshakeTimeoutMs;
   server.on('clientError', onClientError(recorder));

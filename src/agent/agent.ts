@@ -19,6 +19,7 @@ import type { Logger } from './log.js';
 import { createProxyServer } from './proxy/server.js';
 import { agentReconnectTracking } from './reconnects.js';
 import type { ReconnectSink } from '../recorder/reconnects.js';
+import { loadTlsPair, watchTls } from './tls.js';
 
 export interface StopResult {
   drained: number;
@@ -138,6 +139,7 @@ export async function startAgent(
   // Before the WebSocket side exists: connections read their ws_close_id only while the report table listens.
   const routes = config.clientReports === undefined ? undefined : createClientReportRoutes(recorder, config.clientReports);
 
+  const tls = config.tls ? loadTlsPair(config.tls) : undefined;
   const ws =
     config.upstream === undefined
       ? createEchoServer({
@@ -148,6 +150,7 @@ export async function startAgent(
           idleTimeoutMs: config.idleTimeoutMs,
           reconnects,
           routes,
+          tls,
         })
       : createProxyServer({
           upstream: config.upstream,
@@ -160,7 +163,9 @@ export async function startAgent(
           halfCloseTimeoutMs: config.halfCloseTimeoutMs,
           reconnects,
           routes,
+          tls,
         });
+  const tlsWatch = config.tls && tls ? watchTls(ws.server, config.tls, tls, recorder, logger) : undefined;
 
   let ready = false;
   const metricsServer = options.admin
@@ -171,6 +176,7 @@ export async function startAgent(
     await listenOn(ws.server, config.listen, '--listen');
     if (metricsServer) await listenOn(metricsServer, config.metricsListen, '--metrics-listen');
   } catch (err) {
+    tlsWatch?.stop();
     ws.server.close();
     metricsServer?.close();
     routes?.close();
@@ -187,6 +193,7 @@ export async function startAgent(
     stop() {
       stopping ??= (async () => {
         ready = false;
+        tlsWatch?.stop();
         logger.info('draining', { connections: ws.openConnections, drainTimeoutMs: config.drainTimeoutMs });
         const result = await ws.drain(config.drainTimeoutMs);
         routes?.close();

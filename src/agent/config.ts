@@ -13,6 +13,7 @@ import { DEFAULT_RECONNECT_MAX_KEYS, DEFAULT_RECONNECT_WINDOW_MS } from '../code
 import { reconnectMaxKeysProblem, reconnectWindowProblem } from '../hook/reconnect-options.js';
 import { parseClientKey, type ClientKeySpec } from './client-key.js';
 import { CLIENT_REPORT_FLAGS, clientReportConfig, type ClientReportConfig } from './client-report-config.js';
+import { tlsFiles, type TlsFiles } from './tls.js';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -47,6 +48,8 @@ export interface AgentConfig {
   reconnectMaxKeys: number;
   /** The client-report routes on the WebSocket port (client-report-config.ts); undefined = off. */
   clientReports: ClientReportConfig | undefined;
+  /** --tls-cert/--tls-key: serve wss:// on --listen; undefined = plain ws://. */
+  tls: TlsFiles | undefined;
 }
 
 export type ParseResult = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: AgentConfig };
@@ -81,6 +84,9 @@ export const FLAGS: readonly Flag[] = [
   { name: 'connect-timeout',    type: 'timeout',  arg: 'DURATION',  default: '5s', help: 'upstream connect + 101 answer timeout (504 after it)' },
   { name: 'drain-timeout',      type: 'duration', arg: 'DURATION',  default: '10s', help: 'on SIGTERM/SIGINT, wait this long for closes after sending 1001' },
   { name: 'half-close-timeout', type: 'duration', arg: 'DURATION',  default: '5s', help: 'end a connection this long after one side half-closed it' },
+  { name: 'tls-cert',           type: 'string',   arg: 'FILE',      help: 'serve wss:// on --listen with this PEM certificate (chain); needs --tls-key; reloaded when the file changes' },
+  { name: 'tls-key',            type: 'string',   arg: 'FILE',      help: 'the PEM private key of --tls-cert' },
+  { name: 'tls-check-interval', type: 'duration', arg: 'DURATION',  default: '10s', help: 'how often --tls-cert and --tls-key are checked for a new pair (0 = never)' },
   { name: 'workers',            type: 'workers',  arg: 'N|auto',    default: '1', help: 'agent processes sharing the listen port; /metrics on the primary sums them (auto = one per core)' },
   { name: 'client-key',         type: 'string',   arg: 'SOURCE',    help: 'count reconnects by client key: ip, header:NAME, cookie:NAME or query:NAME (off by default; keys kept only as keyed hashes)' },
   { name: 'reconnect-window',   type: 'duration', arg: 'DURATION',  default: `${DEFAULT_RECONNECT_WINDOW_MS / 1000}s`, help: 'a connection from a client key this soon after its last one ended is a reconnect' },
@@ -286,6 +292,12 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
       throw new ConfigError(message);
     },
   );
+  let tls: TlsFiles | undefined;
+  try {
+    tls = tlsFiles(raw.get('tls-cert'), raw.get('tls-key'), get('tls-check-interval') as number);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
 
   return {
     kind: 'run',
@@ -309,6 +321,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
       reconnectMaxKeys,
       workers,
       clientReports,
+      tls,
     },
   };
 }

@@ -17,6 +17,7 @@ import { rejectUpgrade } from './http-errors.js';
 import { withClientReportRoutes, type ClientReportRoutes } from './client-reports.js';
 import type { Logger } from './log.js';
 import type { AgentReconnectTracking } from './reconnects.js';
+import type { TlsPair } from './tls.js';
 import { closeAsAgent, liveConnections, terminateAsAgent } from './tracked-connections.js';
 
 export interface EchoServerOptions {
@@ -33,6 +34,8 @@ export interface EchoServerOptions {
   reconnects?: AgentReconnectTracking | undefined;
   /** The agent's own routes (client reports), answered before the echo endpoint's plain-HTTP answer. */
   routes?: ClientReportRoutes | undefined;
+  /** Serve wss:// with this pair (--tls-cert/--tls-key). */
+  tls?: TlsPair;
 }
 
 export interface EchoServer {
@@ -92,6 +95,7 @@ export function createEchoServer(options: EchoServerOptions): EchoServer {
       res.setHeader('Content-Type', 'text/plain; charset=utf-8');
       res.end('ws-close-agent echo endpoint: connect with a WebSocket client. Send "!close 4000 bye" to have the server close with 4000.\n');
     }),
+    options.tls,
   );
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 16 * 1024 * 1024 });

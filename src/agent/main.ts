@@ -95,6 +95,7 @@ async function main(): Promise<void> {
   logger.info('listening', {
     version: VERSION,
     mode: config.upstream ? 'proxy' : 'echo',
+    tls: config.tls !== undefined,
     listen: agent.listen,
     metricsListen: agent.metricsListen,
     upstream: config.upstream?.href,

@@ -56,6 +56,9 @@ const INVALID: Record<string, string[]> = {
   'client-report-origins': ['app.example.com', 'https://app.example.com/path', 'ftp://x', 'https://a,'],
   'client-report-rate-limit': ['-5', '2.5', 'lots'],
   'client-report-max-body': ['63', '-1', 'big'],
+  'tls-cert':           [join(dir, 'missing.crt'), emptyFile, dir],
+  'tls-key':            [join(dir, 'missing.key'), emptyFile, dir],
+  'tls-check-interval': ['soon', '-1s', '1000d'],
   'log-level':          ['verbose', 'INFO', 'trace', ' info'],
 };
 

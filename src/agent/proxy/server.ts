@@ -11,6 +11,7 @@ import { withClientReportRoutes, type ClientReportRoutes } from '../client-repor
 import type { Logger } from '../log.js';
 import type { AgentReconnectTracking } from '../reconnects.js';
 import type { ReconnectTracker } from '../../recorder/reconnects.js';
+import type { TlsPair } from '../tls.js';
 import type { Connection } from './connection.js';
 import { forwardRequests } from './forward.js';
 import { proxyTarget, type ProxyTarget } from './target.js';
@@ -31,6 +32,8 @@ export interface ProxyOptions {
   reconnects?: AgentReconnectTracking | undefined;
   /** The agent's own routes (client reports), answered before a request is forwarded. */
   routes?: ClientReportRoutes | undefined;
+  /** Serve wss:// with this pair (--tls-cert/--tls-key). */
+  tls?: TlsPair;
 }
 
 export interface ProxyServer {
@@ -65,6 +68,7 @@ class WebSocketProxy implements ProxyServer, UpgradeOwner, ConnectionPool<Connec
       options.handshakeTimeoutMs,
       this.recorder,
       withClientReportRoutes(options.routes, forwardRequests(this.target, options.connectTimeoutMs)),
+      options.tls,
     );
     this.admission = new Admission<Connection>(this, {
       server: this.server,
