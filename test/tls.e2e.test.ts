@@ -354,13 +354,13 @@ describe('wss:// with --workers 2 and the echo endpoint', () => {
 describe('TLS configuration', () => {
   it('wants both files or neither', () => {
     expect(configError(['--tls-cert', join(dir, 'a.crt')]).message).toBe(
-      '--tls-cert without --tls-key: give both the certificate and its private key, or neither',
+      '--tls-cert: needs --tls-key as well (give both the certificate and its private key, or neither)',
     );
     expect(configError(['--tls-key', join(dir, 'a.key')]).message).toBe(
-      '--tls-key without --tls-cert: give both the certificate and its private key, or neither',
+      '--tls-key: needs --tls-cert as well (give both the certificate and its private key, or neither)',
     );
     expect(configError([], { WS_CLOSE_AGENT_TLS_KEY: join(dir, 'a.key') }).message).toBe(
-      'WS_CLOSE_AGENT_TLS_KEY without --tls-cert: give both the certificate and its private key, or neither',
+      'WS_CLOSE_AGENT_TLS_KEY: needs --tls-cert as well (give both the certificate and its private key, or neither)',
     );
   });
 

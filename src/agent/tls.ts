@@ -56,7 +56,7 @@ export function tlsFiles(cert: Given | undefined, key: Given | undefined, checkI
   if (cert === undefined && key === undefined) return undefined;
   if (cert === undefined || key === undefined) {
     const [given, missing] = cert === undefined ? [key as Given, '--tls-cert'] : [cert, '--tls-key'];
-    throw new Error(`${given.source} without ${missing}: give both the certificate and its private key, or neither`);
+    throw new Error(`${given.source}: needs ${missing} as well (give both the certificate and its private key, or neither)`);
   }
   for (const g of [cert, key]) if (g.value.trim() === '') throw new Error(`${g.source}: expected a file path`);
   const files = { certFile: cert.value, keyFile: key.value, certSource: cert.source, keySource: key.source, checkIntervalMs };
