@@ -87,7 +87,7 @@ async function serverClose(f: Fixture, id: string, client: WebSocket, code: numb
   if (code === 'terminate') ws.terminate();
   else ws.close(code);
   await closed;
-  await waitFor(async () => ws.readyState === WebSocket.CLOSED, 'the server socket to close');
+  await waitFor(() => ws.readyState === WebSocket.CLOSED, 'the server socket to close');
 }
 
 interface Posted {
@@ -341,7 +341,7 @@ describe('the bounded tables', () => {
       const capacity = 1 + rand(12);
       const ring = new IdRing<{ at: number; v: number }>(capacity);
       // The model: records in insertion order, each live or dead; the ring keeps `capacity` records.
-      let records: { id: number; at: number; v: number; live: boolean }[] = [];
+      const records: { id: number; at: number; v: number; live: boolean }[] = [];
       // Few hashes: long probe runs; ids that differ in one word only.
       const key = (k: number): CloseId => ({ hash: k % 3, a: 7, b: 7, c: k >> 1, d: 7, e: k & 1 });
       const live = (): Map<number, { at: number; v: number }> => new Map(records.filter((r) => r.live).map((r) => [r.id, { at: r.at, v: r.v }]));

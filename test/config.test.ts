@@ -128,6 +128,7 @@ describe('parseConfig: every flag', () => {
       reconnectWindowMs: 60_000,
       reconnectMaxKeys: 100_000,
       clientReports: { windowMs: 120_000, maxEntries: 10_000, origins: undefined, rateLimit: 60, maxBodyBytes: 1024 },
+      tls: undefined,
     } satisfies AgentConfig);
   });
 
