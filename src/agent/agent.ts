@@ -16,6 +16,7 @@ import type { AgentConfig, HostPort } from './config.js';
 import { createEchoServer } from './echo-server.js';
 import type { Logger } from './log.js';
 import { createProxyServer } from './proxy/server.js';
+import { startLive } from './live-wiring.js';
 
 export interface StopResult {
   drained: number;
@@ -148,8 +149,10 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
         });
 
   let ready = false;
+  // The live page and the close log (live-wiring.ts); a cluster worker logs only.
+  const live = startLive(config, recorder, options.admin ? 'single' : 'worker');
   const metricsServer = options.admin
-    ? createServer(createAdminHandler({ serveMetrics: metricsHandler(registry), token: config.metricsToken, isReady: () => ready }))
+    ? createServer(createAdminHandler({ serveMetrics: metricsHandler(registry), token: config.metricsToken, isReady: () => ready, fallback: live.fallback }))
     : undefined;
 
   try {
@@ -158,6 +161,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
   } catch (err) {
     ws.server.close();
     metricsServer?.close();
+    live.close();
     throw err;
   }
   ready = true;
@@ -173,6 +177,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: {
         ready = false;
         logger.info('draining', { connections: ws.openConnections, drainTimeoutMs: config.drainTimeoutMs });
         const result = await ws.drain(config.drainTimeoutMs);
+        live.close();
         if (metricsServer) {
           await new Promise<void>((resolve) => {
             metricsServer.close(() => resolve());

@@ -37,7 +37,16 @@ export interface AgentConfig {
   logLevel: LogLevel;
   /** Agent processes (cluster workers); 1 = no cluster. */
   workers: number;
+  /** The live page's ring of recent closes (0 = off), whether it keeps the peer's address, and which closes get a log line. */
+  recentCloses: number;
+  recentClosesPeer: boolean;
+  logCloses: LogCloses;
 }
+
+export const LOG_CLOSES = ['off', 'abnormal', 'all'] as const;
+export type LogCloses = (typeof LOG_CLOSES)[number];
+/** The largest --recent-closes (the ring's own bound, src/live/recent-closes.ts). */
+const MAX_RECENT_CLOSES = 100_000;
 
 export type ParseResult = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: AgentConfig };
 
@@ -45,7 +54,8 @@ export class ConfigError extends Error {
   readonly code = 'WS_CLOSE_AGENT_INVALID_CONFIG';
 }
 
-type FlagType = 'hostport' | 'url' | 'string' | 'file' | 'codes' | 'count' | 'prefix' | 'duration' | 'timeout' | 'loglevel' | 'workers';
+type FlagType =
+  'hostport' | 'url' | 'string' | 'file' | 'codes' | 'count' | 'prefix' | 'duration' | 'timeout' | 'loglevel' | 'workers' | 'boolean' | 'logcloses';
 
 interface Flag {
   readonly name: string;
@@ -72,6 +82,9 @@ export const FLAGS: readonly Flag[] = [
   { name: 'drain-timeout',      type: 'duration', arg: 'DURATION',  default: '10s', help: 'on SIGTERM/SIGINT, wait this long for closes after sending 1001' },
   { name: 'half-close-timeout', type: 'duration', arg: 'DURATION',  default: '5s', help: 'end a connection this long after one side half-closed it' },
   { name: 'workers',            type: 'workers',  arg: 'N|auto',    default: '1', help: 'agent processes sharing the listen port; /metrics on the primary sums them (auto = one per core)' },
+  { name: 'recent-closes',      type: 'count',    arg: 'N',         default: '1000', help: `closes kept for the live page (/) and /api/closes/recent (0 = off, at most ${MAX_RECENT_CLOSES})` },
+  { name: 'recent-closes-peer', type: 'boolean',  arg: '[true|false]', default: 'false', help: "keep the peer's address in recent closes and the close log" },
+  { name: 'log-closes',         type: 'logcloses', arg: 'off|abnormal|all', default: 'off', help: 'one JSON log line per close on stdout (abnormal: every code but 1000 and 1001)' },
   { name: 'log-level',          type: 'loglevel', arg: 'LEVEL',     default: 'info', help: `${LOG_LEVELS.join('|')}` },
 ];
 
@@ -180,6 +193,10 @@ function convert(flag: Flag, raw: RawValue): unknown {
     }
     case 'loglevel':
       return (LOG_LEVELS as readonly string[]).includes(value) ? value : fail(`one of ${LOG_LEVELS.join(', ')}`);
+    case 'boolean':
+      return value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : fail('true or false');
+    case 'logcloses':
+      return (LOG_CLOSES as readonly string[]).includes(value) ? value : fail(`one of ${LOG_CLOSES.join(', ')}`);
   }
 }
 
@@ -210,7 +227,12 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
     if (!flag) throw new ConfigError(`--${name}: unknown flag (run with --help for the list)`);
     let value: string;
     if (eq >= 0) value = arg.slice(eq + 1);
-    else {
+    else if (flag.type === 'boolean') {
+      // A switch: `--recent-closes-peer` alone means true; `--recent-closes-peer false` is accepted too.
+      const next = argv[i + 1];
+      value = next === 'true' || next === 'false' ? next : 'true';
+      if (next === value) i++;
+    } else {
       const next = argv[i + 1];
       if (next === undefined || next.startsWith('--')) throw new ConfigError(`--${name}: missing value (${flag.arg})`);
       value = next;
@@ -268,8 +290,19 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
       halfCloseTimeoutMs: get('half-close-timeout') as number,
       logLevel: get('log-level') as LogLevel,
       workers: get('workers') as number,
+      ...liveConfig(get, raw),
     },
   };
+}
+
+/** The live page's flags (--recent-closes bounded like the ring itself). */
+function liveConfig(get: (name: string) => unknown, raw: Map<string, RawValue>): Pick<AgentConfig, 'recentCloses' | 'recentClosesPeer' | 'logCloses'> {
+  const recentCloses = get('recent-closes') as number;
+  if (recentCloses > MAX_RECENT_CLOSES) {
+    const source = raw.get('recent-closes')?.source ?? '--recent-closes';
+    throw new ConfigError(`${source}: ${recentCloses} is too many: expected 0 (off) to ${MAX_RECENT_CLOSES}; for more, use --log-closes and a log pipeline`);
+  }
+  return { recentCloses, recentClosesPeer: get('recent-closes-peer') as boolean, logCloses: get('log-closes') as LogCloses };
 }
 
 /** The --help text, generated from FLAGS. */
