@@ -132,8 +132,8 @@ class Direction implements FrameScanHandler {
     if (this.sink.writable) this.sink.write(encodeClose(this.injectCode, this.side === SIDE_CLIENT));
   }
 
-  onCloseFrame(code: number): void {
-    this.conn.onCloseFrame(this, code === CLOSE_CODE_NONE || code < 0 ? 1005 : code);
+  onCloseFrame(code: number, reasonLength: number): void {
+    this.conn.onCloseFrame(this, code === CLOSE_CODE_NONE || code < 0 ? 1005 : code, reasonLength);
   }
 
   onViolation(kind: ViolationKind): void {
@@ -167,6 +167,8 @@ export class Connection {
   private socketsClosed = 0;
   private recorded = false;
   private closeTimer: NodeJS.Timeout | undefined;
+  /** Path, peer and reason for close listeners (set by the upgrade while recorder.wantsDetails); undefined otherwise. */
+  details: { at: number; path: string | undefined; peer: string | undefined; reason: Buffer | undefined } | undefined;
 
   constructor(
     private readonly owner: ConnectionOwner,
@@ -198,9 +200,11 @@ export class Connection {
     this.upstream.resume();
   }
 
-  onCloseFrame(direction: Direction, code: number): void {
+  onCloseFrame(direction: Direction, code: number, reasonLength = 0): void {
     if (this.firstCode === NO_CLOSE_YET) {
       this.firstCode = code;
+      // Kept only while a close listener (the live page's ring, the close log) wants it.
+      if (this.details !== undefined) this.details.reason = direction.scanner.copyCloseReason(reasonLength);
       this.initiator = direction.side === SIDE_CLIENT ? INITIATOR_CLIENT : INITIATOR_SERVER;
     }
     // The peer answered a close the agent sent: its close handshake is complete.
@@ -273,8 +277,10 @@ export class Connection {
     this.owner.forget(this);
     const duration = (performance.now() - this.startedAt) / 1000;
     try {
-      if (this.firstCode !== NO_CLOSE_YET) this.recorder.recordClose(this.firstCode, this.initiator, duration);
-      else this.recorder.recordClose(1006, this.transportEndedBy < 0 ? INITIATOR_CLIENT : this.transportEndedBy, duration);
+      const details = this.details;
+      if (details !== undefined) details.at = this.startedAt + duration * 1000;
+      if (this.firstCode !== NO_CLOSE_YET) this.recorder.recordClose(this.firstCode, this.initiator, duration, details);
+      else this.recorder.recordClose(1006, this.transportEndedBy < 0 ? INITIATOR_CLIENT : this.transportEndedBy, duration, details);
     } catch (err) {
       this.owner.logger.error('recording a close failed', { err });
     }

@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import type { UpgradeFailureReason } from '../../codes/vocabulary.js';
 import type { Admission } from '../admission.js';
 import { rejectUpgrade } from '../http-errors.js';
+import { pathOf } from '../../live/close-entry.js';
 import { Connection, type ConnectionOwner } from './connection.js';
 import { forwardedHeaders, targetPath, type ProxyTarget } from './target.js';
 import { upstreamHandshake } from './upstream-handshake.js';
@@ -44,7 +45,7 @@ function fail(owner: UpgradeOwner, socket: Duplex, reason: UpgradeFailureReason,
 }
 
 /** The upstream answered 101: relay its answer head and start piping. */
-function opened(owner: UpgradeOwner, client: Socket, clientHead: Buffer, upstream: Socket, upstreamHead: Buffer, answerHead: Buffer): void {
+function opened(owner: UpgradeOwner, client: Socket, clientHead: Buffer, upstream: Socket, upstreamHead: Buffer, answerHead: Buffer, url?: string): void {
   if (!client.writable || client.readableEnded) {
     upstream.destroy();
     client.destroy();
@@ -53,6 +54,8 @@ function opened(owner: UpgradeOwner, client: Socket, clientHead: Buffer, upstrea
   }
   client.write(answerHead);
   const conn = new Connection(owner, client, upstream);
+  // The live page's recent closes and the close log want the path and the peer (never a label).
+  if (owner.recorder.wantsDetails) conn.details = { at: 0, path: pathOf(url), peer: client.remoteAddress, reason: undefined };
   owner.add(conn);
   owner.recorder.recordOpen();
   conn.start(clientHead, upstreamHead);
@@ -76,7 +79,7 @@ function connectUpstream(owner: UpgradeOwner, req: IncomingMessage, client: Sock
       owner.pending--;
       switch (outcome.kind) {
         case 'upgraded':
-          return opened(owner, client, head, outcome.socket, outcome.head, outcome.answerHead);
+          return opened(owner, client, head, outcome.socket, outcome.head, outcome.answerHead, req.url);
         case 'answered':
           // Not a 101: relayed unchanged, and the connection is not opened.
           return owner.recorder.recordUpgradeFailure('upstream_rejected');
