@@ -39,6 +39,9 @@ const CASES: { flag: string; value: string; pick: (c: AgentConfig) => unknown; e
   { flag: 'half-close-timeout', value: '2',                  pick: (c) => c.halfCloseTimeoutMs, expected: 2000, invalid: '1d' },
   { flag: 'log-level',          value: 'debug',              pick: (c) => c.logLevel,        expected: 'debug', invalid: 'verbose' },
   { flag: 'workers',            value: '3',                  pick: (c) => c.workers,         expected: 3, invalid: '0' },
+  { flag: 'recent-closes',      value: '50',                 pick: (c) => c.recentCloses,    expected: 50, invalid: '100001' },
+  { flag: 'recent-closes-peer', value: 'true',               pick: (c) => c.recentClosesPeer, expected: true, invalid: 'yes' },
+  { flag: 'log-closes',         value: 'abnormal',           pick: (c) => c.logCloses,       expected: 'abnormal', invalid: 'some' },
 ];
 
 describe('parseConfig: every flag', () => {
@@ -105,6 +108,9 @@ describe('parseConfig: every flag', () => {
       halfCloseTimeoutMs: 5000,
       logLevel: 'info',
       workers: 1,
+      recentCloses: 1000,
+      recentClosesPeer: false,
+      logCloses: 'off',
     } satisfies AgentConfig);
   });
 

@@ -228,10 +228,13 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
     let value: string;
     if (eq >= 0) value = arg.slice(eq + 1);
     else if (flag.type === 'boolean') {
-      // A switch: `--recent-closes-peer` alone means true; `--recent-closes-peer false` is accepted too.
+      // A switch: `--recent-closes-peer` alone means true; a value after it (true, false) is read as its value.
       const next = argv[i + 1];
-      value = next === 'true' || next === 'false' ? next : 'true';
-      if (next === value) i++;
+      if (next === undefined || next.startsWith('--')) value = 'true';
+      else {
+        value = next;
+        i++;
+      }
     } else {
       const next = argv[i + 1];
       if (next === undefined || next.startsWith('--')) throw new ConfigError(`--${name}: missing value (${flag.arg})`);
