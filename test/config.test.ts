@@ -58,6 +58,9 @@ const CASES: { flag: string; value: string; pick: (c: AgentConfig) => unknown; e
   { flag: 'tls-cert',           value: tlsCert,              pick: (c) => c.tls?.certFile,   expected: tlsCert, invalid: join(dir, 'missing.crt'), with: ['--tls-key', tlsKey] },
   { flag: 'tls-key',            value: tlsKey,               pick: (c) => c.tls?.keyFile,    expected: tlsKey, invalid: tokenFile, with: ['--tls-cert', tlsCert] },
   { flag: 'tls-check-interval', value: '2s',                 pick: (c) => c.tls?.checkIntervalMs, expected: 2000, invalid: 'soon', with: ['--tls-cert', tlsCert, '--tls-key', tlsKey] },
+  { flag: 'recent-closes',      value: '50',                 pick: (c) => c.recentCloses,    expected: 50, invalid: '100001' },
+  { flag: 'recent-closes-peer', value: 'true',               pick: (c) => c.recentClosesPeer, expected: true, invalid: 'yes' },
+  { flag: 'log-closes',         value: 'abnormal',           pick: (c) => c.logCloses,       expected: 'abnormal', invalid: 'some' },
 ];
 
 describe('parseConfig: every flag', () => {
@@ -129,6 +132,9 @@ describe('parseConfig: every flag', () => {
       reconnectMaxKeys: 100_000,
       clientReports: { windowMs: 120_000, maxEntries: 10_000, origins: undefined, rateLimit: 60, maxBodyBytes: 1024 },
       tls: undefined,
+      recentCloses: 1000,
+      recentClosesPeer: false,
+      logCloses: 'off',
     } satisfies AgentConfig);
   });
 

@@ -65,3 +65,21 @@ describe('the repo documents itself', () => {
     expect(missing).toEqual([]);
   });
 });
+
+describe("the README's agent flag table", () => {
+  it('has a row for every flag of the command, with its environment variable and its default', async () => {
+    const { FLAGS } = await import('../src/agent/config.js');
+    const rows = new Map<string, string>();
+    for (const line of readme.split('\n')) {
+      const m = /^\| `--([a-z-]+)[^`]*` +\| `(WS_CLOSE_AGENT_[A-Z_]+)` +\| ([^|]+) \|/.exec(line);
+      if (m) rows.set(m[1]!, `${m[2]} ${m[3]!.trim()}`);
+    }
+    for (const flag of FLAGS) {
+      const row = rows.get(flag.name);
+      expect(row, `--${flag.name} has no row`).toBeDefined();
+      expect(row!.split(' ')[0]).toBe(`WS_CLOSE_AGENT_${flag.name.toUpperCase().replaceAll('-', '_')}`);
+      if (flag.default !== undefined && flag.default !== '0') expect(row, `--${flag.name}'s default`).toContain(`\`${flag.default}\``);
+    }
+    expect([...rows.keys()].filter((name) => !FLAGS.some((f) => f.name === name))).toEqual([]);
+  });
+});

@@ -10,6 +10,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from '../export/http.js';
+import type { AdminFallback } from './live-wiring.js';
 
 export interface AdminServerOptions {
   /** Serves /metrics once the token (if any) is checked. */
@@ -17,6 +18,8 @@ export interface AdminServerOptions {
   token: string | undefined;
   /** Whether the agent accepts new connections (false while draining). */
   isReady: () => boolean;
+  /** Paths not served here (the live page: live-wiring.ts); its `next()` answers 404. */
+  fallback?: AdminFallback | undefined;
 }
 
 function digest(s: string): Buffer {
@@ -49,7 +52,7 @@ function sendText(req: IncomingMessage, res: ServerResponse, status: number, bod
   else res.end(body);
 }
 
-export function createAdminHandler({ serveMetrics, token, isReady }: AdminServerOptions): RequestHandler {
+export function createAdminHandler({ serveMetrics, token, isReady, fallback }: AdminServerOptions): RequestHandler {
   const expected = token === undefined ? undefined : digest(token);
   return (req, res) => {
     const route = req.method === 'GET' || req.method === 'HEAD' ? routeOf(req.url) : '';
@@ -72,8 +75,11 @@ export function createAdminHandler({ serveMetrics, token, isReady }: AdminServer
         if (isReady()) sendText(req, res, 200, 'ready\n');
         else sendText(req, res, 503, 'draining\n');
         return;
-      default:
-        sendText(req, res, 404, 'not found: try /metrics, /healthz or /readyz\n');
+      default: {
+        const notFound = (): void => sendText(req, res, 404, 'not found: try /, /metrics, /healthz or /readyz\n');
+        if (fallback !== undefined) fallback(req, res, notFound);
+        else notFound();
+      }
     }
   };
 }

@@ -20,6 +20,7 @@ import { createProxyServer } from './proxy/server.js';
 import { agentReconnectTracking } from './reconnects.js';
 import type { ReconnectSink } from '../recorder/reconnects.js';
 import { loadTlsPair, watchTls } from './tls.js';
+import { startLive } from './live-wiring.js';
 
 export interface StopResult {
   drained: number;
@@ -168,8 +169,10 @@ export async function startAgent(
   const tlsWatch = config.tls && tls ? watchTls(ws.server, config.tls, tls, recorder, logger) : undefined;
 
   let ready = false;
+  // The live page and the close log (live-wiring.ts); a cluster worker logs only.
+  const live = startLive(config, recorder, options.admin ? 'single' : 'worker');
   const metricsServer = options.admin
-    ? createServer(createAdminHandler({ serveMetrics: metricsHandler(registry), token: config.metricsToken, isReady: () => ready }))
+    ? createServer(createAdminHandler({ serveMetrics: metricsHandler(registry), token: config.metricsToken, isReady: () => ready, fallback: live.fallback }))
     : undefined;
 
   try {
@@ -180,6 +183,7 @@ export async function startAgent(
     ws.server.close();
     metricsServer?.close();
     routes?.close();
+    live.close();
     throw err;
   }
   ready = true;
@@ -197,6 +201,7 @@ export async function startAgent(
         logger.info('draining', { connections: ws.openConnections, drainTimeoutMs: config.drainTimeoutMs });
         const result = await ws.drain(config.drainTimeoutMs);
         routes?.close();
+        live.close();
         if (metricsServer) {
           await new Promise<void>((resolve) => {
             metricsServer.close(() => resolve());

@@ -15,6 +15,7 @@ import type { AgentConfig } from './config.js';
 import type { Logger } from './log.js';
 import { applyReconnects, PrimaryReconnects, receiveHashKey, WorkerReconnectSink } from './reconnects.js';
 import { nowMs } from '../recorder/reconnects.js';
+import { startLive } from './live-wiring.js';
 
 const MSG_LISTENING = 'ws-close-agent:listening';
 const MSG_METRICS = 'ws-close-agent:metrics';
@@ -160,6 +161,8 @@ export async function runPrimary(config: AgentConfig, logger: Logger, workerCoun
       serveMetrics: serveRendered(async (accept) => renderMetrics(AggregatorRegistry.aggregate(await collect()), accept)),
       token: config.metricsToken,
       isReady: () => !draining && liveWorkers().length > 0,
+      // No recorder here: the live page's routes say so (live-wiring.ts).
+      fallback: startLive(config, undefined, 'primary').fallback,
     }),
   );
   await listenOn(admin, config.metricsListen, '--metrics-listen');

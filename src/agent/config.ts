@@ -50,7 +50,16 @@ export interface AgentConfig {
   clientReports: ClientReportConfig | undefined;
   /** --tls-cert/--tls-key: serve wss:// on --listen; undefined = plain ws://. */
   tls: TlsFiles | undefined;
+  /** The live page's ring of recent closes (0 = off), whether it keeps the peer's address, and which closes get a log line. */
+  recentCloses: number;
+  recentClosesPeer: boolean;
+  logCloses: LogCloses;
 }
+
+export const LOG_CLOSES = ['off', 'abnormal', 'all'] as const;
+export type LogCloses = (typeof LOG_CLOSES)[number];
+/** The largest --recent-closes (the ring's own bound, src/live/recent-closes.ts). */
+const MAX_RECENT_CLOSES = 100_000;
 
 export type ParseResult = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: AgentConfig };
 
@@ -58,7 +67,8 @@ export class ConfigError extends Error {
   readonly code = 'WS_CLOSE_AGENT_INVALID_CONFIG';
 }
 
-type FlagType = 'hostport' | 'url' | 'string' | 'file' | 'codes' | 'count' | 'prefix' | 'duration' | 'timeout' | 'loglevel' | 'workers' | 'switch';
+type FlagType =
+  'hostport' | 'url' | 'string' | 'file' | 'codes' | 'count' | 'prefix' | 'duration' | 'timeout' | 'loglevel' | 'workers' | 'switch' | 'boolean' | 'logcloses';
 
 export interface Flag {
   readonly name: string;
@@ -91,6 +101,9 @@ export const FLAGS: readonly Flag[] = [
   { name: 'client-key',         type: 'string',   arg: 'SOURCE',    help: 'count reconnects by client key: ip, header:NAME, cookie:NAME or query:NAME (off by default; keys kept only as keyed hashes)' },
   { name: 'reconnect-window',   type: 'duration', arg: 'DURATION',  default: `${DEFAULT_RECONNECT_WINDOW_MS / 1000}s`, help: 'a connection from a client key this soon after its last one ended is a reconnect' },
   { name: 'reconnect-max-keys', type: 'count',    arg: 'N',         default: String(DEFAULT_RECONNECT_MAX_KEYS), help: 'client keys remembered at once for reconnect tracking (about 100 bytes each; past it the oldest is forgotten)' },
+  { name: 'recent-closes',      type: 'count',    arg: 'N',         default: '1000', help: `closes kept for the live page (/) and /api/closes/recent (0 = off, at most ${MAX_RECENT_CLOSES})` },
+  { name: 'recent-closes-peer', type: 'boolean',  arg: '[true|false]', default: 'false', help: "keep the peer's address in recent closes and the close log" },
+  { name: 'log-closes',         type: 'logcloses', arg: 'off|abnormal|all', default: 'off', help: 'one JSON log line per close on stdout (abnormal: every code but 1000 and 1001)' },
   { name: 'log-level',          type: 'loglevel', arg: 'LEVEL',     default: 'info', help: `${LOG_LEVELS.join('|')}` },
   ...CLIENT_REPORT_FLAGS,
 ];
@@ -202,6 +215,10 @@ function convert(flag: Flag, raw: RawValue): unknown {
       return (LOG_LEVELS as readonly string[]).includes(value) ? value : fail(`one of ${LOG_LEVELS.join(', ')}`);
     case 'switch':
       return value === 'on' || value === 'off' ? value === 'on' : fail('on or off');
+    case 'boolean':
+      return value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : fail('true or false');
+    case 'logcloses':
+      return (LOG_CLOSES as readonly string[]).includes(value) ? value : fail(`one of ${LOG_CLOSES.join(', ')}`);
   }
 }
 
@@ -232,7 +249,15 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
     if (!flag) throw new ConfigError(`--${name}: unknown flag (run with --help for the list)`);
     let value: string;
     if (eq >= 0) value = arg.slice(eq + 1);
-    else {
+    else if (flag.type === 'boolean') {
+      // A switch: `--recent-closes-peer` alone means true; a value after it (true, false) is read as its value.
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith('--')) value = 'true';
+      else {
+        value = next;
+        i++;
+      }
+    } else {
       const next = argv[i + 1];
       if (next === undefined || next.startsWith('--')) throw new ConfigError(`--${name}: missing value (${flag.arg})`);
       value = next;
@@ -322,8 +347,19 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}
       workers,
       clientReports,
       tls,
+      ...liveConfig(get, raw),
     },
   };
+}
+
+/** The live page's flags (--recent-closes bounded like the ring itself). */
+function liveConfig(get: (name: string) => unknown, raw: Map<string, RawValue>): Pick<AgentConfig, 'recentCloses' | 'recentClosesPeer' | 'logCloses'> {
+  const recentCloses = get('recent-closes') as number;
+  if (recentCloses > MAX_RECENT_CLOSES) {
+    const source = raw.get('recent-closes')?.source ?? '--recent-closes';
+    throw new ConfigError(`${source}: ${recentCloses} is too many: expected 0 (off) to ${MAX_RECENT_CLOSES}; for more, use --log-closes and a log pipeline`);
+  }
+  return { recentCloses, recentClosesPeer: get('recent-closes-peer') as boolean, logCloses: get('log-closes') as LogCloses };
 }
 
 /** The --help text, generated from FLAGS. */

@@ -87,6 +87,12 @@ export class FrameScanner {
     this.expectMaskBit = options.masked ? 0x80 : 0;
   }
 
+  /** During onCloseFrame only: a copy of the close frame's reason (at most 123 bytes), for the live page's recent closes. */
+  copyCloseReason(reasonLength: number): Buffer | undefined {
+    if (reasonLength <= 0 || this.closePayload === undefined) return undefined;
+    return Buffer.from(this.closePayload.subarray(2, 2 + Math.min(reasonLength, MAX_CONTROL_PAYLOAD - 2)));
+  }
+
   /** Number of close frames seen so far in this direction. */
   get closeFrames(): number {
     return this.closeFrameCount;

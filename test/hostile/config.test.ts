@@ -59,6 +59,9 @@ const INVALID: Record<string, string[]> = {
   'tls-cert':           [join(dir, 'missing.crt'), emptyFile, dir],
   'tls-key':            [join(dir, 'missing.key'), emptyFile, dir],
   'tls-check-interval': ['soon', '-1s', '1000d'],
+  'recent-closes':      ['-1', 'many', '2.5', '100001'],
+  'recent-closes-peer': ['yes', '2', 'TRUE', 'on'],
+  'log-closes':         ['some', 'ALL', 'errors', 'on'],
   'log-level':          ['verbose', 'INFO', 'trace', ' info'],
 };
 

@@ -148,8 +148,8 @@ class Direction implements FrameScanHandler {
     this.conn.onAgentCloseFrame(this, this.injectCode);
   }
 
-  onCloseFrame(code: number): void {
-    this.conn.onCloseFrame(this, code === CLOSE_CODE_NONE || code < 0 ? 1005 : code);
+  onCloseFrame(code: number, reasonLength: number): void {
+    this.conn.onCloseFrame(this, code === CLOSE_CODE_NONE || code < 0 ? 1005 : code, reasonLength);
   }
 
   onViolation(kind: ViolationKind): void {
@@ -186,6 +186,8 @@ export class Connection {
   private socketsClosed = 0;
   private recorded = false;
   private closeTimer: NodeJS.Timeout | undefined;
+  /** Path, peer and reason for close listeners (set by the upgrade while recorder.wantsDetails); undefined otherwise. */
+  details: { at: number; path: string | undefined; peer: string | undefined; reason: Buffer | undefined; closeId: CloseId | undefined } | undefined;
 
   constructor(
     private readonly owner: ConnectionOwner,
@@ -219,9 +221,11 @@ export class Connection {
     this.upstream.resume();
   }
 
-  onCloseFrame(direction: Direction, code: number): void {
+  onCloseFrame(direction: Direction, code: number, reasonLength = 0): void {
     if (this.firstCode === NO_CLOSE_YET) {
       this.firstCode = code;
+      // Kept only while a close listener (the live page's ring, the close log) wants it.
+      if (this.details !== undefined) this.details.reason = direction.scanner.copyCloseReason(reasonLength);
       this.initiator = direction.side === SIDE_CLIENT ? INITIATOR_CLIENT : INITIATOR_SERVER;
     }
     this.cause.peerCloseFrame(direction.side, performance.now());
@@ -300,7 +304,8 @@ export class Connection {
     const duration = (now - this.startedAt) / 1000;
     const cause = this.cause;
     try {
-      const details = closeIdDetails(this.closeId);
+      const details = this.details ?? closeIdDetails(this.closeId);
+      if (this.details !== undefined) this.details.at = now;
       if (this.firstCode !== NO_CLOSE_YET) {
         this.recorder.recordClose(this.firstCode, this.initiator, duration, details);
         this.recorder.recordCloseHandshake(cause.closeBy, (now - cause.closeStart) / 1000, cause.answered);

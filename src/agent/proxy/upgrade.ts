@@ -12,6 +12,7 @@ import type { UpgradeFailureReason } from '../../codes/vocabulary.js';
 import { closeIdOf, type CloseId } from '../../hook/close-id.js';
 import type { Admission } from '../admission.js';
 import { rejectUpgrade } from '../http-errors.js';
+import { pathOf } from '../../live/close-entry.js';
 import { Connection, type ConnectionOwner } from './connection.js';
 import { forwardedHeaders, targetPath, type ProxyTarget } from './target.js';
 import { upstreamHandshake } from './upstream-handshake.js';
@@ -66,6 +67,8 @@ function opened(
   }
   client.write(answerHead);
   const conn = new Connection(owner, client, upstream, closeId);
+  // The live page's recent closes and the close log want the path and the peer (never a label).
+  if (owner.recorder.wantsDetails) conn.details = { at: 0, path: pathOf(req.url), peer: client.remoteAddress, reason: undefined, closeId };
   owner.add(conn);
   owner.recorder.recordOpen();
   // The key text goes to the keyed hash only; the connection keeps the hash.
