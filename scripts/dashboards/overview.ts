@@ -200,7 +200,7 @@ export function buildOverview(): Dashboard {
       row('Proxy and protocol'),
       timeseries(
         'Upgrade failures by reason',
-        'Upgrade requests that did not become connections, by reason. upstream_* and over_capacity are the service side (WebSocketUpgradeFailuresHigh); bad_request, handshake_timeout and client_aborted are the clients.',
+        "Upgrade requests that did not become connections, by reason. upstream_* and over_capacity are the service side (WebSocketUpgradeFailuresHigh); bad_request, handshake_timeout, client_aborted and tls_handshake are the clients (tls_handshake rising while opened connections fall points at the listener's certificate).",
         [{ expr: `sum by (reason) (${rate(m.upgradeFailuresTotal)})`, legend: '{{reason}}' }],
         { unit: 'cps', stack: true },
       ),
