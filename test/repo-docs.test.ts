@@ -83,3 +83,12 @@ describe("the README's agent flag table", () => {
     expect([...rows.keys()].filter((name) => !FLAGS.some((f) => f.name === name))).toEqual([]);
   });
 });
+
+describe('the source files', () => {
+  it('are at most 450 lines each (generated bundles aside)', () => {
+    const long = sourceFiles()
+      .map((file) => ({ file, lines: readFileSync(join(ROOT, file), 'utf8').split('\n').length - 1 }))
+      .filter((f) => f.lines > 450);
+    expect(long).toEqual([]);
+  });
+});
