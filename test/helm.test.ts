@@ -241,6 +241,14 @@ function parseAgentArgs(deployment: K8sObject, tokenFile?: string) {
   const args: string[] = [...container.args];
   const tokenIndex = args.indexOf('--metrics-token-file');
   if (tokenIndex >= 0 && tokenFile) args[tokenIndex + 1] = tokenFile;
+  // The TLS Secret's files, as the agent would find them in the pod (a real pair made in beforeAll).
+  for (const [flag, file] of [
+    ['--tls-cert', 'tls.crt'],
+    ['--tls-key', 'tls.key'],
+  ] as const) {
+    const i = args.indexOf(flag);
+    if (i >= 0) args[i + 1] = join(workDir, file);
+  }
   const env = Object.fromEntries((container.env ?? []).map((e: K8sObject) => [e.name, e.value]));
   const parsed = parseConfig(args, env);
   if (parsed.kind !== 'run') throw new Error(`agent args parsed as ${parsed.kind}`);
@@ -250,6 +258,27 @@ function parseAgentArgs(deployment: K8sObject, tokenFile?: string) {
 beforeAll(() => {
   workDir = mkdtempSync(join(tmpdir(), 'ws-close-agent-helm-test-'));
   chartDir = join(workDir, 'ws-close-agent');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-keyout',
+      join(workDir, 'tls.key'),
+      '-out',
+      join(workDir, 'tls.crt'),
+    ],
+    { stdio: 'ignore' },
+  );
   cpSync(CHART_SOURCE, chartDir, { recursive: true });
   const dashboards = join(chartDir, 'files', 'dashboards');
   const alerts = join(chartDir, 'files', 'alerts');
@@ -620,6 +649,33 @@ describe('metrics bearer token', () => {
 
   it('is refused when enabled without a Secret or a value', () => {
     expect(renderError({ set: [{ metricsToken: { enabled: true } }] })).toContain('metricsToken.enabled needs metricsToken.existingSecret');
+  });
+});
+
+describe('TLS on the WebSocket port', () => {
+  it('mounts the whole kubernetes.io/tls Secret (no subPath: a renewal reaches the pod) and passes the files to the agent', () => {
+    const r = render({ valueFiles: [join(chartDir, 'ci', 'tls-values.yaml')] });
+    const deployment = one(r, 'Deployment');
+    const container = agentContainer(deployment);
+    const volume = deployment.spec.template.spec.volumes.find((v: K8sObject) => v.name === 'tls');
+    const mount = container.volumeMounts.find((m: K8sObject) => m.name === 'tls');
+    expect(volume.secret).toMatchObject({ secretName: 'chat-gateway-tls', items: [{ key: 'tls.crt' }, { key: 'tls.key' }] });
+    expect(mount).toMatchObject({ readOnly: true });
+    expect(mount.subPath).toBeUndefined();
+    expect(argValue(container.args, '--tls-cert')).toBe(`${mount.mountPath}/tls.crt`);
+    expect(argValue(container.args, '--tls-key')).toBe(`${mount.mountPath}/tls.key`);
+    const config = parseAgentArgs(deployment);
+    expect(config.tls).toMatchObject({ certFile: join(workDir, 'tls.crt'), keyFile: join(workDir, 'tls.key'), checkIntervalMs: 30_000 });
+    expect(r.notes).toContain('wss://');
+  });
+
+  it('is off by default (ws://, no TLS flags or volume), and refused when enabled without a Secret', () => {
+    const r = render();
+    const container = agentContainer(one(r, 'Deployment'));
+    expect(container.args).not.toContain('--tls-cert');
+    expect(r.notes).toContain('ws://');
+    expect(r.notes).not.toContain('wss://');
+    expect(renderError({ set: [{ tls: { enabled: true } }] })).toContain('tls.enabled needs tls.secretName');
   });
 });
 

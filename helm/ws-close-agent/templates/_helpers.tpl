@@ -101,6 +101,19 @@ Secret holding the /metrics bearer token, and its key.
 {{- end }}
 
 {{/*
+Where the TLS Secret is mounted (the whole Secret: a subPath mount would never see a renewal).
+*/}}
+{{- define "ws-close-agent.tlsDir" -}}
+/var/run/secrets/ws-close-agent-tls
+{{- end }}
+
+{{- define "ws-close-agent.tlsCheck" -}}
+{{- if and .Values.tls.enabled (not .Values.tls.secretName) }}
+{{- fail "tls.enabled needs tls.secretName (a kubernetes.io/tls Secret with tls.crt and tls.key)" }}
+{{- end }}
+{{- end }}
+
+{{/*
 terminationGracePeriodSeconds: the pod must outlive preStop plus the drain,
 or the kubelet SIGKILLs connections that were still being closed cleanly.
 */}}
@@ -164,6 +177,16 @@ Agent arguments: one flag per value, flag and value as separate words.
 {{- if .Values.metricsToken.enabled }}
 - --metrics-token-file
 - {{ printf "%s/%s" (include "ws-close-agent.metricsTokenDir" .) .Values.metricsToken.secretKey | quote }}
+{{- end }}
+{{- if .Values.tls.enabled }}
+- --tls-cert
+- {{ printf "%s/tls.crt" (include "ws-close-agent.tlsDir" .) | quote }}
+- --tls-key
+- {{ printf "%s/tls.key" (include "ws-close-agent.tlsDir" .) | quote }}
+{{- with .Values.tls.checkInterval }}
+- --tls-check-interval
+- {{ . | toString | quote }}
+{{- end }}
 {{- end }}
 {{- with .Values.agent.extraArgs }}
 {{ toYaml . }}
