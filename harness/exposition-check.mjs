@@ -22,7 +22,7 @@ const TEXT_TIMESTAMP = /^-?\d+$/;
 
 /** The sample-name suffixes each family type has, per format. */
 const SUFFIXES = {
-  text: { counter: [''], gauge: [''], untyped: [''], histogram: ['_bucket', '_sum', '_count'], summary: ['', '_sum', '_count'] },
+  text: { counter: [''], gauge: [''], histogram: ['_bucket', '_sum', '_count'], summary: ['', '_sum', '_count'], untyped: [''] },
   openmetrics: {
     counter: ['_total', '_created'],
     gauge: [''],
