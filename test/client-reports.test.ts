@@ -20,7 +20,7 @@ import { CloseTable } from '../src/reports/close-table.js';
 import { closeReportHandler, type CloseReportOptions } from '../src/reports/handler.js';
 import { IdRing } from '../src/reports/id-ring.js';
 import { RateLimit } from '../src/reports/rate-limit.js';
-import { parseExposition, promtoolCheckMetrics, sumOf, type Sample } from './helpers/exposition.js';
+import { parseExposition, checkExposition, sumOf, type Sample } from './helpers/exposition.js';
 import { waitFor } from './helpers/wait.js';
 import { closeWsServer } from './helpers/ws-server.js';
 
@@ -179,7 +179,7 @@ describe('closeReportHandler() with the hook', () => {
     expect(clientCloses(s)).toEqual({ '4001 APPLICATION application true': 1 });
     expect(mismatches(s)).toEqual({});
     for (const reason of CLIENT_REPORT_REJECT_REASONS) expect(rejected(s, reason)).toBe(0);
-    promtoolCheckMetrics(await f.registry.metrics());
+    checkExposition(await f.registry.metrics());
   });
 
   it('counts a mismatch when the views differ: server 1000, client 1006', async () => {

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { instrument } from '../src/hook/public.js';
 import { renderMetrics } from '../src/export/http.js';
 import type { AnyRegistry } from '../src/export/http.js';
-import { closesByLabels, parseExposition, promtoolCheckMetrics, sumOf } from './helpers/exposition.js';
+import { closesByLabels, parseExposition, checkExposition, sumOf } from './helpers/exposition.js';
 import { closePayload, encodeFrame, firstCloseCode, rawConnect } from './helpers/raw-client.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -107,7 +107,7 @@ describe.each(MATRIX)('$name', ({ ws: WS, prom }) => {
     const seen: Record<string, number> = {};
     for (const s of samples) if (s.name === 'websocket_protocol_violations_total' && s.value > 0) seen[`${s.labels.side} ${s.labels.kind}`] = s.value;
     expect(seen).toEqual(violations);
-    promtoolCheckMetrics(text);
+    checkExposition(text);
   }
 
   it('every core scenario, with exact counts', async () => {

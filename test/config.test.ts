@@ -1,7 +1,8 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FLAGS, envName, parseConfig, parseDuration, parseHostPort, type AgentConfig } from '../src/agent/config.js';
 import { Registry } from 'prom-client';
@@ -13,13 +14,9 @@ const dir = mkdtempSync(join(tmpdir(), 'ws-close-agent-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const tokenFile = join(dir, 'token');
 writeFileSync(tokenFile, 's3cret-from-file\n');
-const tlsCert = join(dir, 'tls.crt');
-const tlsKey = join(dir, 'tls.key');
-execFileSync(
-  'openssl',
-  ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', tlsKey, '-out', tlsCert, '-days', '2', '-subj', '/CN=config'],
-  { stdio: 'ignore' },
-);
+// A committed pair (see test/fixtures/tls/README.md): the unit tests run without openssl.
+const tlsCert = fileURLToPath(new URL('./fixtures/tls/tls.crt', import.meta.url));
+const tlsKey = fileURLToPath(new URL('./fixtures/tls/tls.key', import.meta.url));
 
 function config(argv: string[], env: NodeJS.ProcessEnv = {}): AgentConfig {
   const r = parseConfig(argv, env);

@@ -15,11 +15,11 @@ import { KeyHasher } from '../src/recorder/key-hash.js';
 import { ReconnectTable } from '../src/recorder/reconnect-table.js';
 import { LocalReconnects, ReconnectTracker } from '../src/recorder/reconnects.js';
 import { createRecorder } from '../src/recorder/registry.js';
-import { parseExposition, promtoolCheckMetrics, sumOf } from './helpers/exposition.js';
+import { parseExposition, checkExposition, sumOf } from './helpers/exposition.js';
 
 async function lines(registry: Registry): Promise<string[]> {
   const text = await registry.metrics();
-  promtoolCheckMetrics(text);
+  checkExposition(text);
   return text.split('\n');
 }
 

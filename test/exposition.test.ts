@@ -5,7 +5,7 @@ import { renderRegistry } from '../src/export/exposition.js';
 import { createRecorder } from '../src/recorder/registry.js';
 import { type CloseRecorder } from '../src/recorder/recorder.js';
 import { INITIATOR_AGENT, INITIATOR_CLIENT, INITIATOR_SERVER, INITIATOR_UNKNOWN, SIDE_CLIENT, SIDE_SERVER } from '../src/codes/vocabulary.js';
-import { promtoolCheckMetrics } from './helpers/exposition.js';
+import { checkExposition } from './helpers/exposition.js';
 import { assertAsyncProperty } from './helpers/property.js';
 
 /**
@@ -98,7 +98,8 @@ describe('renderRegistry: the same bytes prom-client renders', () => {
     expect(ours.text).toContain(
       'websocket_connections_closed_total{code="1000",codename="CLOSE_NORMAL",category="standard",initiator="client",server="chat \\"main\\"\\\\\\n"} 2',
     );
-    promtoolCheckMetrics(ours.text);
+    checkExposition(ours.text);
+    expect(checkExposition(ours.om).format).toBe('openmetrics');
   });
 
   it('default labels: added after the own labels, never over a label the series sets itself', async () => {

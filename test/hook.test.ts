@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { instrument, type Instrumentation } from '../src/hook/instrument.js';
 import { createRecorder } from '../src/recorder/registry.js';
-import { closesByLabels, parseExposition, promtoolCheckMetrics, sumOf } from './helpers/exposition.js';
+import { closesByLabels, parseExposition, checkExposition, sumOf } from './helpers/exposition.js';
 import { closePayload, encodeFrame, firstCloseCode, rawConnect } from './helpers/raw-client.js';
 import { waitFor } from './helpers/wait.js';
 import { listenLoopback } from '../harness/net.mjs';
@@ -91,7 +91,7 @@ async function expectCloses(f: Fixture, expected: Record<string, number>): Promi
   const opened = sumOf(samples, 'websocket_connections_opened_total');
   const active = sumOf(samples, 'websocket_connections_active');
   expect(opened).toBe(total + active);
-  promtoolCheckMetrics(text);
+  checkExposition(text);
 }
 
 async function violations(f: Fixture): Promise<Record<string, number>> {
@@ -483,6 +483,6 @@ describe('instrument(wss): cardinality', () => {
     expect(series.length).toBeLessThanOrEqual(100 + 1);
     expect(closesByLabels(samples)['4000-4999 APPLICATION application client']).toBe(400);
     expect(sumOf(samples, 'websocket_connections_closed_total')).toBe(500);
-    promtoolCheckMetrics(text);
+    checkExposition(text);
   });
 });

@@ -7,7 +7,7 @@ import { createAdminHandler } from '../src/agent/admin-server.js';
 import { metricsHandler, prefersOpenMetrics, type AnyRegistry, type RequestHandler } from '../src/export/http.js';
 import { createRecorder } from '../src/recorder/registry.js';
 import { INITIATOR_CLIENT, INITIATOR_SERVER, SIDE_CLIENT } from '../src/codes/vocabulary.js';
-import { parseExposition, promtoolCheckMetrics, sumOf } from './helpers/exposition.js';
+import { parseExposition, checkExposition, sumOf } from './helpers/exposition.js';
 
 /** What Prometheus sends when scraping (scrape_protocols default, OpenMetrics first). */
 const PROMETHEUS_ACCEPT =
@@ -85,7 +85,7 @@ describe('metricsHandler', () => {
     ]);
     expect(linesStarting(r.body, 'websocket_connections_opened_total')).toEqual(['websocket_connections_opened_total 3']);
     expect(linesStarting(r.body, 'websocket_connections_active')).toEqual(['websocket_connections_active 1']);
-    promtoolCheckMetrics(r.body);
+    checkExposition(r.body);
   });
 
   it("answers OpenMetrics to Prometheus' Accept header", async () => {
@@ -113,6 +113,7 @@ describe('metricsHandler', () => {
       'websocket_connection_duration_seconds_count{codename="CLOSE_NORMAL"} 1',
       'websocket_connection_duration_seconds_count{codename="AUTH_EXPIRED"} 1',
     ]);
+    expect(checkExposition(r.body).format).toBe('openmetrics');
   });
 
   it('a text scrape after an OpenMetrics scrape still has the _total names (with a user counter on the registry)', async () => {
@@ -137,7 +138,7 @@ describe('metricsHandler', () => {
     // The registry object itself is untouched.
     expect(registry.getSingleMetric('app_requests_total')).toBe(requests);
     expect(registry.getSingleMetric('websocket_connections_closed_total')).toBeDefined();
-    promtoolCheckMetrics(after.body);
+    checkExposition(after.body);
     // And the values still add up after both renderings.
     const samples = parseExposition(after.body);
     expect(sumOf(samples, 'websocket_connections_opened_total')).toBe(

@@ -4,7 +4,7 @@ import { CloseRecorder } from '../src/recorder/recorder.js';
 import { OptionError } from '../src/recorder/options.js';
 import { createRecorder } from '../src/recorder/registry.js';
 import { INITIATOR_AGENT, INITIATOR_CLIENT, INITIATOR_SERVER, INITIATOR_UNKNOWN, SIDE_CLIENT, SIDE_SERVER } from '../src/codes/vocabulary.js';
-import { closesByLabels, parseExposition, promtoolCheckMetrics, sumOf } from './helpers/exposition.js';
+import { closesByLabels, parseExposition, checkExposition, sumOf } from './helpers/exposition.js';
 
 async function scrape(registry: Registry) {
   const text = await registry.metrics();
@@ -42,7 +42,7 @@ describe('CloseRecorder exposition', () => {
       'lines missing from the exposition',
     ).toEqual([]);
     expect(sumOf(samples, 'websocket_connections_closed_total')).toBe(4);
-    promtoolCheckMetrics(text);
+    checkExposition(text);
   });
 
   it('puts codes outside 1000-1015 and 3000-4999 under their range text', async () => {
@@ -83,7 +83,7 @@ describe('CloseRecorder exposition', () => {
     expect(closes['4009 APPLICATION application client']).toBe(1);
     expect(r.codeLabel(4010)).toBe('4000-4999');
     expect(r.codeLabel(4005)).toBe('4005');
-    promtoolCheckMetrics(text);
+    checkExposition(text);
   });
 
   it('maxCustomCodes 0 labels every unnamed 3000-4999 code by range', async () => {
@@ -125,7 +125,7 @@ describe('CloseRecorder exposition', () => {
     expect(sumOf(samples, 'websocket_upgrade_failures_total', { reason: 'over_capacity' })).toBe(1);
     expect(sumOf(samples, 'websocket_upgrade_failures_total', { reason: 'other' })).toBe(1);
     expect(text).not.toContain('made-up');
-    promtoolCheckMetrics(text);
+    checkExposition(text);
   });
 
   it('uses the prefix option for every metric name', async () => {
@@ -200,7 +200,7 @@ describe('constant label sets', () => {
     expect(sumOf(samples, 'websocket_connections_active', { server: 'feed' })).toBe(1);
     expect(sumOf(samples, 'websocket_connections_opened_total', { server: 'chat' })).toBe(2);
     expect(sumOf(samples, 'websocket_connection_duration_seconds_count', { server: 'chat', codename: 'CLOSE_NORMAL' })).toBe(2);
-    promtoolCheckMetrics(text);
+    checkExposition(text);
   });
 
   it('rejects label names the metrics use and invalid names or values', () => {
@@ -233,7 +233,7 @@ describe('AggregatorRegistry', () => {
     expect(sumOf(samples, 'websocket_connection_duration_seconds_count', { codename: 'CLOSE_NORMAL' })).toBe(2);
     expect(sumOf(samples, 'websocket_connection_duration_seconds_bucket', { codename: 'CLOSE_NORMAL', le: '1' })).toBe(1);
     expect(sumOf(samples, 'websocket_connection_duration_seconds_sum', { codename: 'CLOSE_NORMAL' })).toBe(2.5);
-    promtoolCheckMetrics(text);
+    checkExposition(text);
   });
 });
 

@@ -76,7 +76,8 @@ export function createAdminHandler({ serveMetrics, token, isReady, fallback }: A
         else sendText(req, res, 503, 'draining\n');
         return;
       default: {
-        const notFound = (): void => sendText(req, res, 404, 'not found: try /, /metrics, /healthz or /readyz\n');
+        // `/` is only served when a fallback (the live page) is there to answer it.
+        const notFound = (): void => sendText(req, res, 404, `not found: try ${fallback === undefined ? '' : '/, '}/metrics, /healthz or /readyz\n`);
         if (fallback !== undefined) fallback(req, res, notFound);
         else notFound();
       }

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import { ROOT } from './agent-process.js';
 import { openPage } from './chromium.js';
-import { closesByLabels, parseExposition, promtoolCheckMetrics, sumOf, type Sample } from './exposition.js';
+import { checkExpositionWithPromtool, closesByLabels, parseExposition, sumOf, type Sample } from './exposition.js';
 import { closesDelta } from './upstreams.js';
 import { waitFor } from './wait.js';
 
@@ -99,7 +99,7 @@ export async function runScenario(scenario: Scenario, base: string, metrics: () 
     const opened = sumOf(after.samples, 'websocket_connections_opened_total');
     expect(opened).toBe(sumOf(after.samples, 'websocket_connections_closed_total') + sumOf(after.samples, 'websocket_connections_active'));
     expect(sumOf(after.samples, 'websocket_client_reports_rejected_total')).toBe(sumOf(before.samples, 'websocket_client_reports_rejected_total'));
-    promtoolCheckMetrics(after.text);
+    checkExpositionWithPromtool(after.text);
   } finally {
     await browser.close();
   }

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { listenLoopback } from '../../harness/net.mjs';
 import { closesByLabels, countsDelta, failuresByLabels, parseExposition, sumOf, violationsByLabels, type Sample } from '../../harness/exposition.mjs';
-import { promtoolCheckMetrics } from './exposition.js';
+import { checkExpositionWithPromtool } from './exposition.js';
 import { scrape, type AgentProcess } from './agent-process.js';
 import { waitFor } from './wait.js';
 import { textOf } from './text.js';
@@ -129,7 +129,7 @@ export const closesDelta = countsDelta;
 
 /**
  * Wait until `expected` closes were added since `before`, then check they are
- * exactly these, that opened = closed + active, and that promtool accepts the
+ * exactly these, that opened = closed + active, and that promtool and the JS checker accept the
  * exposition. Returns the new state.
  */
 export async function expectNewCloses(agent: AgentProcess, before: MetricsState, expected: Record<string, number>, timeoutMs = 8000): Promise<MetricsState> {
@@ -149,7 +149,7 @@ export async function expectNewCloses(agent: AgentProcess, before: MetricsState,
     throw new Error(`closes: expected ${JSON.stringify(expected)}, got ${JSON.stringify(closesDelta(before.closes, state.closes))}`);
   }
   if (state.opened !== state.closed + state.active) throw new Error(`opened ${state.opened} != closed ${state.closed} + active ${state.active}`);
-  promtoolCheckMetrics(state.text);
+  checkExpositionWithPromtool(state.text);
   return state;
 }
 
