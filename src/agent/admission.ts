@@ -72,7 +72,7 @@ export interface ConnectionPool<C> {
 
 export interface AdmissionOptions {
   /** The front server: the drain stops it from accepting and then closes what is left of its sockets. */
-  server: Server;
+  server: { close(): void; closeAllConnections(): void };
   recorder: CloseRecorder;
   /** 0 = no limit. */
   maxConnections: number;
@@ -117,7 +117,7 @@ export class Admission<C> {
    * counted as an upgrade failure. The request is checked before capacity:
    * a malformed request is the client's fault whatever the load.
    */
-  admit(req: IncomingMessage, socket: Duplex): boolean {
+  admit(req: Pick<IncomingMessage, 'method' | 'headers'>, socket: Duplex): boolean {
     if (this.draining) {
       rejectUpgrade(socket, 503, 'Service Unavailable', 'draining\n');
       return false;

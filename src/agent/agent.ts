@@ -4,8 +4,8 @@
  * cluster worker, the admin side (/metrics, /healthz, /readyz), both feeding
  * one recorder on one registry.
  */
-import type { AddressInfo } from 'node:net';
-import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Server } from 'node:net';
+import { createServer } from 'node:http';
 import { readdir } from 'node:fs/promises';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { metricsHandler } from '../export/http.js';

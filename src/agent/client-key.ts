@@ -67,7 +67,7 @@ function queryValue(url: string | undefined, name: string): string | undefined {
  * tracked) when the request has none. `ip` is the TCP peer's address: behind
  * a load balancer that is the balancer, so use a header it sets instead.
  */
-export function clientKeyFunction(spec: ClientKeySpec): (req: IncomingMessage) => string | undefined {
+export function clientKeyFunction(spec: ClientKeySpec): (req: Pick<IncomingMessage, 'headers' | 'url' | 'socket'>) => string | undefined {
   switch (spec.source) {
     case 'ip':
       return (req) => req.socket.remoteAddress || undefined;

@@ -266,7 +266,7 @@ export interface ReconnectConfig {
 }
 
 export interface AgentReconnectTracking {
-  readonly clientKey: (req: IncomingMessage) => string | undefined;
+  readonly clientKey: (req: Pick<IncomingMessage, 'headers' | 'url' | 'socket'>) => string | undefined;
   readonly tracker: ReconnectTracker;
   readonly table: Required<ReconnectTableOptions>;
   /** Where openings and endings go: this process's table, or the primary's (`sink` given). */

@@ -12,8 +12,7 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { createSecureContext, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { CloseRecorder } from '../recorder/recorder.js';
 import type { Logger } from './log.js';

@@ -4,9 +4,9 @@
  * HTTP requests are forwarded (forward.ts); admission, the idle timeout and
  * the drain follow the agent's one policy (admission.ts).
  */
-import type { IncomingMessage, Server } from 'node:http';
+import type { Server } from 'node:net';
 import type { CloseRecorder } from '../../recorder/recorder.js';
-import { Admission, GOING_AWAY, createFrontServer, type ConnectionPool, type DrainResult } from '../admission.js';
+import { Admission, GOING_AWAY, type ConnectionPool, type DrainResult } from '../admission.js';
 import { withClientReportRoutes, type ClientReportRoutes } from '../client-reports.js';
 import type { Logger } from '../log.js';
 import type { AgentReconnectTracking } from '../reconnects.js';
@@ -14,6 +14,8 @@ import type { ReconnectTracker } from '../../recorder/reconnects.js';
 import type { TlsPair } from '../tls.js';
 import type { Connection } from './connection.js';
 import { forwardRequests } from './forward.js';
+import { ProxyFront } from './front.js';
+import type { UpgradeRequest } from './request-head.js';
 import { proxyTarget, type ProxyTarget } from './target.js';
 import { handleUpgrades, type UpgradeOwner } from './upgrade.js';
 
@@ -52,7 +54,7 @@ class WebSocketProxy implements ProxyServer, UpgradeOwner, ConnectionPool<Connec
   readonly halfCloseTimeoutMs: number;
   readonly admission: Admission<Connection>;
   readonly reconnects: ReconnectTracker | undefined;
-  readonly clientKey: ((req: IncomingMessage) => string | undefined) | undefined;
+  readonly clientKey: ((req: UpgradeRequest) => string | undefined) | undefined;
   pending = 0;
   private readonly live = new Set<Connection>();
 
@@ -64,19 +66,20 @@ class WebSocketProxy implements ProxyServer, UpgradeOwner, ConnectionPool<Connec
     this.halfCloseTimeoutMs = options.halfCloseTimeoutMs;
     this.reconnects = options.reconnects?.tracker;
     this.clientKey = options.reconnects?.clientKey;
-    this.server = createFrontServer(
+    const front = new ProxyFront(
       options.handshakeTimeoutMs,
       this.recorder,
       withClientReportRoutes(options.routes, forwardRequests(this.target, options.connectTimeoutMs)),
+      handleUpgrades(this),
       options.tls,
     );
+    this.server = front.server;
     this.admission = new Admission<Connection>(this, {
-      server: this.server,
+      server: front,
       recorder: this.recorder,
       maxConnections: options.maxConnections,
       idleTimeoutMs: options.idleTimeoutMs,
     });
-    this.server.on('upgrade', handleUpgrades(this));
   }
 
   get openConnections(): number {

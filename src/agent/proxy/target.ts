@@ -35,7 +35,7 @@ export function targetPath(target: ProxyTarget, url: string | undefined): string
 }
 
 /** The client's headers as received (name, value, ...), with the client's address added to X-Forwarded-For. */
-export function forwardedHeaders(req: IncomingMessage): string[] {
+export function forwardedHeaders(req: Pick<IncomingMessage, 'rawHeaders' | 'socket'>): string[] {
   const remote = req.socket.remoteAddress;
   const headers = [...req.rawHeaders];
   if (remote) {

@@ -5,7 +5,6 @@
  * Every other outcome is answered to the client and counted.
  */
 import { createHash } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { UpgradeFailureReason } from '../../codes/vocabulary.js';
@@ -14,6 +13,7 @@ import type { Admission } from '../admission.js';
 import { rejectUpgrade } from '../http-errors.js';
 import { pathOf } from '../../live/close-entry.js';
 import { Connection, type ConnectionOwner } from './connection.js';
+import type { UpgradeRequest } from './request-head.js';
 import { forwardedHeaders, targetPath, type ProxyTarget } from './target.js';
 import { upstreamHandshake } from './upstream-handshake.js';
 import { nowMs } from '../../recorder/reconnects.js';
@@ -32,11 +32,11 @@ export interface UpgradeOwner extends ConnectionOwner {
   /** The upstream answered 101 and the client is still there: the connection is open. */
   add(conn: Connection): void;
   /** The client key of an upgrade request (--client-key); undefined when reconnect tracking is off. */
-  readonly clientKey: ((req: IncomingMessage) => string | undefined) | undefined;
+  readonly clientKey: ((req: UpgradeRequest) => string | undefined) | undefined;
 }
 
 /** The request head sent to the upstream: the client's, with the target path and X-Forwarded-For. */
-function upgradeRequestHead(target: ProxyTarget, req: IncomingMessage): string {
+function upgradeRequestHead(target: ProxyTarget, req: UpgradeRequest): string {
   const headers = forwardedHeaders(req);
   let out = `${req.method ?? 'GET'} ${targetPath(target, req.url)} HTTP/1.1\r\n`;
   for (let i = 0; i + 1 < headers.length; i += 2) out += `${headers[i] as string}: ${headers[i + 1] as string}\r\n`;
@@ -51,7 +51,7 @@ function fail(owner: UpgradeOwner, socket: Duplex, reason: UpgradeFailureReason,
 /** The upstream answered 101: relay its answer head and start piping. */
 function opened(
   owner: UpgradeOwner,
-  req: IncomingMessage,
+  req: UpgradeRequest,
   client: Socket,
   clientHead: Buffer,
   upstream: Socket,
@@ -77,7 +77,7 @@ function opened(
   owner.admission.opened(conn);
 }
 
-function connectUpstream(owner: UpgradeOwner, req: IncomingMessage, client: Socket, head: Buffer): void {
+function connectUpstream(owner: UpgradeOwner, req: UpgradeRequest, client: Socket, head: Buffer): void {
   owner.pending++;
   // The page's ws_close_id, for the client-report join; read only while a report table listens. The request goes on unchanged.
   const closeId = owner.recorder.wantsDetails ? closeIdOf(req.url) : undefined;
@@ -116,7 +116,7 @@ function connectUpstream(owner: UpgradeOwner, req: IncomingMessage, client: Sock
 }
 
 /** The front server's 'upgrade' listener. */
-export function handleUpgrades(owner: UpgradeOwner): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+export function handleUpgrades(owner: UpgradeOwner): (req: UpgradeRequest, socket: Duplex, head: Buffer) => void {
   return (req, socket, head) => {
     const client = socket as Socket;
     client.on('error', ignore); // until piping starts; errors then end the connection
