@@ -1,6 +1,6 @@
 /**
  * The benchmark runner: `npm run bench` (full) or
- *   node --expose-gc bench/run.mjs [--quick] [--only 1,4] [--agent-cpu-prof DIR]
+ *   node --expose-gc bench/run.mjs [--quick] [--only 1,4] [--node 20,22,24] [--agent-cpu-prof DIR]
  * Runs each case with its baseline in the same run (interleaved rounds),
  * prints one table and writes it as JSON to bench/results/latest.json.
  * Everything listens on 127.0.0.1; every loop is bounded in count and time.
@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { killAllChildren, killChildrenOnExit } from '../harness/children.mjs';
 import { measureBusyCores } from '../harness/proc.mjs';
 import { NGINX_BIN, nginxMissingReason } from './lib/nginx.mjs';
+import { resolveNodes } from './lib/nodes.mjs';
 import { formatTable, skippedRow } from './lib/rows.mjs';
 import * as recordClose from './cases/record-close.mjs';
 import * as connectionChurn from './cases/connection-churn.mjs';
@@ -58,9 +59,16 @@ const BUDGET_S = {
   12: [6, 25],
 };
 
-const USAGE = `usage: node --expose-gc bench/run.mjs [--quick] [--only CASES] [--agent-cpu-prof DIR]
+/** The proxy cases: they start the agent and the bare relay under each --node binary. */
+const PROXY_CASES = new Set([4, 5, 6, 7]);
+
+const USAGE = `usage: node --expose-gc bench/run.mjs [--quick] [--only CASES] [--node VERSIONS] [--agent-cpu-prof DIR]
   --quick               fewer and shorter rounds (under 2 minutes)
   --only 1,4            run only these cases (numbers or names: ${CASES.map((c) => `${c.id}=${c.title}`).join(', ')})
+  --node 22             run the agent and the bare relay of the proxy cases (${[...PROXY_CASES].join(', ')}) under this node:
+                        a major version (the runner's own, or bench/node-versions: npm ci --prefix bench/node-versions)
+                        or a path; several (--node 20,22,24) are measured in the same rounds, one set of rows each,
+                        with the proxy cases' time budgets scaled to the extra processes
   --agent-cpu-prof DIR  start the agent with node --cpu-prof, profiles written to DIR`;
 
 function parseFlags() {
@@ -68,6 +76,7 @@ function parseFlags() {
     options: {
       quick: { type: 'boolean', default: false },
       only: { type: 'string' },
+      node: { type: 'string' },
       'agent-cpu-prof': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -85,21 +94,35 @@ function parseFlags() {
       process.exit(2);
     }
   }
-  return { quick: values.quick, selected, cpuProfDir: values['agent-cpu-prof'] };
+  let nodes;
+  try {
+    nodes = resolveNodes(values.node);
+  } catch (err) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
+  return { quick: values.quick, selected, nodes, cpuProfDir: values['agent-cpu-prof'] };
 }
 
-function describeMachine() {
+function describeMachine(nodes) {
   let nginx = 'absent';
   if (!nginxMissingReason()) {
     // nginx -v prints its version on stderr.
     const r = spawnSync(NGINX_BIN, ['-v'], { encoding: 'utf8' });
     nginx = `${r.stderr ?? ''}${r.stdout ?? ''}`.trim() || 'nginx';
   }
-  return { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version, nginx, loadavgAtStart: loadavg() };
+  return {
+    cpu: cpus()[0]?.model,
+    cores: cpus().length,
+    node: process.version,
+    agentNodes: nodes.map((n) => n.version),
+    nginx,
+    loadavgAtStart: loadavg(),
+  };
 }
 
 async function main() {
-  const { quick, selected, cpuProfDir } = parseFlags();
+  const { quick, selected, nodes, cpuProfDir } = parseFlags();
   if (!existsSync(fileURLToPath(new URL('../dist/esm/index.js', import.meta.url)))) {
     process.stderr.write('dist/esm is missing: run `npm run build` first (npm run bench does)\n');
     process.exit(2);
@@ -109,7 +132,7 @@ async function main() {
   const agentNodeArgs = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : [];
   const startedAt = new Date();
   const t0 = performance.now();
-  const machine = describeMachine();
+  const machine = describeMachine(nodes);
   const busyAtStart = await measureBusyCores(1000);
   const nginxSkip = nginxMissingReason();
   if (nginxSkip) log(nginxSkip);
@@ -118,11 +141,13 @@ async function main() {
   const timings = {};
   let failed = false;
   for (const c of selected) {
-    const budgetMs = BUDGET_S[c.id][quick ? 0 : 1] * 1000;
+    // Each extra node binary adds an agent and a relay to the proxy cases' rounds (case 7 gives its readings a larger share instead).
+    const scale = PROXY_CASES.has(c.id) && c.id !== 7 ? 1 + 0.5 * (nodes.length - 1) : 1;
+    const budgetMs = BUDGET_S[c.id][quick ? 0 : 1] * 1000 * scale;
     log(`case ${c.id}: ${c.title} (budget ${budgetMs / 1000} s)`);
     const caseStart = performance.now();
     try {
-      rows.push(...(await c.run({ quick, deadline: caseStart + budgetMs, log, agentNodeArgs })));
+      rows.push(...(await c.run({ quick, deadline: caseStart + budgetMs, log, agentNodeArgs, nodes })));
     } catch (err) {
       failed = true;
       log(`case ${c.id} failed: ${err.stack ?? err}`);
@@ -137,7 +162,7 @@ async function main() {
   const table = formatTable(rows);
   const busyAtEnd = await measureBusyCores(1000);
   process.stdout.write(
-    `\nws-close-agent benchmarks (${quick ? 'quick' : 'full'}; ${seconds} s; ${machine.cores} × ${machine.cpu}; node ${machine.node}; ${machine.nginx})\n`,
+    `\nws-close-agent benchmarks (${quick ? 'quick' : 'full'}; ${seconds} s; ${machine.cores} × ${machine.cpu}; node ${machine.node}; agent and relay on node ${machine.agentNodes.join(', ')}; ${machine.nginx})\n`,
   );
   process.stdout.write(
     `other load: ${busyAtStart.toFixed(2)} of ${machine.cores} cores busy before the run, ${busyAtEnd.toFixed(2)} after it (a busy machine slows every row; ratios stay within one run)\n`,
@@ -148,11 +173,14 @@ async function main() {
   const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
   mkdirSync(resultsDir, { recursive: true });
   const command = `node --expose-gc bench/run.mjs ${process.argv.slice(2).join(' ')}`.trim();
+  // A run under other node binaries than the runner's own is a comparison of versions, kept apart from the latest run.
+  const ownNodeOnly = nodes.length === 1 && nodes[0].bin === process.execPath;
+  const resultsFile = ownNodeOnly ? 'latest.json' : `nodes-${nodes.map((n) => n.label).join('-')}.json`;
   writeFileSync(
-    `${resultsDir}latest.json`,
+    `${resultsDir}${resultsFile}`,
     `${JSON.stringify({ startedAt: startedAt.toISOString(), seconds, command, quick, machine: { ...machine, busyCoresBefore: busyAtStart, busyCoresAfter: busyAtEnd, loadavgAtEnd: loadavg() }, cases: timings, rows }, null, 2)}\n`,
   );
-  log(`results written to bench/results/latest.json`);
+  log(`results written to bench/results/${resultsFile}`);
   process.exitCode = failed ? 1 : 0;
 }
 

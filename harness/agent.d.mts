@@ -15,6 +15,8 @@ export interface AgentOptions {
   gcProbe?: boolean;
   readyTimeoutMs?: number;
   keepStderrLines?: number;
+  /** The node binary (default: the runner's own, process.execPath). */
+  node?: string;
 }
 
 export interface GcFigures {

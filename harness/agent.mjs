@@ -30,13 +30,23 @@ function jsonLines(lines) {
 /**
  * Start the agent. Options: `args` (after the listen flags), `nodeArgs`,
  * `env` (added to the clean environment), `nofile` (ulimit -n), `gcProbe`
- * (preload the probe; gc() then works), `readyTimeoutMs`, `keepStderrLines`.
+ * (preload the probe; gc() then works), `readyTimeoutMs`, `keepStderrLines`,
+ * `node` (the node binary; the runner's own by default, bench --node).
  * Resolves with { proc, pid, listen, metricsListen, url, lines, stderrLines,
  * stderr(), logs(), exited ({ code, signal } once every line is read),
  * waitForStderrLine(), gc(), stop(), kill() }; rejects with the agent's
  * output when it exits first or does not listen in time (and kills it).
  */
-export async function startAgent({ args = [], nodeArgs = [], env = {}, nofile, gcProbe = false, readyTimeoutMs = 15_000, keepStderrLines = Infinity } = {}) {
+export async function startAgent({
+  args = [],
+  nodeArgs = [],
+  env = {},
+  nofile,
+  gcProbe = false,
+  readyTimeoutMs = 15_000,
+  keepStderrLines = Infinity,
+  node = process.execPath,
+} = {}) {
   const argv = [
     ...(gcProbe ? ['--expose-gc', '--import', GC_PROBE] : []),
     ...nodeArgs,
@@ -47,7 +57,7 @@ export async function startAgent({ args = [], nodeArgs = [], env = {}, nofile, g
     '127.0.0.1:0',
     ...args,
   ];
-  const proc = spawnTracked(process.execPath, argv, { nofile, env });
+  const proc = spawnTracked(node, argv, { nofile, env });
   const lines = [];
   const stderrLines = [];
   const stderrListeners = new Set();

@@ -57,11 +57,12 @@ async function connectChild(proc, script, { onEvent = () => undefined, readyTime
 /**
  * Start the node script at `path` (a child that answers over IPC, see
  * ipc-serve.mjs), tracked, with `nodeArgs` before it and `args` after it;
- * `nofile` and `nice` as in spawnTracked. Resolves once it announced
+ * `nofile` and `nice` as in spawnTracked; `node` is the node binary (the
+ * runner's own by default). Resolves once it announced
  * `ready`; `info` holds what it announced (ports, ...), `onEvent` gets the
  * events it sends between answers.
  */
-export function startChild(path, { args = [], nodeArgs = [], nofile, nice = 0, onEvent, readyTimeoutMs = 15_000 } = {}) {
-  const proc = spawnTracked(process.execPath, [...nodeArgs, path, ...args], { nofile, nice, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+export function startChild(path, { args = [], nodeArgs = [], nofile, nice = 0, onEvent, readyTimeoutMs = 15_000, node = process.execPath } = {}) {
+  const proc = spawnTracked(node, [...nodeArgs, path, ...args], { nofile, nice, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return connectChild(proc, basename(path), { onEvent, readyTimeoutMs });
 }

@@ -7,16 +7,35 @@
 import { pairRatios } from './rounds.mjs';
 import { summarize } from '../../harness/stats.mjs';
 
+/** Where a target stays out of reach, the agent must be within this of the bare Node relay. */
+export const FLOOR_TOLERANCE = 0.05;
+
 /**
  * A comparison row. `check({ ours, baseline, ratio })` gets medians and says
  * whether the target is met; without `check` the row is informational.
+ * `floor` ({ label, values, better: 'lower' | 'higher' }) adds the same
+ * measurement of the bare Node relay from the same rounds: the row then also
+ * says whether ours is within FLOOR_TOLERANCE of it (per-round ratios,
+ * median), the fallback target of the proxy rows.
  */
-export function compareRow({ caseId, name, unit, oursLabel = 'ours', baselineLabel, ours, baseline, target = '(info)', check, note }) {
+export function compareRow({ caseId, name, unit, oursLabel = 'ours', baselineLabel, ours, baseline, target = '(info)', check, note, floor }) {
   const o = summarize(ours);
   const b = summarize(baseline);
   const ratio = summarize(pairRatios(ours, baseline));
   const met = check ? Boolean(check({ ours: o.median, baseline: b.median, ratio: ratio.median })) : null;
-  return { case: caseId, name, unit, oursLabel, baselineLabel, ours: o, baseline: b, ratio, target, met, note };
+  const row = { case: caseId, name, unit, oursLabel, baselineLabel, ours: o, baseline: b, ratio, target, met, note };
+  if (floor && floor.values.length > 0) {
+    const floorRatio = summarize(pairRatios(ours, floor.values));
+    const limit = floor.better === 'higher' ? 1 - FLOOR_TOLERANCE : 1 + FLOOR_TOLERANCE;
+    Object.assign(row, {
+      floorLabel: floor.label,
+      floor: summarize(floor.values),
+      floorRatio,
+      floorTarget: `${floor.better === 'higher' ? '≥' : '≤'} ${limit.toFixed(2)}`,
+      atFloor: floor.better === 'higher' ? floorRatio.median >= limit : floorRatio.median <= limit,
+    });
+  }
+  return row;
 }
 
 /** A row that could not be measured (nginx missing, an error). */
@@ -47,16 +66,32 @@ function formatMet(met) {
   return met;
 }
 
-/** The table as text: one line per row, then the notes. */
+function formatRatio(r) {
+  if (!r || r.n === 0) return '-';
+  return `${formatNumber(r.median)}${r.n > 1 ? ` [${formatNumber(r.min)}–${formatNumber(r.max)}]` : ''}`;
+}
+
+/**
+ * The table as text: one line per row, then the notes. When some row has a
+ * floor (the bare Node relay), two more columns: the relay's figure, and
+ * ours/relay against the floor tolerance with whether it holds.
+ */
 export function formatTable(rows) {
-  const header = ['case', 'ours', 'baseline', 'ratio', 'target', 'met'];
+  const withFloor = rows.some((r) => r.floor);
+  const header = ['case', 'ours', 'baseline', 'ratio', 'target', 'met', ...(withFloor ? ['floor (bare relay)', 'vs floor'] : [])];
   const lines = rows.map((r) => [
     `${r.case} ${r.name}`,
     r.ours ? `${r.oursLabel}: ${formatSummary(r.ours, r.unit)}` : '-',
     r.baseline ? `${r.baselineLabel}: ${formatSummary(r.baseline, r.unit)}` : '-',
-    r.ratio && r.ratio.n > 0 ? `${formatNumber(r.ratio.median)}${r.ratio.n > 1 ? ` [${formatNumber(r.ratio.min)}–${formatNumber(r.ratio.max)}]` : ''}` : '-',
+    formatRatio(r.ratio),
     r.target ?? '',
     formatMet(r.met),
+    ...(withFloor
+      ? [
+          r.floor ? `${r.floorLabel}: ${formatSummary(r.floor, r.unit)}` : '-',
+          r.floor ? `${formatRatio(r.floorRatio)} ${r.floorTarget}: ${formatMet(r.atFloor)}` : '-',
+        ]
+      : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const fmt = (cells) =>
