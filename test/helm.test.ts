@@ -51,6 +51,7 @@ interface RenderOptions {
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CHART_SOURCE = join(ROOT, 'helm', 'ws-close-agent');
+const TLS_FIXTURES = join(ROOT, 'test', 'fixtures', 'tls');
 const MONITORING_API = ['monitoring.coreos.com/v1'];
 const RELEASE = 'chat';
 const NAMESPACE = 'realtime';
@@ -241,13 +242,13 @@ function parseAgentArgs(deployment: K8sObject, tokenFile?: string) {
   const args: string[] = [...container.args];
   const tokenIndex = args.indexOf('--metrics-token-file');
   if (tokenIndex >= 0 && tokenFile) args[tokenIndex + 1] = tokenFile;
-  // The TLS Secret's files, as the agent would find them in the pod (a real pair made in beforeAll).
+  // The TLS Secret's files, as the agent would find them in the pod (the committed test pair).
   for (const [flag, file] of [
     ['--tls-cert', 'tls.crt'],
     ['--tls-key', 'tls.key'],
   ] as const) {
     const i = args.indexOf(flag);
-    if (i >= 0) args[i + 1] = join(workDir, file);
+    if (i >= 0) args[i + 1] = join(TLS_FIXTURES, file);
   }
   const env = Object.fromEntries((container.env ?? []).map((e: K8sObject) => [e.name, e.value]));
   const parsed = parseConfig(args, env);
@@ -258,27 +259,6 @@ function parseAgentArgs(deployment: K8sObject, tokenFile?: string) {
 beforeAll(() => {
   workDir = mkdtempSync(join(tmpdir(), 'ws-close-agent-helm-test-'));
   chartDir = join(workDir, 'ws-close-agent');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=localhost',
-      '-keyout',
-      join(workDir, 'tls.key'),
-      '-out',
-      join(workDir, 'tls.crt'),
-    ],
-    { stdio: 'ignore' },
-  );
   cpSync(CHART_SOURCE, chartDir, { recursive: true });
   const dashboards = join(chartDir, 'files', 'dashboards');
   const alerts = join(chartDir, 'files', 'alerts');
@@ -665,7 +645,7 @@ describe('TLS on the WebSocket port', () => {
     expect(argValue(container.args, '--tls-cert')).toBe(`${mount.mountPath}/tls.crt`);
     expect(argValue(container.args, '--tls-key')).toBe(`${mount.mountPath}/tls.key`);
     const config = parseAgentArgs(deployment);
-    expect(config.tls).toMatchObject({ certFile: join(workDir, 'tls.crt'), keyFile: join(workDir, 'tls.key'), checkIntervalMs: 30_000 });
+    expect(config.tls).toMatchObject({ certFile: join(TLS_FIXTURES, 'tls.crt'), keyFile: join(TLS_FIXTURES, 'tls.key'), checkIntervalMs: 30_000 });
     expect(r.notes).toContain('wss://');
   });
 
