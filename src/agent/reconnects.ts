@@ -22,9 +22,9 @@ import type { CloseRecorder } from '../recorder/recorder.js';
 import { clientKeyFunction, type ClientKeySpec } from './client-key.js';
 
 /** How long an unmatched opening waits for an ending reported late (ms): well above IPC latency. */
-export const LATE_ENDING_MS = 2000;
+const LATE_ENDING_MS = 2000;
 /** Most unmatched openings kept waiting; past it the oldest is dropped (a missed reconnect, never a wrong one). */
-export const MAX_WAITING_OPENINGS = 4096;
+const MAX_WAITING_OPENINGS = 4096;
 
 /** Counts a reconnect: `origin` is who opened the new connection (a worker id; 0 in one process). */
 export type OnReconnect = (origin: number, previous: number, delayMs: number) => void;
@@ -122,10 +122,10 @@ export class AgentReconnects implements ReconnectSink {
 // ---------------------------------------------------------------------------
 // --workers: the IPC between the workers and the primary
 
-export const MSG_KEY_REQUEST = 'ws-close-agent:reconnect-key-request';
-export const MSG_KEY = 'ws-close-agent:reconnect-key';
-export const MSG_EVENTS = 'ws-close-agent:reconnect-events';
-export const MSG_RECONNECTS = 'ws-close-agent:reconnects';
+const MSG_KEY_REQUEST = 'ws-close-agent:reconnect-key-request';
+const MSG_KEY = 'ws-close-agent:reconnect-key';
+const MSG_EVENTS = 'ws-close-agent:reconnect-events';
+const MSG_RECONNECTS = 'ws-close-agent:reconnects';
 const KEY_TIMEOUT_MS = 10_000;
 
 const OP_OPENED = 0;

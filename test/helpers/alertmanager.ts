@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findFreePort } from './prometheus.js';
 
-export const ALERTMANAGER = process.env.ALERTMANAGER ?? (process.platform === 'linux' ? '/usr/bin/prometheus-alertmanager' : 'alertmanager');
+const ALERTMANAGER = process.env.ALERTMANAGER ?? (process.platform === 'linux' ? '/usr/bin/prometheus-alertmanager' : 'alertmanager');
 
 export interface AlertmanagerProcess {
   readonly url: string;
@@ -77,7 +77,7 @@ export async function startAlertmanager(config: string, readyTimeoutMs = 15_000)
 }
 
 /** One alert of a webhook notification (Alertmanager's webhook payload, version 4). */
-export interface NotifiedAlert {
+interface NotifiedAlert {
   readonly status: 'firing' | 'resolved';
   readonly labels: Record<string, string>;
   readonly annotations: Record<string, string>;
