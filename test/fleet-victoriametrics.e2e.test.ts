@@ -9,7 +9,6 @@
  *
  * Needs `npm run build` first, `prometheus`, `victoria-metrics` and `vmalert`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,17 +18,17 @@ import WebSocket from 'ws';
 import YAML from 'yaml';
 import { RULE_FILES } from '../scripts/alerts/rule-files.js';
 import { RECORD } from '../scripts/alerts/rules.js';
-import type { Dashboard, Panel } from '../scripts/dashboards/grafana.js';
 import { startAgentProcess, type AgentProcess } from './helpers/agent-process.js';
 import { startWebhookReceiver, type WebhookReceiver } from './helpers/alertmanager.js';
-import { findFreePort, queryPrometheus, startPrometheus, type PrometheusProcess, type QueryResult } from './helpers/prometheus.js';
+import { startDaemon, type Daemon } from './helpers/daemon.js';
+import { committedDashboards, panelQueries, substitute } from './helpers/dashboard-queries.js';
+import { queryPrometheus, startPrometheus, type PrometheusProcess, type QueryResult } from './helpers/prometheus.js';
 
 const root = (path: string): string => fileURLToPath(new URL(`../${path}`, import.meta.url));
 const AGENT = root('dist/esm/agent/main.js');
 const RULES = Object.values(RULE_FILES).map(root);
 const JOB = 'ws-fleet';
 const CLUSTER = 'fleet-a';
-const DASHBOARD_FILES = ['ws-close-overview.json', 'ws-close-drilldown.json', 'ws-close-explain.json'];
 
 const VARIABLES: Readonly<Record<string, string>> = {
   datasource: 'prometheus',
@@ -43,24 +42,7 @@ const VARIABLES: Readonly<Record<string, string>> = {
   __range: '5m',
 };
 
-function substitute(expr: string): string {
-  return expr.replace(/\$\{(\w+)\}|\$(\w+)/g, (whole, braced?: string, bare?: string) => {
-    const value = VARIABLES[(braced ?? bare) as string];
-    if (value === undefined) throw new Error(`unknown variable ${whole} in ${expr}`);
-    return value;
-  });
-}
-
-function allPanels(panels: readonly Panel[]): Panel[] {
-  return panels.flatMap((p) => [p, ...allPanels(p.panels ?? [])]);
-}
-
-const PANEL_QUERIES = DASHBOARD_FILES.flatMap((file) => {
-  const dashboard = JSON.parse(readFileSync(root(`dashboards/${file}`), 'utf8')) as Dashboard;
-  return allPanels(dashboard.panels).flatMap((panel) =>
-    (panel.targets ?? []).map((target) => ({ name: `${file} / ${panel.title} / ${target.refId}`, expr: substitute(target.expr) })),
-  );
-});
+const PANEL_QUERIES = panelQueries(committedDashboards()).map((q) => ({ ...q, expr: substitute(q.expr, VARIABLES) }));
 
 const RULE_NAMES = RULES.flatMap((file) =>
   (YAML.parse(readFileSync(file, 'utf8')) as { groups: { rules: { record?: string; alert?: string }[] }[] }).groups.flatMap((g) =>
@@ -70,46 +52,9 @@ const RULE_NAMES = RULES.flatMap((file) =>
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Daemon {
-  readonly url: string;
-  readonly child: ChildProcess;
-  log(): string;
-  stop(): Promise<void>;
-}
-
 /** Starts a VictoriaMetrics binary on 127.0.0.1 with `args` (plus -httpListenAddr), waiting for `/health`. */
-async function startDaemon(binary: string, args: (port: number) => string[]): Promise<Daemon> {
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt += 1) {
-    const port = await findFreePort();
-    const child = spawn(binary, [...args(port), `-httpListenAddr=127.0.0.1:${port}`, '-loggerLevel=WARN'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const url = `http://127.0.0.1:${port}`;
-    const stop = async (): Promise<void> => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-    };
-    const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline && child.exitCode === null) {
-      try {
-        if ((await fetch(`${url}/health`)).ok) return { url, child, log: () => output, stop };
-      } catch {
-        // Not listening yet.
-      }
-      await sleep(100);
-    }
-    lastError = new Error(`${binary} did not become ready (exit ${child.exitCode}):\n${output}`);
-    child.kill('SIGKILL');
-    await exited;
-  }
-  throw lastError;
+function startVictoria(binary: string, args: string[]): Promise<Daemon> {
+  return startDaemon({ binary, args: (address) => [...args, `-httpListenAddr=${address}`, '-loggerLevel=WARN'], readyPath: '/health' });
 }
 
 let dir = '';
@@ -173,7 +118,7 @@ async function traffic(): Promise<void> {
 beforeAll(async () => {
   if (!existsSync(AGENT)) throw new Error(`${AGENT} is missing: run npm run build first`);
   dir = mkdtempSync(join(tmpdir(), 'ws-close-fleet-'));
-  vm = await startDaemon('victoria-metrics', () => [
+  vm = await startVictoria('victoria-metrics', [
     `-storageDataPath=${join(dir, 'vm')}`,
     '-retentionPeriod=1d',
     // Recent samples are hidden for 30 s by default: queries here want what was just written.
@@ -194,11 +139,11 @@ beforeAll(async () => {
   });
   prometheus = await startPrometheus({ targets, job: JOB, ruleFiles: RULES, intervalSeconds: 1, labels: { cluster: CLUSTER } });
   notifier = await startWebhookReceiver();
-  vmalert = await startDaemon('vmalert', () => [
+  vmalert = await startVictoria('vmalert', [
     ...RULES.map((r) => `-rule=${r}`),
-    `-datasource.url=${(vm as Daemon).url}`,
-    `-remoteWrite.url=${(vm as Daemon).url}`,
-    `-notifier.url=${(notifier as WebhookReceiver).url}`,
+    `-datasource.url=${vm.url}`,
+    `-remoteWrite.url=${vm.url}`,
+    `-notifier.url=${notifier.url}`,
     '-evaluationInterval=1s',
   ]);
   // Two rounds with scrapes between them, so that rates see increases.

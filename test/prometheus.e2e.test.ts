@@ -14,8 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import YAML from 'yaml';
-import type { Dashboard, Panel } from '../scripts/dashboards/grafana.js';
 import { RECORD } from '../scripts/alerts/rules.js';
+import { committedDashboards, panelQueries, substitute, type PanelQuery } from './helpers/dashboard-queries.js';
 import { startAgentProcess, type AgentProcess } from './helpers/agent-process.js';
 import { queryPrometheus, startPrometheus, type PrometheusProcess } from './helpers/prometheus.js';
 
@@ -37,38 +37,10 @@ const VARIABLES: Readonly<Record<string, string>> = {
   __range: '5m',
 };
 
-/** Substitutes $name and ${name}; an unknown variable is an error, not an empty string. */
-function substitute(expr: string): string {
-  return expr.replace(/\$\{(\w+)\}|\$(\w+)/g, (whole, braced?: string, bare?: string) => {
-    const name = (braced ?? bare) as string;
-    const value = VARIABLES[name];
-    if (value === undefined) throw new Error(`unknown variable ${whole} in ${expr}`);
-    return value;
-  });
-}
-
-function allPanels(panels: readonly Panel[]): Panel[] {
-  return panels.flatMap((p) => [p, ...allPanels(p.panels ?? [])]);
-}
-
-interface PanelQuery {
-  readonly name: string;
-  readonly expr: string;
-}
-
 /** The committed files, as a user imports and loads them. */
-const DASHBOARDS: ReadonlyMap<string, Dashboard> = new Map(
-  ['ws-close-overview.json', 'ws-close-drilldown.json', 'ws-close-explain.json'].map((file) => [
-    file,
-    JSON.parse(readFileSync(root(`dashboards/${file}`), 'utf8')) as Dashboard,
-  ]),
-);
-
-const PANEL_QUERIES: readonly PanelQuery[] = [...DASHBOARDS].flatMap(([file, dashboard]) =>
-  allPanels(dashboard.panels).flatMap((panel) =>
-    (panel.targets ?? []).map((target) => ({ name: `${file} / ${panel.title} / ${target.refId}`, expr: target.expr })),
-  ),
-);
+const DASHBOARDS = committedDashboards();
+const PANEL_QUERIES = panelQueries(DASHBOARDS);
+const substituted = (expr: string): string => substitute(expr, VARIABLES);
 
 interface Rule {
   readonly record?: string;
@@ -200,8 +172,8 @@ afterAll(async () => {
 
 describe('every dashboard panel query against a real Prometheus', () => {
   it.each(PANEL_QUERIES)('$name', async ({ expr }) => {
-    const result = await queryPrometheus((prometheus as PrometheusProcess).url, substitute(expr));
-    expect(result.error, substitute(expr)).toBeUndefined();
+    const result = await queryPrometheus((prometheus as PrometheusProcess).url, substituted(expr));
+    expect(result.error, substituted(expr)).toBeUndefined();
     expect(result.status).toBe('success');
   });
 
@@ -209,14 +181,14 @@ describe('every dashboard panel query against a real Prometheus', () => {
     const queries = PANEL_QUERIES.filter((q) => q.name.includes(`ws-close-overview.json / ${title} /`));
     expect(queries.length).toBeGreaterThan(0);
     for (const { expr, name } of queries) {
-      const result = await queryPrometheus((prometheus as PrometheusProcess).url, substitute(expr));
+      const result = await queryPrometheus((prometheus as PrometheusProcess).url, substituted(expr));
       expect(result.data?.result.length ?? 0, name).toBeGreaterThan(0);
     }
   });
 
   it('the close rate by codename names what was sent', async () => {
     const query = PANEL_QUERIES.find((q) => q.name.includes('ws-close-overview.json / Close rate by codename /')) as PanelQuery;
-    const result = await queryPrometheus((prometheus as PrometheusProcess).url, substitute(query.expr));
+    const result = await queryPrometheus((prometheus as PrometheusProcess).url, substituted(query.expr));
     const codenames = (result.data?.result ?? []).map((r) => r.metric.codename);
     expect(codenames).toEqual(expect.arrayContaining(['CLOSE_NORMAL', 'CLOSE_GOING_AWAY', 'APPLICATION', 'FRAMEWORK', 'CLOSE_ABNORMAL']));
   });
@@ -226,7 +198,7 @@ describe('every dashboard panel query against a real Prometheus', () => {
       for (const variable of dashboard.templating.list.filter((v) => v.type === 'query')) {
         const query = (variable.query as { query: string }).query;
         const match = /^label_values\((.+),\s*(\w+)\)$/.exec(query) as RegExpExecArray;
-        const result = await queryPrometheus((prometheus as PrometheusProcess).url, `group by (${match[2]}) (${substitute(match[1] as string)})`);
+        const result = await queryPrometheus((prometheus as PrometheusProcess).url, `group by (${match[2]}) (${substituted(match[1] as string)})`);
         expect(result.status, `${file} $${variable.name}`).toBe('success');
         expect(result.data?.result.length ?? 0, `${file} $${variable.name}`).toBeGreaterThan(0);
       }
