@@ -29,7 +29,7 @@ export interface DaemonOptions {
 }
 
 /** A port that was free a moment ago on 127.0.0.1, for a process that cannot listen on port 0 and report it. */
-export function findFreePort(): Promise<number> {
+function findFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Dashboard, Panel } from '../../scripts/dashboards/grafana.js';
 
-export const DASHBOARD_FILES = ['ws-close-overview.json', 'ws-close-drilldown.json', 'ws-close-explain.json'] as const;
+const DASHBOARD_FILES = ['ws-close-overview.json', 'ws-close-drilldown.json', 'ws-close-explain.json'] as const;
 
 /** The committed dashboards/ files by file name, as a user imports and loads them. */
 export function committedDashboards(): ReadonlyMap<string, Dashboard> {
