@@ -14,14 +14,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import YAML from 'yaml';
 import { RULE_FILES } from '../scripts/alerts/rule-files.js';
 import { RECORD } from '../scripts/alerts/rules.js';
+import { echoConnection } from './helpers/echo-traffic.js';
 import { startAgentProcess, type AgentProcess } from './helpers/agent-process.js';
 import { startWebhookReceiver, type WebhookReceiver } from './helpers/alertmanager.js';
 import { startDaemon, type Daemon } from './helpers/daemon.js';
-import { committedDashboards, panelQueries, substitute } from './helpers/dashboard-queries.js';
+import { committedDashboards, e2eVariables, panelQueries, substitute } from './helpers/dashboard-queries.js';
 import { queryPrometheus, startPrometheus, type PrometheusProcess, type QueryResult } from './helpers/prometheus.js';
 
 const root = (path: string): string => fileURLToPath(new URL(`../${path}`, import.meta.url));
@@ -30,17 +30,7 @@ const RULES = Object.values(RULE_FILES).map(root);
 const JOB = 'ws-fleet';
 const CLUSTER = 'fleet-a';
 
-const VARIABLES: Readonly<Record<string, string>> = {
-  datasource: 'prometheus',
-  cluster: CLUSTER,
-  job: JOB,
-  instance: '.+',
-  code: '1000|1006|4001',
-  codename: 'CLOSE_NORMAL|CLOSE_ABNORMAL|APPLICATION',
-  __rate_interval: '20s',
-  __interval: '2s',
-  __range: '5m',
-};
+const VARIABLES = e2eVariables(CLUSTER, JOB);
 
 const PANEL_QUERIES = panelQueries(committedDashboards()).map((q) => ({ ...q, expr: substitute(q.expr, VARIABLES) }));
 
@@ -90,29 +80,8 @@ async function waitFor(what: string, query: (expr: string) => Promise<QueryResul
   );
 }
 
-/** A connection through `address` that echoes one message and ends with `end` (a code, or a dropped TCP connection). */
-async function connection(address: string, end: number | 'drop'): Promise<void> {
-  const ws = new WebSocket(`ws://${address}/`);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`connection (${end}) timed out`)), 5000);
-    ws.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    ws.once('open', () => ws.send('ping'));
-    ws.once('message', () => {
-      ws.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      if (end === 'drop') ws.terminate();
-      else ws.close(end);
-    });
-  });
-}
-
 async function traffic(): Promise<void> {
-  await Promise.all(agents.flatMap((a) => ([1000, 1000, 1001, 4001, 'drop'] as const).map((end) => connection(a.listen, end))));
+  await Promise.all(agents.flatMap((a) => ([1000, 1000, 1001, 4001, 'drop'] as const).map((end) => echoConnection(a.listen, end))));
 }
 
 beforeAll(async () => {

@@ -15,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import YAML from 'yaml';
 import { RECORD } from '../scripts/alerts/rules.js';
-import { committedDashboards, panelQueries, substitute, type PanelQuery } from './helpers/dashboard-queries.js';
+import { committedDashboards, e2eVariables, panelQueries, substitute, type PanelQuery } from './helpers/dashboard-queries.js';
+import { echoConnection } from './helpers/echo-traffic.js';
 import { startAgentProcess, type AgentProcess } from './helpers/agent-process.js';
 import { queryPrometheus, startPrometheus, type PrometheusProcess } from './helpers/prometheus.js';
 
@@ -25,17 +26,7 @@ const RULE_FILE = root('alerts/ws-close-agent.rules.yml');
 const JOB = 'ws-close-agent';
 
 /** What Grafana would put in for each variable. */
-const VARIABLES: Readonly<Record<string, string>> = {
-  datasource: 'prometheus',
-  cluster: 'e2e',
-  job: JOB,
-  instance: '.+',
-  code: '1000|1006|4001',
-  codename: 'CLOSE_NORMAL|CLOSE_ABNORMAL|APPLICATION',
-  __rate_interval: '20s',
-  __interval: '2s',
-  __range: '5m',
-};
+const VARIABLES = e2eVariables('e2e', JOB);
 
 /** The committed files, as a user imports and loads them. */
 const DASHBOARDS = committedDashboards();
@@ -59,34 +50,6 @@ let agent: AgentProcess | undefined;
 let prometheus: PrometheusProcess | undefined;
 let agentAddress = '';
 const held: WebSocket[] = [];
-
-/** Opens a connection through the agent, has one message echoed, then ends it as asked. */
-async function connection(end: number | 'drop' | 'hold'): Promise<void> {
-  const ws = new WebSocket(`ws://${agentAddress}/`);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`connection (${end}) timed out`)), 5000);
-    ws.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    ws.once('open', () => ws.send('ping'));
-    ws.once('message', () => {
-      if (end === 'hold') {
-        held.push(ws);
-        clearTimeout(timer);
-        resolve();
-        return;
-      }
-      ws.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      if (end === 'drop')
-        ws.terminate(); // no close frame: recorded as 1006
-      else ws.close(end);
-    });
-  });
-}
 
 /** A close frame carrying 1005, which must never be on the wire: a protocol violation. */
 async function sendForbiddenCloseCode(): Promise<void> {
@@ -126,7 +89,7 @@ async function sendBadUpgrade(): Promise<void> {
 
 async function driveTraffic(): Promise<void> {
   const ends: (number | 'drop')[] = [1000, 1000, 1000, 1000, 1001, 1001, 4001, 4001, 4001, 3000, 'drop', 'drop', 'drop'];
-  await Promise.all(ends.map((end) => connection(end)));
+  await Promise.all(ends.map((end) => echoConnection(agentAddress, end)));
   await sendForbiddenCloseCode();
   await sendBadUpgrade();
 }
@@ -154,8 +117,7 @@ beforeAll(async () => {
   prometheus = await startPrometheus({ targets: [metricsListen], job: JOB, ruleFiles: [RULE_FILE], intervalSeconds: 1, labels: { cluster: 'e2e' } });
   // Two rounds of traffic with scrapes between them, so that rates see increases
   // (a counter's first sample only creates its series).
-  await connection('hold');
-  await connection('hold');
+  held.push(await echoConnection(agentAddress, 'hold'), await echoConnection(agentAddress, 'hold'));
   await driveTraffic();
   await waitFor(`count_over_time(websocket_connections_closed_total{code="1000"}[1m])`, (n) => n >= 3, 'three scrapes after round 1');
   await driveTraffic();

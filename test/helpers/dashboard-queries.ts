@@ -26,6 +26,24 @@ export function substitute(expr: string, variables: Readonly<Record<string, stri
   });
 }
 
+/**
+ * What Grafana would put in for each variable in the e2e runs: the codes and codenames
+ * their traffic closes with, and windows short enough for a few seconds of scrapes.
+ */
+export function e2eVariables(cluster: string, job: string): Readonly<Record<string, string>> {
+  return {
+    datasource: 'prometheus',
+    cluster,
+    job,
+    instance: '.+',
+    code: '1000|1006|4001',
+    codename: 'CLOSE_NORMAL|CLOSE_ABNORMAL|APPLICATION',
+    __rate_interval: '20s',
+    __interval: '2s',
+    __range: '5m',
+  };
+}
+
 export interface PanelQuery {
   /** file / panel title / refId */
   readonly name: string;
