@@ -6,28 +6,22 @@
  * page's own origin. With a token, the page and the API answer 401 without it.
  */
 import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { INITIATOR_CLIENT } from '../src/codes/vocabulary.js';
-import { launchChromium, tableRows, watchedPage as watchedContextPage, type WatchedPage } from './helpers/chromium.js';
+import { suiteChromium, tableRows, type WatchedPage } from './helpers/chromium.js';
 import { startLivePage, type Cleanup } from './helpers/live-fixture.js';
 import { waitFor } from './helpers/wait.js';
 
-let browser: Browser;
+const chromium = suiteChromium();
 const cleanups: Cleanup[] = [];
 
-beforeAll(async () => {
-  browser = await launchChromium();
-}, 90_000);
-afterAll(async () => {
-  await browser?.close();
-});
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
 /** A watched page whose context closes after the test. */
 async function watchedPage(options: Parameters<Browser['newContext']>[0] = {}): Promise<WatchedPage> {
-  const watched = await watchedContextPage(browser, options);
+  const watched = await chromium.watchedPage(options);
   cleanups.push(() => watched.close());
   return watched;
 }
