@@ -9,26 +9,19 @@
  * page and the API answer 401 without the token. --log-closes modes and
  * configuration errors too.
  */
-import type { Browser, Page } from 'playwright-core';
 import WebSocket from 'ws';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { startAgentProcess, runAgentCommandAsync, type AgentProcess } from './helpers/agent-process.js';
-import { launchChromium } from './helpers/chromium.js';
+import { suiteChromium, tableRows } from './helpers/chromium.js';
 import { configError } from './helpers/config-error.js';
 import { closePayload, encodeFrame, rawConnect } from './helpers/raw-client.js';
 import { startWsUpstream, type WsUpstream } from './helpers/upstreams.js';
 import { waitFor } from './helpers/wait.js';
 
-let browser: Browser;
+const chromium = suiteChromium();
 const agents: AgentProcess[] = [];
 const upstreams: WsUpstream[] = [];
 
-beforeAll(async () => {
-  browser = await launchChromium();
-}, 90_000);
-afterAll(async () => {
-  await browser?.close();
-});
 afterEach(async () => {
   while (agents.length) agents.pop()!.kill();
   while (upstreams.length) await upstreams.pop()!.close();
@@ -82,33 +75,6 @@ function closed(ws: WebSocket): Promise<void> {
   return new Promise((r) => (ws.readyState === WebSocket.CLOSED ? r() : ws.once('close', () => r())));
 }
 
-interface Watched {
-  page: Page;
-  requests: string[];
-  problems: string[];
-}
-
-async function watchedPage(options: Parameters<Browser['newContext']>[0] = {}): Promise<Watched & { close: () => Promise<void> }> {
-  const context = await browser.newContext(options);
-  const page = await context.newPage();
-  const requests: string[] = [];
-  const problems: string[] = [];
-  context.on('request', (r) => requests.push(r.url()));
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('dialog', (d) => {
-    problems.push(`dialog: ${d.message()}`);
-    void d.dismiss();
-  });
-  return { page, requests, problems, close: () => context.close() };
-}
-
-function tableRows(page: Page): Promise<string[][]> {
-  return page.$$eval('#closes tbody tr', (trs) => trs.map((tr) => [...(tr as HTMLTableRowElement).cells].map((td) => td.textContent ?? '')));
-}
-
 /** A raw client through the agent that sends one masked close frame with `reason` (bytes as given) and waits for the end. */
 async function rawClose(a: AgentProcess, path: string, code: number, reason: Buffer | string): Promise<void> {
   const port = Number(a.listen.split(':').at(-1));
@@ -131,7 +97,7 @@ describe('the agent serves the live page on its metrics listener', () => {
     first.close(4001, 'token expired');
     await closed(first);
 
-    const { page, requests, problems, close } = await watchedPage();
+    const { page, requests, problems, close } = await chromium.watchedPage();
     const origin = `http://${a.metricsListen}`;
     expect((await page.goto(`${origin}/`))?.status()).toBe(200);
     await page.waitForFunction(() => document.getElementById('status')?.textContent === 'live', undefined, { timeout: 20_000 });
@@ -197,7 +163,7 @@ describe('the agent serves the live page on its metrics listener', () => {
     );
 
     // The page shows the markup as text: no element made from it, no script ran.
-    const { page, problems, close } = await watchedPage();
+    const { page, problems, close } = await chromium.watchedPage();
     await page.goto(`http://${a.metricsListen}/`);
     await page.waitForFunction(() => document.querySelectorAll('#closes tbody tr').length === 4, undefined, { timeout: 20_000 });
     const rows = await tableRows(page);
@@ -221,14 +187,14 @@ describe('the agent serves the live page on its metrics listener', () => {
     await closed(ws);
     await waitFor(async () => (await recent(a, { authorization: 'Bearer let-me-in' })).recorded === 1, 'the close recorded');
 
-    const anonymous = await watchedPage();
+    const anonymous = await chromium.watchedPage();
     const statuses = new Map<string, number>();
     anonymous.page.on('response', (r) => statuses.set(new URL(r.url()).pathname, r.status()));
     await expect(anonymous.page.goto(`${origin}/`)).rejects.toThrow(/ERR_INVALID_AUTH_CREDENTIALS/);
     expect(statuses.get('/')).toBe(401);
     await anonymous.close();
 
-    const { page, requests, close } = await watchedPage({ httpCredentials: { username: 'ops', password: 'let-me-in' } });
+    const { page, requests, close } = await chromium.watchedPage({ httpCredentials: { username: 'ops', password: 'let-me-in' } });
     expect((await page.goto(`${origin}/`))?.status()).toBe(200);
     await page.waitForFunction(() => document.querySelectorAll('#closes tbody tr').length === 1, undefined, { timeout: 20_000 });
     expect((await tableRows(page))[0]![6]).toBe('token expired');

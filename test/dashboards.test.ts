@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { buildDashboards, renderDashboard } from '../scripts/dashboards/dashboards.js';
-import type { Dashboard, Panel, Variable } from '../scripts/dashboards/grafana.js';
+import type { Dashboard, Variable } from '../scripts/dashboards/grafana.js';
+import { allPanels } from './helpers/dashboard-queries.js';
 import { lintPromql, SPEC_LABELS, SPEC_SERIES } from './helpers/prometheus.js';
 
 const root = (path: string): string => fileURLToPath(new URL(`../${path}`, import.meta.url));
@@ -23,10 +24,6 @@ const committed = (file: string): { text: string; json: Dashboard } => {
   const text = readFileSync(root(`dashboards/${file}`), 'utf8');
   return { text, json: JSON.parse(text) as Dashboard };
 };
-
-function allPanels(panels: readonly Panel[]): Panel[] {
-  return panels.flatMap((p) => [p, ...allPanels(p.panels ?? [])]);
-}
 
 function variableQuery(variable: Variable): string {
   const query = variable.query as string | { query: string };

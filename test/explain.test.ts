@@ -23,6 +23,11 @@ async function lines(registry: Registry): Promise<string[]> {
   return text.split('\n');
 }
 
+/** Every expected line is in the exposition (each checked on its own, so a failure names the line). */
+function expectLines(l: string[], expected: string[]): void {
+  for (const line of expected) expect(l, line).toContain(line);
+}
+
 describe('explaining closes: exposition', () => {
   it('a fresh recorder exports the common abnormal causes at zero and nothing else of the new families', async () => {
     const registry = new Registry();
@@ -45,23 +50,28 @@ describe('explaining closes: exposition', () => {
     const registry = new Registry();
     const r = createRecorder({ registry, labels: { server: 'chat' } });
     for (let i = 0; i < 8; i++) r.recordOpen();
-    r.recordAbnormalClose(INITIATOR_CLIENT, CAUSE_FIN, 1);
-    r.recordAbnormalClose(INITIATOR_CLIENT, CAUSE_RESET, 1);
-    r.recordAbnormalClose(INITIATOR_SERVER, CAUSE_TERMINATED, 1);
-    r.recordAbnormalClose(INITIATOR_AGENT, CAUSE_TIMEOUT, 1);
-    r.recordAbnormalClose(INITIATOR_AGENT, CAUSE_TIMEOUT, 1);
-    r.recordAbnormalClose(7, 99, 1); // out of range: side client, cause error
+    const abnormal = [
+      [INITIATOR_CLIENT, CAUSE_FIN],
+      [INITIATOR_CLIENT, CAUSE_RESET],
+      [INITIATOR_SERVER, CAUSE_TERMINATED],
+      [INITIATOR_AGENT, CAUSE_TIMEOUT],
+      [INITIATOR_AGENT, CAUSE_TIMEOUT],
+      [7, 99], // out of range: side client, cause error
+    ] as const;
+    for (const [side, cause] of abnormal) r.recordAbnormalClose(side, cause, 1);
     r.recordClose(1006, INITIATOR_SERVER, 1); // a 1006 on the wire: its sender, cause error
     r.recordClose(1006, INITIATOR_UNKNOWN, 1);
     const l = await lines(registry);
-    expect(l).toContain('websocket_abnormal_closures_total{side="client",cause="fin",server="chat"} 1');
-    expect(l).toContain('websocket_abnormal_closures_total{side="client",cause="reset",server="chat"} 1');
-    expect(l).toContain('websocket_abnormal_closures_total{side="server",cause="terminated",server="chat"} 1');
-    expect(l).toContain('websocket_abnormal_closures_total{side="agent",cause="timeout",server="chat"} 2');
-    expect(l).toContain('websocket_abnormal_closures_total{side="client",cause="error",server="chat"} 2');
-    expect(l).toContain('websocket_abnormal_closures_total{side="server",cause="error",server="chat"} 1');
-    expect(l).toContain('websocket_connections_closed_total{code="1006",codename="CLOSE_ABNORMAL",category="standard",initiator="agent",server="chat"} 2');
-    expect(l).toContain('websocket_connections_closed_total{code="1006",codename="CLOSE_ABNORMAL",category="standard",initiator="client",server="chat"} 3');
+    expectLines(l, [
+      'websocket_abnormal_closures_total{side="client",cause="fin",server="chat"} 1',
+      'websocket_abnormal_closures_total{side="client",cause="reset",server="chat"} 1',
+      'websocket_abnormal_closures_total{side="server",cause="terminated",server="chat"} 1',
+      'websocket_abnormal_closures_total{side="agent",cause="timeout",server="chat"} 2',
+      'websocket_abnormal_closures_total{side="client",cause="error",server="chat"} 2',
+      'websocket_abnormal_closures_total{side="server",cause="error",server="chat"} 1',
+      'websocket_connections_closed_total{code="1006",codename="CLOSE_ABNORMAL",category="standard",initiator="agent",server="chat"} 2',
+      'websocket_connections_closed_total{code="1006",codename="CLOSE_ABNORMAL",category="standard",initiator="client",server="chat"} 3',
+    ]);
     const samples = parseExposition(l.join('\n'));
     expect(sumOf(samples, 'websocket_abnormal_closures_total')).toBe(8);
     expect(sumOf(samples, 'websocket_connections_closed_total', { code: '1006' })).toBe(8);
@@ -71,19 +81,24 @@ describe('explaining closes: exposition', () => {
   it('close handshakes: duration histogram and unanswered counter by initiator', async () => {
     const registry = new Registry();
     const r = createRecorder({ registry });
-    r.recordCloseHandshake(INITIATOR_CLIENT, 0.0005, true);
-    r.recordCloseHandshake(INITIATOR_CLIENT, 0.02, true);
-    r.recordCloseHandshake(INITIATOR_SERVER, 30, false);
-    r.recordCloseHandshake(INITIATOR_AGENT, 45, false);
+    const handshakes = [
+      [INITIATOR_CLIENT, 0.0005, true],
+      [INITIATOR_CLIENT, 0.02, true],
+      [INITIATOR_SERVER, 30, false],
+      [INITIATOR_AGENT, 45, false],
+    ] as const;
+    for (const [initiator, seconds, answered] of handshakes) r.recordCloseHandshake(initiator, seconds, answered);
     const l = await lines(registry);
-    expect(l).toContain('websocket_close_handshake_duration_seconds_bucket{le="0.001",initiator="client"} 1');
-    expect(l).toContain('websocket_close_handshake_duration_seconds_bucket{le="0.01",initiator="client"} 1');
-    expect(l).toContain('websocket_close_handshake_duration_seconds_bucket{le="0.025",initiator="client"} 2');
-    expect(l).toContain('websocket_close_handshake_duration_seconds_count{initiator="client"} 2');
-    expect(l).toContain('websocket_close_handshake_duration_seconds_sum{initiator="client"} 0.0205');
-    expect(l).toContain('websocket_close_handshake_duration_seconds_bucket{le="30",initiator="server"} 1');
-    expect(l).toContain('websocket_close_handshake_duration_seconds_bucket{le="30",initiator="agent"} 0');
-    expect(l).toContain('websocket_close_handshake_duration_seconds_bucket{le="+Inf",initiator="agent"} 1');
+    expectLines(l, [
+      'websocket_close_handshake_duration_seconds_bucket{le="0.001",initiator="client"} 1',
+      'websocket_close_handshake_duration_seconds_bucket{le="0.01",initiator="client"} 1',
+      'websocket_close_handshake_duration_seconds_bucket{le="0.025",initiator="client"} 2',
+      'websocket_close_handshake_duration_seconds_count{initiator="client"} 2',
+      'websocket_close_handshake_duration_seconds_sum{initiator="client"} 0.0205',
+      'websocket_close_handshake_duration_seconds_bucket{le="30",initiator="server"} 1',
+      'websocket_close_handshake_duration_seconds_bucket{le="30",initiator="agent"} 0',
+      'websocket_close_handshake_duration_seconds_bucket{le="+Inf",initiator="agent"} 1',
+    ]);
     expect(l.filter((x) => x.startsWith('websocket_close_handshakes_unanswered_total'))).toEqual([
       'websocket_close_handshakes_unanswered_total{initiator="server"} 1',
       'websocket_close_handshakes_unanswered_total{initiator="agent"} 1',
@@ -95,22 +110,28 @@ describe('explaining closes: exposition', () => {
   it('reconnects: counter and delay by previous codename', async () => {
     const registry = new Registry();
     const r = createRecorder({ registry, codes: { 4001: 'AUTH_EXPIRED' } });
-    r.recordReconnect(r.codenameIndexOf(1006), 0.2);
-    r.recordReconnect(r.codenameIndexOf(1006), 3);
-    r.recordReconnect(r.codenameIndexOf(4001), 0.04);
-    r.recordReconnect(r.codenameIndexOf(4555), 100); // an unnamed code: its range's codename
+    // 4555 is an unnamed code: it counts under its range's codename.
+    for (const [code, seconds] of [
+      [1006, 0.2],
+      [1006, 3],
+      [4001, 0.04],
+      [4555, 100],
+    ] as const)
+      r.recordReconnect(r.codenameIndexOf(code), seconds);
     const l = await lines(registry);
     expect(l.filter((x) => x.startsWith('websocket_reconnects_total'))).toEqual([
       'websocket_reconnects_total{previous_codename="CLOSE_ABNORMAL"} 2',
       'websocket_reconnects_total{previous_codename="APPLICATION"} 1',
       'websocket_reconnects_total{previous_codename="AUTH_EXPIRED"} 1',
     ]);
-    expect(l).toContain('websocket_reconnect_delay_seconds_bucket{le="0.25",previous_codename="CLOSE_ABNORMAL"} 1');
-    expect(l).toContain('websocket_reconnect_delay_seconds_bucket{le="5",previous_codename="CLOSE_ABNORMAL"} 2');
-    expect(l).toContain('websocket_reconnect_delay_seconds_bucket{le="0.05",previous_codename="AUTH_EXPIRED"} 1');
-    expect(l).toContain('websocket_reconnect_delay_seconds_bucket{le="60",previous_codename="APPLICATION"} 0');
-    expect(l).toContain('websocket_reconnect_delay_seconds_bucket{le="120",previous_codename="APPLICATION"} 1');
-    expect(l).toContain('websocket_reconnect_delay_seconds_sum{previous_codename="CLOSE_ABNORMAL"} 3.2');
+    expectLines(l, [
+      'websocket_reconnect_delay_seconds_bucket{le="0.25",previous_codename="CLOSE_ABNORMAL"} 1',
+      'websocket_reconnect_delay_seconds_bucket{le="5",previous_codename="CLOSE_ABNORMAL"} 2',
+      'websocket_reconnect_delay_seconds_bucket{le="0.05",previous_codename="AUTH_EXPIRED"} 1',
+      'websocket_reconnect_delay_seconds_bucket{le="60",previous_codename="APPLICATION"} 0',
+      'websocket_reconnect_delay_seconds_bucket{le="120",previous_codename="APPLICATION"} 1',
+      'websocket_reconnect_delay_seconds_sum{previous_codename="CLOSE_ABNORMAL"} 3.2',
+    ]);
   });
 });
 

@@ -9,58 +9,30 @@
  *
  * Needs `npm run build` first, `prometheus`, `victoria-metrics` and `vmalert`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import YAML from 'yaml';
 import { RULE_FILES } from '../scripts/alerts/rule-files.js';
 import { RECORD } from '../scripts/alerts/rules.js';
-import type { Dashboard, Panel } from '../scripts/dashboards/grafana.js';
+import { echoConnection } from './helpers/echo-traffic.js';
 import { startAgentProcess, type AgentProcess } from './helpers/agent-process.js';
 import { startWebhookReceiver, type WebhookReceiver } from './helpers/alertmanager.js';
-import { findFreePort, queryPrometheus, startPrometheus, type PrometheusProcess, type QueryResult } from './helpers/prometheus.js';
+import { startDaemon, type Daemon } from './helpers/daemon.js';
+import { committedDashboards, e2eVariables, panelQueries, substitute } from './helpers/dashboard-queries.js';
+import { queryPrometheus, startPrometheus, type PrometheusProcess, type QueryResult } from './helpers/prometheus.js';
 
 const root = (path: string): string => fileURLToPath(new URL(`../${path}`, import.meta.url));
 const AGENT = root('dist/esm/agent/main.js');
 const RULES = Object.values(RULE_FILES).map(root);
 const JOB = 'ws-fleet';
 const CLUSTER = 'fleet-a';
-const DASHBOARD_FILES = ['ws-close-overview.json', 'ws-close-drilldown.json', 'ws-close-explain.json'];
 
-const VARIABLES: Readonly<Record<string, string>> = {
-  datasource: 'prometheus',
-  cluster: CLUSTER,
-  job: JOB,
-  instance: '.+',
-  code: '1000|1006|4001',
-  codename: 'CLOSE_NORMAL|CLOSE_ABNORMAL|APPLICATION',
-  __rate_interval: '20s',
-  __interval: '2s',
-  __range: '5m',
-};
+const VARIABLES = e2eVariables(CLUSTER, JOB);
 
-function substitute(expr: string): string {
-  return expr.replace(/\$\{(\w+)\}|\$(\w+)/g, (whole, braced?: string, bare?: string) => {
-    const value = VARIABLES[(braced ?? bare) as string];
-    if (value === undefined) throw new Error(`unknown variable ${whole} in ${expr}`);
-    return value;
-  });
-}
-
-function allPanels(panels: readonly Panel[]): Panel[] {
-  return panels.flatMap((p) => [p, ...allPanels(p.panels ?? [])]);
-}
-
-const PANEL_QUERIES = DASHBOARD_FILES.flatMap((file) => {
-  const dashboard = JSON.parse(readFileSync(root(`dashboards/${file}`), 'utf8')) as Dashboard;
-  return allPanels(dashboard.panels).flatMap((panel) =>
-    (panel.targets ?? []).map((target) => ({ name: `${file} / ${panel.title} / ${target.refId}`, expr: substitute(target.expr) })),
-  );
-});
+const PANEL_QUERIES = panelQueries(committedDashboards()).map((q) => ({ ...q, expr: substitute(q.expr, VARIABLES) }));
 
 const RULE_NAMES = RULES.flatMap((file) =>
   (YAML.parse(readFileSync(file, 'utf8')) as { groups: { rules: { record?: string; alert?: string }[] }[] }).groups.flatMap((g) =>
@@ -70,46 +42,9 @@ const RULE_NAMES = RULES.flatMap((file) =>
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Daemon {
-  readonly url: string;
-  readonly child: ChildProcess;
-  log(): string;
-  stop(): Promise<void>;
-}
-
 /** Starts a VictoriaMetrics binary on 127.0.0.1 with `args` (plus -httpListenAddr), waiting for `/health`. */
-async function startDaemon(binary: string, args: (port: number) => string[]): Promise<Daemon> {
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt += 1) {
-    const port = await findFreePort();
-    const child = spawn(binary, [...args(port), `-httpListenAddr=127.0.0.1:${port}`, '-loggerLevel=WARN'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const url = `http://127.0.0.1:${port}`;
-    const stop = async (): Promise<void> => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-    };
-    const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline && child.exitCode === null) {
-      try {
-        if ((await fetch(`${url}/health`)).ok) return { url, child, log: () => output, stop };
-      } catch {
-        // Not listening yet.
-      }
-      await sleep(100);
-    }
-    lastError = new Error(`${binary} did not become ready (exit ${child.exitCode}):\n${output}`);
-    child.kill('SIGKILL');
-    await exited;
-  }
-  throw lastError;
+function startVictoria(binary: string, args: string[]): Promise<Daemon> {
+  return startDaemon({ binary, args: (address) => [...args, `-httpListenAddr=${address}`, '-loggerLevel=WARN'], readyPath: '/health' });
 }
 
 let dir = '';
@@ -145,35 +80,14 @@ async function waitFor(what: string, query: (expr: string) => Promise<QueryResul
   );
 }
 
-/** A connection through `address` that echoes one message and ends with `end` (a code, or a dropped TCP connection). */
-async function connection(address: string, end: number | 'drop'): Promise<void> {
-  const ws = new WebSocket(`ws://${address}/`);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`connection (${end}) timed out`)), 5000);
-    ws.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    ws.once('open', () => ws.send('ping'));
-    ws.once('message', () => {
-      ws.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      if (end === 'drop') ws.terminate();
-      else ws.close(end);
-    });
-  });
-}
-
 async function traffic(): Promise<void> {
-  await Promise.all(agents.flatMap((a) => ([1000, 1000, 1001, 4001, 'drop'] as const).map((end) => connection(a.listen, end))));
+  await Promise.all(agents.flatMap((a) => ([1000, 1000, 1001, 4001, 'drop'] as const).map((end) => echoConnection(a.listen, end))));
 }
 
 beforeAll(async () => {
   if (!existsSync(AGENT)) throw new Error(`${AGENT} is missing: run npm run build first`);
   dir = mkdtempSync(join(tmpdir(), 'ws-close-fleet-'));
-  vm = await startDaemon('victoria-metrics', () => [
+  vm = await startVictoria('victoria-metrics', [
     `-storageDataPath=${join(dir, 'vm')}`,
     '-retentionPeriod=1d',
     // Recent samples are hidden for 30 s by default: queries here want what was just written.
@@ -194,11 +108,11 @@ beforeAll(async () => {
   });
   prometheus = await startPrometheus({ targets, job: JOB, ruleFiles: RULES, intervalSeconds: 1, labels: { cluster: CLUSTER } });
   notifier = await startWebhookReceiver();
-  vmalert = await startDaemon('vmalert', () => [
+  vmalert = await startVictoria('vmalert', [
     ...RULES.map((r) => `-rule=${r}`),
-    `-datasource.url=${(vm as Daemon).url}`,
-    `-remoteWrite.url=${(vm as Daemon).url}`,
-    `-notifier.url=${(notifier as WebhookReceiver).url}`,
+    `-datasource.url=${vm.url}`,
+    `-remoteWrite.url=${vm.url}`,
+    `-notifier.url=${notifier.url}`,
     '-evaluationInterval=1s',
   ]);
   // Two rounds with scrapes between them, so that rates see increases.

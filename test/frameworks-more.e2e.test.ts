@@ -15,7 +15,7 @@ import { WebSocket } from 'ws';
 import { createExpressWsApp } from '../examples/express-ws.mjs';
 import { createHonoApp } from '../examples/hono.mjs';
 import { createNestApp } from '../examples/nestjs.mjs';
-import { closesByLabels, parseExposition, promtoolCheckMetrics, sumOf } from './helpers/exposition.js';
+import { expectScrapedCloses } from './helpers/scraped-closes.js';
 import { waitFor } from './helpers/wait.js';
 import { textOf } from './helpers/text.js';
 
@@ -34,22 +34,8 @@ function open(url: string, protocols?: string): Promise<WebSocket> {
 const closed = (ws: WebSocket): Promise<number> => new Promise((r) => ws.once('close', (code) => r(code)));
 
 /** Scrape until `expected` holds as a whole (exact closes, opened = their sum, nothing active). */
-async function expectMetrics(port: number, expected: Record<string, number>): Promise<void> {
-  const total = Object.values(expected).reduce((a, b) => a + b, 0);
-  let text = '';
-  await waitFor(
-    async () => {
-      text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
-      return sumOf(parseExposition(text), 'websocket_connections_closed_total') >= total;
-    },
-    `${total} closes on /metrics`,
-    10_000,
-  );
-  const samples = parseExposition(text);
-  expect(closesByLabels(samples)).toEqual(expected);
-  expect(sumOf(samples, 'websocket_connections_opened_total')).toBe(total);
-  expect(sumOf(samples, 'websocket_connections_active')).toBe(0);
-  promtoolCheckMetrics(text);
+function expectMetrics(port: number, expected: Record<string, number>): Promise<void> {
+  return expectScrapedCloses(`http://127.0.0.1:${port}/metrics`, expected);
 }
 
 describe('recipe: graphql-ws (useServer)', () => {

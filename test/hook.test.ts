@@ -356,12 +356,8 @@ describe('instrument(wss): modes and lifecycle', () => {
       ws.on('error', () => undefined);
     });
     const hook = instrument(wss, { registry });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    cleanups.push(
-      () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))),
-      () => hook.uninstall(),
-    );
-    const port = (server.address() as AddressInfo).port;
+    const port = await listenUntilCleanup(server);
+    cleanups.push(() => hook.uninstall());
     const raw = await rawConnect(port);
     await waitFor(() => sockets.length === 1, 'subclass connection');
     expect(sockets[0]).toBeInstanceOf(AppSocket);
@@ -386,12 +382,8 @@ describe('instrument(wss): modes and lifecycle', () => {
     const sockets: WebSocket[] = [];
     wss.on('connection', (ws) => sockets.push(ws));
     const hook = instrument(wss, { registry });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    cleanups.push(
-      () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))),
-      () => hook.uninstall(),
-    );
-    const port = (server.address() as AddressInfo).port;
+    const port = await listenUntilCleanup(server);
+    cleanups.push(() => hook.uninstall());
     const a = await client(port);
     await client(port);
     await waitFor(() => sockets.length === 2, 'two connections');

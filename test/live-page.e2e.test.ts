@@ -5,54 +5,25 @@
  * must show as text. Every request the page makes is recorded: all go to the
  * page's own origin. With a token, the page and the API answer 401 without it.
  */
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser } from 'playwright-core';
+import { afterEach, describe, expect, it } from 'vitest';
 import { INITIATOR_CLIENT } from '../src/codes/vocabulary.js';
-import { launchChromium } from './helpers/chromium.js';
+import { suiteChromium, tableRows, type WatchedPage } from './helpers/chromium.js';
 import { startLivePage, type Cleanup } from './helpers/live-fixture.js';
 import { waitFor } from './helpers/wait.js';
 
-let browser: Browser;
+const chromium = suiteChromium();
 const cleanups: Cleanup[] = [];
 
-beforeAll(async () => {
-  browser = await launchChromium();
-}, 90_000);
-afterAll(async () => {
-  await browser?.close();
-});
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-interface Watched {
-  page: Page;
-  requests: string[];
-  problems: string[];
-}
-
-/** A page that records every request it makes and every console error or page error. */
-async function watchedPage(options: Parameters<Browser['newContext']>[0] = {}): Promise<Watched> {
-  const context = await browser.newContext(options);
-  cleanups.push(() => context.close());
-  const page = await context.newPage();
-  const requests: string[] = [];
-  const problems: string[] = [];
-  context.on('request', (r) => requests.push(r.url()));
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('dialog', (d) => {
-    problems.push(`dialog: ${d.message()}`);
-    void d.dismiss();
-  });
-  return { page, requests, problems };
-}
-
-/** The table's rows as arrays of cell texts. */
-function tableRows(page: Page): Promise<string[][]> {
-  return page.$$eval('#closes tbody tr', (trs) => trs.map((tr) => [...(tr as HTMLTableRowElement).cells].map((td) => td.textContent ?? '')));
+/** A watched page whose context closes after the test. */
+async function watchedPage(options: Parameters<Browser['newContext']>[0] = {}): Promise<WatchedPage> {
+  const watched = await chromium.watchedPage(options);
+  cleanups.push(() => watched.close());
+  return watched;
 }
 
 const MARKUP = '</script><img src=x onerror="alert(1)">\'"';

@@ -14,8 +14,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import YAML from 'yaml';
-import type { Dashboard, Panel } from '../scripts/dashboards/grafana.js';
 import { RECORD } from '../scripts/alerts/rules.js';
+import { committedDashboards, e2eVariables, panelQueries, substitute, type PanelQuery } from './helpers/dashboard-queries.js';
+import { echoConnection } from './helpers/echo-traffic.js';
 import { startAgentProcess, type AgentProcess } from './helpers/agent-process.js';
 import { queryPrometheus, startPrometheus, type PrometheusProcess } from './helpers/prometheus.js';
 
@@ -25,50 +26,12 @@ const RULE_FILE = root('alerts/ws-close-agent.rules.yml');
 const JOB = 'ws-close-agent';
 
 /** What Grafana would put in for each variable. */
-const VARIABLES: Readonly<Record<string, string>> = {
-  datasource: 'prometheus',
-  cluster: 'e2e',
-  job: JOB,
-  instance: '.+',
-  code: '1000|1006|4001',
-  codename: 'CLOSE_NORMAL|CLOSE_ABNORMAL|APPLICATION',
-  __rate_interval: '20s',
-  __interval: '2s',
-  __range: '5m',
-};
-
-/** Substitutes $name and ${name}; an unknown variable is an error, not an empty string. */
-function substitute(expr: string): string {
-  return expr.replace(/\$\{(\w+)\}|\$(\w+)/g, (whole, braced?: string, bare?: string) => {
-    const name = (braced ?? bare) as string;
-    const value = VARIABLES[name];
-    if (value === undefined) throw new Error(`unknown variable ${whole} in ${expr}`);
-    return value;
-  });
-}
-
-function allPanels(panels: readonly Panel[]): Panel[] {
-  return panels.flatMap((p) => [p, ...allPanels(p.panels ?? [])]);
-}
-
-interface PanelQuery {
-  readonly name: string;
-  readonly expr: string;
-}
+const VARIABLES = e2eVariables('e2e', JOB);
 
 /** The committed files, as a user imports and loads them. */
-const DASHBOARDS: ReadonlyMap<string, Dashboard> = new Map(
-  ['ws-close-overview.json', 'ws-close-drilldown.json', 'ws-close-explain.json'].map((file) => [
-    file,
-    JSON.parse(readFileSync(root(`dashboards/${file}`), 'utf8')) as Dashboard,
-  ]),
-);
-
-const PANEL_QUERIES: readonly PanelQuery[] = [...DASHBOARDS].flatMap(([file, dashboard]) =>
-  allPanels(dashboard.panels).flatMap((panel) =>
-    (panel.targets ?? []).map((target) => ({ name: `${file} / ${panel.title} / ${target.refId}`, expr: target.expr })),
-  ),
-);
+const DASHBOARDS = committedDashboards();
+const PANEL_QUERIES = panelQueries(DASHBOARDS);
+const substituted = (expr: string): string => substitute(expr, VARIABLES);
 
 interface Rule {
   readonly record?: string;
@@ -87,34 +50,6 @@ let agent: AgentProcess | undefined;
 let prometheus: PrometheusProcess | undefined;
 let agentAddress = '';
 const held: WebSocket[] = [];
-
-/** Opens a connection through the agent, has one message echoed, then ends it as asked. */
-async function connection(end: number | 'drop' | 'hold'): Promise<void> {
-  const ws = new WebSocket(`ws://${agentAddress}/`);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`connection (${end}) timed out`)), 5000);
-    ws.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    ws.once('open', () => ws.send('ping'));
-    ws.once('message', () => {
-      if (end === 'hold') {
-        held.push(ws);
-        clearTimeout(timer);
-        resolve();
-        return;
-      }
-      ws.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      if (end === 'drop')
-        ws.terminate(); // no close frame: recorded as 1006
-      else ws.close(end);
-    });
-  });
-}
 
 /** A close frame carrying 1005, which must never be on the wire: a protocol violation. */
 async function sendForbiddenCloseCode(): Promise<void> {
@@ -154,7 +89,7 @@ async function sendBadUpgrade(): Promise<void> {
 
 async function driveTraffic(): Promise<void> {
   const ends: (number | 'drop')[] = [1000, 1000, 1000, 1000, 1001, 1001, 4001, 4001, 4001, 3000, 'drop', 'drop', 'drop'];
-  await Promise.all(ends.map((end) => connection(end)));
+  await Promise.all(ends.map((end) => echoConnection(agentAddress, end)));
   await sendForbiddenCloseCode();
   await sendBadUpgrade();
 }
@@ -182,8 +117,7 @@ beforeAll(async () => {
   prometheus = await startPrometheus({ targets: [metricsListen], job: JOB, ruleFiles: [RULE_FILE], intervalSeconds: 1, labels: { cluster: 'e2e' } });
   // Two rounds of traffic with scrapes between them, so that rates see increases
   // (a counter's first sample only creates its series).
-  await connection('hold');
-  await connection('hold');
+  held.push(await echoConnection(agentAddress, 'hold'), await echoConnection(agentAddress, 'hold'));
   await driveTraffic();
   await waitFor(`count_over_time(websocket_connections_closed_total{code="1000"}[1m])`, (n) => n >= 3, 'three scrapes after round 1');
   await driveTraffic();
@@ -200,8 +134,8 @@ afterAll(async () => {
 
 describe('every dashboard panel query against a real Prometheus', () => {
   it.each(PANEL_QUERIES)('$name', async ({ expr }) => {
-    const result = await queryPrometheus((prometheus as PrometheusProcess).url, substitute(expr));
-    expect(result.error, substitute(expr)).toBeUndefined();
+    const result = await queryPrometheus((prometheus as PrometheusProcess).url, substituted(expr));
+    expect(result.error, substituted(expr)).toBeUndefined();
     expect(result.status).toBe('success');
   });
 
@@ -209,14 +143,14 @@ describe('every dashboard panel query against a real Prometheus', () => {
     const queries = PANEL_QUERIES.filter((q) => q.name.includes(`ws-close-overview.json / ${title} /`));
     expect(queries.length).toBeGreaterThan(0);
     for (const { expr, name } of queries) {
-      const result = await queryPrometheus((prometheus as PrometheusProcess).url, substitute(expr));
+      const result = await queryPrometheus((prometheus as PrometheusProcess).url, substituted(expr));
       expect(result.data?.result.length ?? 0, name).toBeGreaterThan(0);
     }
   });
 
   it('the close rate by codename names what was sent', async () => {
     const query = PANEL_QUERIES.find((q) => q.name.includes('ws-close-overview.json / Close rate by codename /')) as PanelQuery;
-    const result = await queryPrometheus((prometheus as PrometheusProcess).url, substitute(query.expr));
+    const result = await queryPrometheus((prometheus as PrometheusProcess).url, substituted(query.expr));
     const codenames = (result.data?.result ?? []).map((r) => r.metric.codename);
     expect(codenames).toEqual(expect.arrayContaining(['CLOSE_NORMAL', 'CLOSE_GOING_AWAY', 'APPLICATION', 'FRAMEWORK', 'CLOSE_ABNORMAL']));
   });
@@ -226,7 +160,7 @@ describe('every dashboard panel query against a real Prometheus', () => {
       for (const variable of dashboard.templating.list.filter((v) => v.type === 'query')) {
         const query = (variable.query as { query: string }).query;
         const match = /^label_values\((.+),\s*(\w+)\)$/.exec(query) as RegExpExecArray;
-        const result = await queryPrometheus((prometheus as PrometheusProcess).url, `group by (${match[2]}) (${substitute(match[1] as string)})`);
+        const result = await queryPrometheus((prometheus as PrometheusProcess).url, `group by (${match[2]}) (${substituted(match[1] as string)})`);
         expect(result.status, `${file} $${variable.name}`).toBe('success');
         expect(result.data?.result.length ?? 0, `${file} $${variable.name}`).toBeGreaterThan(0);
       }

@@ -15,7 +15,8 @@ import { ALERT_CONFIG, type AlertConfig } from '../scripts/alerts/config.js';
 import { buildPack, RULE_FILES, type RulePack } from '../scripts/alerts/rule-files.js';
 import { HEADROOM_SIGNALS } from '../scripts/alerts/scenario-tests.js';
 import { buildDashboards } from '../scripts/dashboards/dashboards.js';
-import type { Panel, Variable } from '../scripts/dashboards/grafana.js';
+import type { Variable } from '../scripts/dashboards/grafana.js';
+import { panelQueries, substitute as substituteVariables } from './helpers/dashboard-queries.js';
 
 const root = (path: string): string => fileURLToPath(new URL(`../${path}`, import.meta.url));
 
@@ -32,13 +33,8 @@ const GRAFANA_VARIABLES: Readonly<Record<string, string>> = {
   __range: '6h',
 };
 
-function substitute(expr: string): string {
-  return expr.replace(/\$\{(\w+)(?::\w+)?\}|\$(\w+)/g, (whole, braced?: string, bare?: string) => {
-    const value = GRAFANA_VARIABLES[(braced ?? bare) as string];
-    if (value === undefined) throw new Error(`unknown variable ${whole} in ${expr}`);
-    return value;
-  });
-}
+/** The parse errors of `expr`: each error node's position and the text around it. */
+const substitute = (expr: string): string => substituteVariables(expr, GRAFANA_VARIABLES);
 
 /** The parse errors of `expr`: each error node's position and the text around it. */
 function promqlErrors(expr: string): string[] {
@@ -54,10 +50,6 @@ function promqlErrors(expr: string): string[] {
   return errors;
 }
 
-function allPanels(panels: readonly Panel[]): Panel[] {
-  return panels.flatMap((p) => [p, ...allPanels(p.panels ?? [])]);
-}
-
 function variableQuery(variable: Variable): string {
   const query = variable.query as string | { query: string };
   return typeof query === 'string' ? query : query.query;
@@ -69,9 +61,7 @@ interface Expression {
 }
 
 const DASHBOARD_EXPRESSIONS: readonly Expression[] = [...buildDashboards()].flatMap(([file, dashboard]) => [
-  ...allPanels(dashboard.panels).flatMap((panel) =>
-    (panel.targets ?? []).map((target) => ({ name: `${file} / ${panel.title} / ${target.refId}`, expr: substitute(target.expr) })),
-  ),
+  ...panelQueries([[file, dashboard]]).map((q) => ({ ...q, expr: substitute(q.expr) })),
   ...dashboard.templating.list
     .filter((v) => v.type === 'query')
     .map((v) => {

@@ -13,7 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { ROOT, cleanEnv } from './helpers/agent-process.js';
-import { closesByLabels, parseExposition, promtoolCheckMetrics, sumOf } from './helpers/exposition.js';
+import { expectScrapedCloses } from './helpers/scraped-closes.js';
 import { waitFor } from './helpers/wait.js';
 import { textOf } from './helpers/text.js';
 
@@ -88,23 +88,7 @@ async function commonScenarios(url: string, emptyServerClose: number): Promise<R
 }
 
 async function expectScrape(metricsUrl: string, expected: Record<string, number>): Promise<void> {
-  const total = Object.values(expected).reduce((x, y) => x + y, 0);
-  let text = '';
-  await waitFor(
-    async () => {
-      const res = await fetch(metricsUrl, { signal: AbortSignal.timeout(5000) });
-      expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
-      text = await res.text();
-      return sumOf(parseExposition(text), 'websocket_connections_closed_total') >= total;
-    },
-    `${total} closes on ${metricsUrl}`,
-    10_000,
-  );
-  const samples = parseExposition(text);
-  expect(closesByLabels(samples)).toEqual(expected);
-  expect(sumOf(samples, 'websocket_connections_opened_total')).toBe(total);
-  expect(sumOf(samples, 'websocket_connections_active')).toBe(0);
-  promtoolCheckMetrics(text);
+  await expectScrapedCloses(metricsUrl, expected, (res) => expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/));
   // OpenMetrics on request, as from the Node hook.
   const om = await fetch(metricsUrl, { headers: { Accept: 'application/openmetrics-text; version=1.0.0' }, signal: AbortSignal.timeout(5000) });
   expect(om.headers.get('content-type')).toMatch(/^application\/openmetrics-text/);

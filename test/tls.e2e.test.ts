@@ -5,7 +5,6 @@
  * bad new pair that keeps the old one, --workers, and the configuration
  * errors. Certificates come from openssl, made in a fresh directory.
  */
-import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
@@ -19,6 +18,7 @@ import { runAgentCommand, scrape, startAgentProcess, type AgentProcess } from '.
 import { configError } from './helpers/config-error.js';
 import { closesByLabels, parseExposition, promtoolCheckMetrics, sumOf } from './helpers/exposition.js';
 import { startWsUpstream, type WsUpstream } from './helpers/upstreams.js';
+import { selfSignedCert } from './helpers/self-signed.js';
 import { waitFor } from './helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ws-close-agent-tls-'));
@@ -32,31 +32,7 @@ interface Pair {
 
 /** A self-signed P-256 certificate for 127.0.0.1, made by openssl. */
 function makePair(name: string): Pair {
-  const cert = join(dir, `${name}.crt`);
-  const key = join(dir, `${name}.key`);
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${name}`,
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  );
+  const { cert, key } = selfSignedCert(dir, name, name, 'IP:127.0.0.1');
   const certPem = readFileSync(cert);
   return { cert, key, certPem, fingerprint: new X509Certificate(certPem).fingerprint256 };
 }

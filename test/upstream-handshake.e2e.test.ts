@@ -4,7 +4,6 @@
  * behind TLS (wss://, certificate made with openssl), and real clients. Each
  * case checks what the client receives byte for byte and what is counted.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -18,6 +17,7 @@ import { createRecorder } from '../src/recorder/registry.js';
 import { type CloseRecorder } from '../src/recorder/recorder.js';
 import { scrape, startAgentProcess } from './helpers/agent-process.js';
 import { closesByLabels, parseExposition } from './helpers/exposition.js';
+import { selfSignedCert } from './helpers/self-signed.js';
 import { waitFor } from './helpers/wait.js';
 import { textOf } from './helpers/text.js';
 
@@ -207,31 +207,9 @@ describe('a wss:// upstream', () => {
   let key: Buffer;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'ws-close-agent-tls-'));
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=DNS:localhost',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    cert = readFileSync(join(dir, 'cert.pem'));
-    key = readFileSync(join(dir, 'key.pem'));
+    const files = selfSignedCert(dir, 'localhost', 'localhost', 'DNS:localhost', 1);
+    cert = readFileSync(files.cert);
+    key = readFileSync(files.key);
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -247,7 +225,7 @@ describe('a wss:// upstream', () => {
 
   it('with a certificate the agent trusts (NODE_EXTRA_CA_CERTS, checked against the name): proxied and recorded', async () => {
     const port = await tlsUpstream();
-    const agent = await startAgentProcess(['--upstream', `wss://localhost:${port}/`], { NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem') });
+    const agent = await startAgentProcess(['--upstream', `wss://localhost:${port}/`], { NODE_EXTRA_CA_CERTS: join(dir, 'localhost.crt') });
     closers.push(() => agent.kill());
     const ws = new WebSocket(`ws://${agent.listen}/`);
     const echoed = await new Promise<string>((resolve, reject) => {

@@ -80,7 +80,7 @@ export function listenOn(server: Server, { host, port }: HostPort, flag: string)
  * what the first two would, and the descriptor count is listed in the
  * background. The *_total variants are gauges that promtool's lint rejects.
  */
-export function createAgentRegistry(): Registry {
+function createAgentRegistry(): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   for (const name of [

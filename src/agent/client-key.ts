@@ -29,11 +29,6 @@ export function parseClientKey(text: string): ClientKeySpec | string {
   return { source, name: source === 'header' ? name.toLowerCase() : name };
 }
 
-/** The flag's value as it was written (for --help and logs: it names the source, never a key). */
-export function formatClientKey(spec: ClientKeySpec): string {
-  return spec.source === 'ip' ? 'ip' : `${spec.source}:${spec.name}`;
-}
-
 function cookieValue(header: string, name: string): string | undefined {
   // "a=1; b=2": the first cookie of that name, as browsers send the most specific first.
   let at = 0;

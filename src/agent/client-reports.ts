@@ -12,8 +12,8 @@ import { closeReportHandler, type CloseReportHandler } from '../reports/handler.
 import type { ClientReportConfig } from './client-report-config.js';
 import { CLIENT_JS } from './client-js.generated.js';
 
-export const CLIENT_JS_PATH = '/ws-close-agent/client.js';
-export const REPORT_PATH = '/ws-close-agent/report';
+const CLIENT_JS_PATH = '/ws-close-agent/client.js';
+const REPORT_PATH = '/ws-close-agent/report';
 
 /** Answers the agent's own routes; everything else is the front end's. */
 export interface ClientReportRoutes {

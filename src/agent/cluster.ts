@@ -5,6 +5,7 @@
  * histograms merged bucket by bucket), /healthz and /readyz, and on
  * SIGTERM/SIGINT drains every worker.
  */
+import { MSG } from './ipc-messages.js';
 import cluster, { type Worker } from 'node:cluster';
 import { createServer } from 'node:http';
 import { AggregatorRegistry, type Registry } from 'prom-client';
@@ -17,11 +18,6 @@ import { applyReconnects, PrimaryReconnects, receiveHashKey, WorkerReconnectSink
 import { nowMs } from '../recorder/reconnects.js';
 import { startLive } from './live-wiring.js';
 
-const MSG_LISTENING = 'ws-close-agent:listening';
-const MSG_METRICS = 'ws-close-agent:metrics';
-const MSG_METRICS_REPLY = 'ws-close-agent:metrics-reply';
-const MSG_DRAIN = 'ws-close-agent:drain';
-const MSG_STOPPED = 'ws-close-agent:stopped';
 /** How long the primary waits for a worker's metrics before scraping without it. */
 const WORKER_SCRAPE_TIMEOUT_MS = 5000;
 const WORKER_START_TIMEOUT_MS = 30_000;
@@ -54,16 +50,16 @@ export async function runWorker(config: AgentConfig, logger: Logger): Promise<vo
   process.on('disconnect', () => process.exit(0)); // the primary is gone
   process.on('message', (message: Message) => {
     if (applyReconnects(agent.recorder, message)) return;
-    if (message?.type === MSG_METRICS) {
+    if (message?.type === MSG.metrics) {
       agent.registry.getMetricsAsJSON().then(
-        (metrics) => send({ type: MSG_METRICS_REPLY, id: message.id, metrics: metrics }),
+        (metrics) => send({ type: MSG.metricsReply, id: message.id, metrics: metrics }),
         (err: unknown) => logger.error('metrics collection failed', { err }),
       );
-    } else if (message?.type === MSG_DRAIN) {
-      void agent.stop().then((result) => send({ type: MSG_STOPPED, result }, () => process.exit(0)));
+    } else if (message?.type === MSG.drain) {
+      void agent.stop().then((result) => send({ type: MSG.stopped, result }, () => process.exit(0)));
     }
   });
-  send({ type: MSG_LISTENING, listen: agent.listen });
+  send({ type: MSG.listening, listen: agent.listen });
 }
 
 export interface RunningPrimary {
@@ -86,12 +82,12 @@ export async function runPrimary(config: AgentConfig, logger: Logger, workerCoun
     const worker = cluster.fork();
     worker.on('message', (message: Message) => {
       if (reconnects?.handle(worker, message)) return;
-      if (message?.type === MSG_METRICS_REPLY && message.id !== undefined) {
+      if (message?.type === MSG.metricsReply && message.id !== undefined) {
         const scrape = pendingScrapes.get(message.id);
         if (!scrape) return;
         scrape.replies.push(message.metrics ?? []);
         if (--scrape.waiting === 0) scrape.done();
-      } else if (message?.type === MSG_STOPPED && message.result) {
+      } else if (message?.type === MSG.stopped && message.result) {
         results.set(worker.id, message.result);
       }
     });
@@ -112,7 +108,7 @@ export async function runPrimary(config: AgentConfig, logger: Logger, workerCoun
         WORKER_START_TIMEOUT_MS,
       );
       worker.on('message', (message: Message) => {
-        if (message?.type === MSG_LISTENING) {
+        if (message?.type === MSG.listening) {
           clearTimeout(timer);
           resolve(message.listen ?? '');
         }
@@ -150,7 +146,7 @@ export async function runPrimary(config: AgentConfig, logger: Logger, workerCoun
           resolve();
         },
       });
-      for (const w of workers) w.send({ type: MSG_METRICS, id });
+      for (const w of workers) w.send({ type: MSG.metrics, id });
     });
     pendingScrapes.delete(id);
     return replies;
@@ -178,7 +174,7 @@ export async function runPrimary(config: AgentConfig, logger: Logger, workerCoun
         const workers = liveWorkers();
         logger.info('draining', { workers: workers.length, drainTimeoutMs: config.drainTimeoutMs });
         const exited = workers.map((w) => new Promise<void>((r) => (w.isDead() ? r() : w.once('exit', () => r()))));
-        for (const w of workers) w.send({ type: MSG_DRAIN });
+        for (const w of workers) w.send({ type: MSG.drain });
         const deadline = new Promise<void>((r) => setTimeout(r, config.drainTimeoutMs + 5000).unref());
         await Promise.race([Promise.all(exited), deadline]);
         for (const w of liveWorkers()) w.process.kill('SIGKILL');

@@ -56,7 +56,7 @@ export interface AgentConfig {
   logCloses: LogCloses;
 }
 
-export const LOG_CLOSES = ['off', 'abnormal', 'all'] as const;
+const LOG_CLOSES = ['off', 'abnormal', 'all'] as const;
 export type LogCloses = (typeof LOG_CLOSES)[number];
 /** The largest --recent-closes (the ring's own bound, src/live/recent-closes.ts). */
 const MAX_RECENT_CLOSES = 100_000;

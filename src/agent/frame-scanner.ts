@@ -40,7 +40,7 @@ export interface FrameScannerOptions {
 /** Close code value: the close frame had an empty payload. */
 export const CLOSE_CODE_NONE = -1;
 /** Close code value: the close frame had a 1-byte payload, so no code could be read. */
-export const CLOSE_CODE_UNREADABLE = -2;
+const CLOSE_CODE_UNREADABLE = -2;
 
 // Scanner states. Header states read one byte per step; payload states skip
 // or copy as many bytes as the chunk holds.

@@ -29,7 +29,7 @@ export interface LiveWiring {
 }
 
 /** Whether --log-closes `mode` logs a close with `code`: abnormal is every code but 1000 (normal) and 1001 (going away). */
-export function logsClose(mode: LogCloses, code: number): boolean {
+function logsClose(mode: LogCloses, code: number): boolean {
   return mode === 'all' || (mode === 'abnormal' && code !== 1000 && code !== 1001);
 }
 
@@ -38,7 +38,7 @@ export function logsClose(mode: LogCloses, code: number): boolean {
  * asking for them is the switch. The entry's reason and path are already
  * escaped, and JSON.stringify escapes what is left for a JSON line.
  */
-export function closeLogListener(mode: LogCloses, peer: boolean, base: LogFields, write?: (line: string) => void): CloseListener {
+function closeLogListener(mode: LogCloses, peer: boolean, base: LogFields, write?: (line: string) => void): CloseListener {
   const log = createLogger('debug', write, base);
   return (series, durationSeconds, details, code) => {
     if (!logsClose(mode, code)) return;

@@ -14,6 +14,7 @@
  * A): an opening that matches no ending waits a short while in a small
  * bounded table, and an ending that arrives after it still counts it.
  */
+import { MSG } from './ipc-messages.js';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { ReconnectTable, type ReconnectTableOptions } from '../recorder/reconnect-table.js';
@@ -22,9 +23,9 @@ import type { CloseRecorder } from '../recorder/recorder.js';
 import { clientKeyFunction, type ClientKeySpec } from './client-key.js';
 
 /** How long an unmatched opening waits for an ending reported late (ms): well above IPC latency. */
-export const LATE_ENDING_MS = 2000;
+const LATE_ENDING_MS = 2000;
 /** Most unmatched openings kept waiting; past it the oldest is dropped (a missed reconnect, never a wrong one). */
-export const MAX_WAITING_OPENINGS = 4096;
+const MAX_WAITING_OPENINGS = 4096;
 
 /** Counts a reconnect: `origin` is who opened the new connection (a worker id; 0 in one process). */
 export type OnReconnect = (origin: number, previous: number, delayMs: number) => void;
@@ -122,10 +123,6 @@ export class AgentReconnects implements ReconnectSink {
 // ---------------------------------------------------------------------------
 // --workers: the IPC between the workers and the primary
 
-export const MSG_KEY_REQUEST = 'ws-close-agent:reconnect-key-request';
-export const MSG_KEY = 'ws-close-agent:reconnect-key';
-export const MSG_EVENTS = 'ws-close-agent:reconnect-events';
-export const MSG_RECONNECTS = 'ws-close-agent:reconnects';
 const KEY_TIMEOUT_MS = 10_000;
 
 const OP_OPENED = 0;
@@ -133,9 +130,9 @@ const OP_ENDED = 1;
 
 export interface ReconnectMessage {
   type: string;
-  /** MSG_KEY: the hash key, hex. */
+  /** MSG.reconnectKey: the hash key, hex. */
   key?: string;
-  /** MSG_EVENTS: [op, hash, codename, atMs] * n. MSG_RECONNECTS: [previous, delayMs] * n. */
+  /** MSG.reconnectEvents: [op, hash, codename, atMs] * n. MSG.reconnects: [previous, delayMs] * n. */
   events?: number[];
 }
 
@@ -172,7 +169,7 @@ export class WorkerReconnectSink implements ReconnectSink {
     this.scheduled = false;
     const events = this.batch;
     this.batch = [];
-    if (events.length !== 0 && this.channel.connected !== false) this.channel.send?.({ type: MSG_EVENTS, events });
+    if (events.length !== 0 && this.channel.connected !== false) this.channel.send?.({ type: MSG.reconnectEvents, events });
   };
 }
 
@@ -184,20 +181,20 @@ export function receiveHashKey(channel: ProcessChannel = process): Promise<void>
       reject(new Error(`the primary did not send the reconnect hash key within ${KEY_TIMEOUT_MS} ms`));
     }, KEY_TIMEOUT_MS);
     const onMessage = (message: ReconnectMessage): void => {
-      if (message?.type !== MSG_KEY || typeof message.key !== 'string') return;
+      if (message?.type !== MSG.reconnectKey || typeof message.key !== 'string') return;
       clearTimeout(timer);
       channel.removeListener('message', onMessage);
       useHashKey(Buffer.from(message.key, 'hex'));
       resolve();
     };
     channel.on('message', onMessage);
-    channel.send?.({ type: MSG_KEY_REQUEST });
+    channel.send?.({ type: MSG.reconnectKeyRequest });
   });
 }
 
 /** In a worker: the primary's answer, counted in this worker's registry. */
 export function applyReconnects(recorder: { recordReconnect(previous: number, delaySeconds: number): void }, message: ReconnectMessage): boolean {
-  if (message?.type !== MSG_RECONNECTS) return false;
+  if (message?.type !== MSG.reconnects) return false;
   const r = message.events;
   if (Array.isArray(r)) for (let i = 0; i + 1 < r.length; i += 2) recorder.recordReconnect(r[i] as number, (r[i + 1] as number) / 1000);
   return true;
@@ -230,12 +227,12 @@ export class PrimaryReconnects {
 
   /** A message from `worker`; false when it is not about reconnects. */
   handle(worker: WorkerLike, message: ReconnectMessage): boolean {
-    if (message?.type === MSG_KEY_REQUEST) {
+    if (message?.type === MSG.reconnectKeyRequest) {
       this.workers.set(worker.id, worker);
-      worker.send({ type: MSG_KEY, key: this.key });
+      worker.send({ type: MSG.reconnectKey, key: this.key });
       return true;
     }
-    if (message?.type !== MSG_EVENTS) return false;
+    if (message?.type !== MSG.reconnectEvents) return false;
     this.workers.set(worker.id, worker);
     const e = message.events;
     if (!Array.isArray(e)) return true;
@@ -249,7 +246,7 @@ export class PrimaryReconnects {
     }
     for (const [origin, r] of this.replies) {
       const w = this.workers.get(origin);
-      if (w !== undefined && w.isConnected()) w.send({ type: MSG_RECONNECTS, events: r });
+      if (w !== undefined && w.isConnected()) w.send({ type: MSG.reconnects, events: r });
     }
     this.replies.clear();
     return true;

@@ -98,7 +98,6 @@ export type UpgradeFailureReason = (typeof UPGRADE_FAILURE_REASONS)[number];
 
 /** Whose transport ended first when a connection closed without a close frame. */
 export const ABNORMAL_SIDES = ['client', 'server', 'agent'] as const;
-export type AbnormalSide = (typeof ABNORMAL_SIDES)[number];
 // The same indexes as INITIATOR_CLIENT/SERVER/AGENT: a 1006's initiator is its side.
 
 /** Fixed set of causes of a close without a close frame (1006). */
@@ -109,7 +108,6 @@ export const ABNORMAL_CAUSES = [
   'timeout', // a timeout of ours or of the server ended it
   'error', // any other socket error
 ] as const;
-export type AbnormalCause = (typeof ABNORMAL_CAUSES)[number];
 export const CAUSE_FIN = 0;
 export const CAUSE_RESET = 1;
 export const CAUSE_TERMINATED = 2;

@@ -13,9 +13,9 @@
 import { randomInt } from 'node:crypto';
 import type { CloseDetails } from '../recorder/recorder.js';
 
-export const CLOSE_ID_PARAM = 'ws_close_id';
+const CLOSE_ID_PARAM = 'ws_close_id';
 /** 32 lowercase hex digits: the browser module's 128 random bits. */
-export const CLOSE_ID_LENGTH = 32;
+const CLOSE_ID_LENGTH = 32;
 
 /**
  * A validated close id: its 128 bits in five small integers (7, 7, 7, 7 and
@@ -84,11 +84,6 @@ function parseId(s: string, start: number): CloseId | undefined {
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   return new ParsedId(h >>> 1, a, b, c, d, e);
-}
-
-/** The seeded hash of the 32 characters of `s` from `start`, or -1 when they are not 32 lowercase hex digits. */
-export function hashCloseId(s: string, start = 0): number {
-  return parseId(s, start)?.hash ?? -1;
 }
 
 /** Whether `s` is a close id: 32 lowercase hex digits and nothing else. */

@@ -10,9 +10,9 @@ import type { ReconnectTableOptions } from '../recorder/reconnect-table.js';
 import type { ReconnectSink } from '../recorder/reconnects.js';
 
 /** Most keys the library option accepts; each costs about 100 bytes (README, "Reconnects"). */
-export const MAX_RECONNECT_KEYS_LIMIT = 10_000_000;
+const MAX_RECONNECT_KEYS_LIMIT = 10_000_000;
 /** Longest reconnect window: a day. */
-export const MAX_RECONNECT_WINDOW_MS = 86_400_000;
+const MAX_RECONNECT_WINDOW_MS = 86_400_000;
 
 export interface ReconnectOptions {
   /**

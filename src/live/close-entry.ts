@@ -8,7 +8,7 @@ import type { CloseEntry } from './api-types.js';
 export type { CloseEntry };
 
 /** RFC 6455 §5.5: a close reason is at most 123 bytes (125 minus the code). */
-export const MAX_REASON_BYTES = 123;
+const MAX_REASON_BYTES = 123;
 /** Paths longer than this are cut (with a trailing '…'): the ring's memory stays bounded whatever the peer requests. */
 export const MAX_PATH_CHARS = 256;
 

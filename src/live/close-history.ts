@@ -21,7 +21,7 @@ export interface CloseHistoryOptions {
 }
 
 /** One sample of `recorder`'s totals now. */
-export function sampleRecorder(recorder: CloseRecorder): CloseSample {
+function sampleRecorder(recorder: CloseRecorder): CloseSample {
   const byCodename: Record<string, number> = {};
   const byInitiator: Record<string, number> = {};
   for (const initiator of INITIATORS) byInitiator[initiator] = 0;

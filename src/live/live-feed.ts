@@ -12,7 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CloseHistory } from './close-history.js';
 import type { RecentCloses } from './recent-closes.js';
 
-export const MAX_CLOSES_PER_TICK = 100;
+const MAX_CLOSES_PER_TICK = 100;
 
 export interface LiveFeedOptions {
   maxViewers: number;

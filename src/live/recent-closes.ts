@@ -11,9 +11,9 @@ import type { CloseDetails, CloseListener, CloseRecorder, CloseSeries } from '..
 import { MAX_PATH_CHARS, escapeReason, escapeReasonText, pathOf, type CloseEntry } from './close-entry.js';
 
 /** Ring size when none is given: about 1,000 x (123 B reason + 256 B path + the rest) at most. */
-export const DEFAULT_RECENT_CLOSES = 1000;
+const DEFAULT_RECENT_CLOSES = 1000;
 /** The largest ring accepted: beyond it a ring is a log, and logs have their own pipeline (--log-closes). */
-export const MAX_RECENT_CLOSES = 100_000;
+const MAX_RECENT_CLOSES = 100_000;
 
 export interface RecentClosesOptions {
   /** How many closes to keep (default 1000; 0 keeps none). */

@@ -13,7 +13,7 @@ function digest(s: string): Buffer {
 }
 
 /** The token given in `authorization` (Bearer, or Basic's password); undefined when none. */
-export function presentedToken(authorization: string | undefined): string | undefined {
+function presentedToken(authorization: string | undefined): string | undefined {
   if (authorization === undefined) return undefined;
   // The scheme is case-insensitive (RFC 7235 §2.1).
   const bearer = /^bearer +(.+)$/i.exec(authorization);

@@ -13,49 +13,11 @@
 import { CLOSE_CODE_TABLE, rangeText } from '../codes/close-codes.js';
 import { CLIENT_REPORT_REJECT_REASONS, LABEL, type ClientReportRejectReason } from '../codes/vocabulary.js';
 import type { CodeSlots } from './code-slots.js';
-import { FixedCounter, type Labels, type SeriesSample, type SeriesSource } from './family.js';
+import { FixedCounter, LazyCounter, type Labels } from './family.js';
 import type { CloseSeries } from './recorder.js';
 
 const REJECT_INDEX = new Map<string, number>(CLIENT_REPORT_REJECT_REASONS.map((r, i) => [r, i]));
 const CLEAN = ['false', 'true'] as const;
-
-/** A counter whose series ids are known up front and whose labels are built on first export. */
-class LazyCounter implements SeriesSource {
-  readonly counts: Float64Array;
-  private atZero: Uint8Array;
-  private readonly samples: (SeriesSample | undefined)[] = [];
-
-  constructor(
-    size: number,
-    private readonly visible: () => number,
-    private readonly labelsOf: (id: number) => Labels,
-  ) {
-    this.counts = new Float64Array(size);
-    this.atZero = new Uint8Array(size);
-  }
-
-  exportAtZero(id: number): void {
-    this.atZero[id] = 1;
-  }
-
-  visit(emit: (id: number, value: number) => void): void {
-    const { counts, atZero } = this;
-    const n = this.visible();
-    for (let i = 0; i < n; i++) {
-      const value = counts[i] as number;
-      if (value !== 0 || atZero[i] === 1) emit(i, value);
-    }
-  }
-
-  sample(id: number): SeriesSample {
-    let sample = this.samples[id];
-    if (sample === undefined) {
-      sample = { labels: this.labelsOf(id), suffix: '' };
-      this.samples[id] = sample;
-    }
-    return sample;
-  }
-}
 
 export class ClientReports {
   readonly closes: LazyCounter;

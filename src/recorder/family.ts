@@ -91,6 +91,44 @@ export class SingleSeries implements SeriesSource {
   }
 }
 
+/** A counter whose series ids are known up front and whose labels are built on first export. */
+export class LazyCounter implements SeriesSource {
+  readonly counts: Float64Array;
+  private atZero: Uint8Array;
+  private readonly samples: (SeriesSample | undefined)[] = [];
+
+  constructor(
+    size: number,
+    private readonly visible: () => number,
+    private readonly labelsOf: (id: number) => Labels,
+  ) {
+    this.counts = new Float64Array(size);
+    this.atZero = new Uint8Array(size);
+  }
+
+  exportAtZero(id: number): void {
+    this.atZero[id] = 1;
+  }
+
+  visit(emit: (id: number, value: number) => void): void {
+    const { counts, atZero } = this;
+    const n = this.visible();
+    for (let i = 0; i < n; i++) {
+      const value = counts[i] as number;
+      if (value !== 0 || atZero[i] === 1) emit(i, value);
+    }
+  }
+
+  sample(id: number): SeriesSample {
+    let sample = this.samples[id];
+    if (sample === undefined) {
+      sample = { labels: this.labelsOf(id), suffix: '' };
+      this.samples[id] = sample;
+    }
+    return sample;
+  }
+}
+
 /**
  * A counter over a fixed list of label sets known up front (a bounded
  * vocabulary such as side x kind). Series at zero are not exported unless

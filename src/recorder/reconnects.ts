@@ -50,7 +50,7 @@ export function nowMs(): number {
 
 /** The hasher of this process: one random key, drawn at first use. */
 let processHasher: KeyHasher | undefined;
-export function hashClientKey(key: string): number {
+function hashClientKey(key: string): number {
   processHasher ??= new KeyHasher();
   return processHasher.hash(key);
 }

@@ -23,7 +23,7 @@ import {
 import { ClientReports } from './client-reports.js';
 import { CodeSlots } from './code-slots.js';
 import { ExplainCounters } from './explain.js';
-import { FixedCounter, FixedHistogram, SingleSeries, type Labels, type SeriesSample, type SeriesSource } from './family.js';
+import { FixedCounter, FixedHistogram, LazyCounter, SingleSeries, type SeriesSource } from './family.js';
 import type { ValidOptions } from './options.js';
 
 /** Codes whose client and server series are exported from the start, at zero. */
@@ -66,41 +66,6 @@ export interface CloseDetails {
 /** `code` is the close code itself (series.code is its label value, which may be a range). */
 export type CloseListener = (series: CloseSeries, durationSeconds: number, details: CloseDetails | undefined, code: number) => void;
 
-/** The `_closed_total` series: one per (code slot in use, initiator). */
-class ClosedSeries implements SeriesSource {
-  readonly counts: Float64Array;
-  /** Series exported even at zero, so that rate() sees their first increment. */
-  readonly atZero: Uint8Array;
-  private readonly samples: (SeriesSample | undefined)[] = [];
-
-  constructor(
-    private readonly slots: CodeSlots,
-    private readonly constLabels: Labels,
-  ) {
-    this.counts = new Float64Array(slots.capacity * N_INITIATORS);
-    this.atZero = new Uint8Array(slots.capacity * N_INITIATORS);
-  }
-
-  visit(emit: (id: number, value: number) => void): void {
-    const { counts, atZero } = this;
-    for (let i = 0; i < this.slots.used * N_INITIATORS; i++) {
-      const value = counts[i] as number;
-      if (value !== 0 || atZero[i] === 1) emit(i, value);
-    }
-  }
-
-  sample(id: number): SeriesSample {
-    let sample = this.samples[id];
-    if (sample === undefined) {
-      const { code, codename, category } = this.slots.labelsOf((id / N_INITIATORS) | 0);
-      const labels = { [LABEL.code]: code, [LABEL.codename]: codename, [LABEL.category]: category, [LABEL.initiator]: INITIATORS[id % N_INITIATORS] as string };
-      sample = { labels: { ...labels, ...this.constLabels }, suffix: '' };
-      this.samples[id] = sample;
-    }
-    return sample;
-  }
-}
-
 /**
  * Close counters for one label set of one registry and prefix. Get one from
  * createRecorder() (recorder/registry.ts), which registers its series.
@@ -113,7 +78,8 @@ export class CloseRecorder {
   readonly labels: Readonly<Record<string, string>>;
 
   private readonly slots: CodeSlots;
-  private readonly closedSeries: ClosedSeries;
+  /** The `_closed_total` series: one per (code slot in use, initiator), labels built on first export. */
+  private readonly closedSeries: LazyCounter;
   private readonly series: (CloseSeries | undefined)[] = [];
   private opened = 0;
   private active = 0;
@@ -152,12 +118,26 @@ export class CloseRecorder {
     this.maxCustomCodes = maxCustomCodes;
     this.labels = labels;
     this.slots = new CodeSlots(names, maxCustomCodes);
-    this.closedSeries = new ClosedSeries(this.slots, labels);
+    const slots = this.slots;
+    this.closedSeries = new LazyCounter(
+      slots.capacity * N_INITIATORS,
+      () => slots.used * N_INITIATORS,
+      (id) => {
+        const { code, codename, category } = slots.labelsOf((id / N_INITIATORS) | 0);
+        return {
+          [LABEL.code]: code,
+          [LABEL.codename]: codename,
+          [LABEL.category]: category,
+          [LABEL.initiator]: INITIATORS[id % N_INITIATORS] as string,
+          ...labels,
+        };
+      },
+    );
     // A counter series that first appears at 1 loses that increment to rate()
     // and increase(); the closes alerts and dashboards divide by are there from the start.
     for (const code of PRE_EXPORTED_CODES) {
       const slot = this.slots.slotOf(code);
-      for (const initiator of [INITIATOR_CLIENT, INITIATOR_SERVER]) this.closedSeries.atZero[slot * N_INITIATORS + initiator] = 1;
+      for (const initiator of [INITIATOR_CLIENT, INITIATOR_SERVER]) this.closedSeries.exportAtZero(slot * N_INITIATORS + initiator);
     }
     this.duration = new FixedHistogram(
       DURATION_BUCKETS_SECONDS,

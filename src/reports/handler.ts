@@ -44,7 +44,6 @@ export interface CloseReportHandler {
   close(): void;
 }
 
-export { DEFAULT_REPORT_WINDOW_MS, DEFAULT_REPORT_MAX_ENTRIES, DEFAULT_REPORT_MAX_BODY_BYTES, DEFAULT_REPORT_RATE_LIMIT };
 const DEFAULT_HOLD_MS = 10_000;
 
 const STATUS: Record<ReportOutcome, number> = {

@@ -3,81 +3,40 @@
  * on loopback with temporary storage and clustering off, and a webhook
  * receiver that records every notification it gets.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findFreePort } from './prometheus.js';
+import { startDaemon, type Daemon } from './daemon.js';
 
-export const ALERTMANAGER = process.env.ALERTMANAGER ?? (process.platform === 'linux' ? '/usr/bin/prometheus-alertmanager' : 'alertmanager');
+const ALERTMANAGER = process.env.ALERTMANAGER ?? (process.platform === 'linux' ? '/usr/bin/prometheus-alertmanager' : 'alertmanager');
 
-export interface AlertmanagerProcess {
-  readonly url: string;
-  /** host:port, for Prometheus' alerting config. */
-  readonly address: string;
-  readonly child: ChildProcess;
-  log(): string;
-  stop(): Promise<void>;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** `address` is host:port, for Prometheus' alerting config. */
+export type AlertmanagerProcess = Daemon;
 
 /** Starts Alertmanager with the configuration text `config` and waits until it is ready. */
 export async function startAlertmanager(config: string, readyTimeoutMs = 15_000): Promise<AlertmanagerProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'ws-close-alertmanager-'));
   const file = join(dir, 'alertmanager.yml');
   writeFileSync(file, config);
-  let lastError: unknown;
-  // The port is free when we look, but could be taken before Alertmanager binds it: retry a few times.
-  for (let attempt = 0; attempt < 3; attempt += 1) {
-    const port = await findFreePort();
-    const address = `127.0.0.1:${port}`;
-    const child = spawn(
-      ALERTMANAGER,
-      [
-        `--config.file=${file}`,
-        `--storage.path=${join(dir, `data-${attempt}`)}`,
-        `--web.listen-address=${address}`,
-        // No gossip: a single instance, and no port of its own.
-        '--cluster.listen-address=',
-        '--log.level=warn',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let output = '';
-    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const stop = async (): Promise<void> => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    };
-    const deadline = Date.now() + readyTimeoutMs;
-    while (Date.now() < deadline && child.exitCode === null) {
-      try {
-        const response = await fetch(`http://${address}/-/ready`);
-        if (response.ok) return { url: `http://${address}`, address, child, log: () => output, stop };
-      } catch {
-        // Not listening yet.
-      }
-      await sleep(100);
-    }
-    lastError = new Error(`alertmanager did not become ready (exit ${child.exitCode}):\n${output}`);
-    child.kill('SIGKILL');
-    await exited;
-  }
-  rmSync(dir, { recursive: true, force: true });
-  throw lastError;
+  return startDaemon({
+    binary: ALERTMANAGER,
+    args: (address, attempt) => [
+      `--config.file=${file}`,
+      `--storage.path=${join(dir, `data-${attempt}`)}`,
+      `--web.listen-address=${address}`,
+      // No gossip: a single instance, and no port of its own.
+      '--cluster.listen-address=',
+      '--log.level=warn',
+    ],
+    readyPath: '/-/ready',
+    readyTimeoutMs,
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  });
 }
 
 /** One alert of a webhook notification (Alertmanager's webhook payload, version 4). */
-export interface NotifiedAlert {
+interface NotifiedAlert {
   readonly status: 'firing' | 'resolved';
   readonly labels: Record<string, string>;
   readonly annotations: Record<string, string>;

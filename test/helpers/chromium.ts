@@ -1,16 +1,18 @@
 /**
  * Headless Debian Chromium (/usr/bin/chromium) for the browser e2e suites:
  * openPage() starts one process group per page with a fresh profile;
- * launchChromium() drives it through playwright-core (no browser download),
+ * launchChromium() drives it through playwright-core (no browser download; suiteChromium()
+ * shares one launch across a test file),
  * which gives each launch a fresh profile of its own and removes it on close.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser as PlaywrightBrowser } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
+import { chromium, type Browser as PlaywrightBrowser, type Page } from 'playwright-core';
 
-export const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = '/usr/bin/chromium';
 
 export interface Browser {
   readonly child: ChildProcess;
@@ -54,6 +56,55 @@ export function openPage(url: string): Browser {
 }
 
 /** Headless Chromium under playwright-core, with the same flags. */
-export function launchChromium(): Promise<PlaywrightBrowser> {
+function launchChromium(): Promise<PlaywrightBrowser> {
   return chromium.launch({ executablePath: CHROMIUM, headless: true, timeout: 60_000, args: CHROMIUM_FLAGS.filter((flag) => flag !== '--headless') });
+}
+
+/** A page with everything it requested and every console error or warning, page error and dialog it raised. */
+export interface WatchedPage {
+  readonly page: Page;
+  readonly requests: string[];
+  readonly problems: string[];
+  /** Closes the page's browser context. */
+  close(): Promise<void>;
+}
+
+/** A page of its own browser context (`options`: credentials and the like) that records what it requests and every problem. */
+async function watchedPage(browser: PlaywrightBrowser, options: Parameters<PlaywrightBrowser['newContext']>[0] = {}): Promise<WatchedPage> {
+  const context = await browser.newContext(options);
+  const page = await context.newPage();
+  const requests: string[] = [];
+  const problems: string[] = [];
+  context.on('request', (r) => requests.push(r.url()));
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('dialog', (d) => {
+    problems.push(`dialog: ${d.message()}`);
+    void d.dismiss();
+  });
+  return { page, requests, problems, close: () => context.close() };
+}
+
+/** The live page's table rows as arrays of cell texts. */
+export function tableRows(page: Page): Promise<string[][]> {
+  return page.$$eval('#closes tbody tr', (trs) => trs.map((tr) => [...(tr as HTMLTableRowElement).cells].map((td) => td.textContent ?? '')));
+}
+
+/** One Chromium for a test file, launched before its tests and closed after them; each watchedPage() gets a browser context of its own. */
+export function suiteChromium(): { watchedPage(options?: Parameters<PlaywrightBrowser['newContext']>[0]): Promise<WatchedPage> } {
+  let browser: PlaywrightBrowser | undefined;
+  beforeAll(async () => {
+    browser = await launchChromium();
+  }, 90_000);
+  afterAll(async () => {
+    await browser?.close();
+  });
+  return {
+    watchedPage: (options) => {
+      if (browser === undefined) throw new Error('Chromium is not running (suiteChromium() before the tests)');
+      return watchedPage(browser, options);
+    },
+  };
 }

@@ -56,14 +56,14 @@ export function viewOf(text: string): View {
   return { server: closesByLabels(samples), client, mismatches, text, samples };
 }
 
-export interface Expected {
+interface Expected {
   server: Record<string, number>;
   client: Record<string, number>;
   mismatches: Record<string, number>;
 }
 
 /** The views each scenario must end with: the server's close, the client's, and the mismatch where they differ. */
-export const EXPECTED: Record<Scenario, Expected> = {
+const EXPECTED: Record<Scenario, Expected> = {
   close4001: { server: { '4001 APPLICATION application server': 1 }, client: { '4001 APPLICATION application true': 1 }, mismatches: {} },
   drop: { server: { '1006 CLOSE_ABNORMAL standard server': 1 }, client: { '1006 CLOSE_ABNORMAL standard false': 1 }, mismatches: {} },
   swallow: {

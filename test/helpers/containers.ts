@@ -82,7 +82,7 @@ export function podman(args: string[], options: { allowFailure?: boolean; timeou
 }
 
 /** A command run without blocking the event loop (builds take minutes); rejects on a non-zero exit. */
-export function run(command: string, args: string[], options: { timeoutMs: number; env?: NodeJS.ProcessEnv; allowFailure?: boolean }): Promise<Result> {
+function run(command: string, args: string[], options: { timeoutMs: number; env?: NodeJS.ProcessEnv; allowFailure?: boolean }): Promise<Result> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

@@ -3,9 +3,7 @@
  * (only SPEC metric names, label names and label values), and a real
  * `prometheus` process on loopback with temporary storage.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLOSE_CODE_TABLE, rangeText } from '../../src/codes/close-codes.js';
@@ -20,6 +18,7 @@ import {
   UPGRADE_FAILURE_REASONS,
   VIOLATION_KINDS,
 } from '../../src/codes/vocabulary.js';
+import { startDaemon, type Daemon } from './daemon.js';
 
 // ---------------------------------------------------------------------------
 // PromQL vocabulary
@@ -144,25 +143,7 @@ export function lintPromql(expr: string, vocabulary: Vocabulary): string[] {
 // ---------------------------------------------------------------------------
 // A real Prometheus
 
-/** A free TCP port on 127.0.0.1 (bind to 0, read it, close). */
-export function findFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-export interface PrometheusProcess {
-  readonly url: string;
-  readonly child: ChildProcess;
-  /** Everything it logged, for failure messages. */
-  log(): string;
-  stop(): Promise<void>;
-}
+export type PrometheusProcess = Daemon;
 
 export interface PrometheusOptions {
   /** host:port targets scraped under `job`. */
@@ -182,10 +163,6 @@ export interface PrometheusOptions {
   readonly extraArgs?: readonly string[];
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** Starts `prometheus` on 127.0.0.1 with temporary storage and waits until it is ready. */
 export async function startPrometheus(options: PrometheusOptions): Promise<PrometheusProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'ws-close-prometheus-'));
@@ -200,53 +177,21 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
       ...options.extraConfig,
     }),
   );
-  let lastError: unknown;
-  // The port is free when we look, but could be taken before Prometheus binds it: retry a few times.
-  for (let attempt = 0; attempt < 3; attempt += 1) {
-    const port = await findFreePort();
-    const url = `http://127.0.0.1:${port}`;
-    const child = spawn(
-      options.binary ?? process.env.PROMETHEUS ?? 'prometheus',
-      [
-        `--config.file=${config}`,
-        ...(options.agent
-          ? ['--enable-feature=agent', `--storage.agent.path=${join(dir, `data-${attempt}`)}`]
-          : [`--storage.tsdb.path=${join(dir, `data-${attempt}`)}`]),
-        `--web.listen-address=127.0.0.1:${port}`,
-        '--log.level=warn',
-        ...(options.extraArgs ?? []),
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let output = '';
-    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const stop = async (): Promise<void> => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    };
-    const deadline = Date.now() + (options.readyTimeoutMs ?? 15_000);
-    while (Date.now() < deadline && child.exitCode === null) {
-      try {
-        const response = await fetch(`${url}/-/ready`);
-        if (response.ok) return { url, child, log: () => output, stop };
-      } catch {
-        // Not listening yet.
-      }
-      await sleep(100);
-    }
-    lastError = new Error(`prometheus did not become ready (exit ${child.exitCode}):\n${output}`);
-    child.kill('SIGKILL');
-    await exited;
-  }
-  rmSync(dir, { recursive: true, force: true });
-  throw lastError;
+  return startDaemon({
+    binary: options.binary ?? process.env.PROMETHEUS ?? 'prometheus',
+    args: (address, attempt) => [
+      `--config.file=${config}`,
+      ...(options.agent
+        ? ['--enable-feature=agent', `--storage.agent.path=${join(dir, `data-${attempt}`)}`]
+        : [`--storage.tsdb.path=${join(dir, `data-${attempt}`)}`]),
+      `--web.listen-address=${address}`,
+      '--log.level=warn',
+      ...(options.extraArgs ?? []),
+    ],
+    readyPath: '/-/ready',
+    readyTimeoutMs: options.readyTimeoutMs,
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  });
 }
 
 export interface QueryResult {

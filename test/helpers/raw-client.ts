@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 
-export { closePayload, encodeFrame, firstCloseCode, type FrameOptions } from '../../harness/frames.mjs';
+export { closePayload, encodeFrame, firstCloseCode } from '../../harness/frames.mjs';
 
 export interface RawConnection {
   socket: Socket;

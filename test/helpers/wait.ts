@@ -1,1 +1,1 @@
-export { pollUntil, waitFor } from '../../harness/wait.mjs';
+export { waitFor } from '../../harness/wait.mjs';

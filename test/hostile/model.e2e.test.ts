@@ -121,6 +121,17 @@ function take(m: Model, r: Real, index: number, kind?: Kind): Conn {
 
 type Cmd = fc.AsyncCommand<Model, Real>;
 
+/** A command on an open connection: `index` picks it (of kind `needs`, when set), `arg` says what to do with it. */
+abstract class OnConnection<A> implements Cmd {
+  protected readonly needs: Kind | undefined = undefined;
+  constructor(
+    readonly index: number,
+    readonly arg: A,
+  ) {}
+  check = (m: Model): boolean => pick(m, this.index, this.needs) !== undefined;
+  abstract run(m: Model, r: Real): Promise<void>;
+}
+
 class Open implements Cmd {
   constructor(readonly kind: Kind) {}
   check = (m: Model): boolean => m.open.size < 8;
@@ -144,31 +155,25 @@ class Open implements Cmd {
   toString = (): string => `open(${this.kind})`;
 }
 
-class Send implements Cmd {
-  constructor(
-    readonly index: number,
-    readonly wait: boolean,
-  ) {}
-  check = (m: Model): boolean => pick(m, this.index, 'ws') !== undefined;
-  async run(m: Model, r: Real): Promise<void> {
+/** A message on a ws connection; `arg`: wait for its echo. */
+class Send extends OnConnection<boolean> {
+  protected override readonly needs = 'ws';
+  override async run(m: Model, r: Real): Promise<void> {
     const ws = r.conns.get(pick(m, this.index, 'ws') as number)!.ws as WebSocket;
     const echoed = new Promise((res) => ws.once('message', res));
     ws.send(Buffer.alloc(1024 + this.index * 97, 0x6d));
-    if (this.wait) await bounded(echoed, 'echo');
+    if (this.arg) await bounded(echoed, 'echo');
   }
-  toString = (): string => `send(${this.index}${this.wait ? ', await echo' : ''})`;
+  override toString = (): string => `send(${this.index}${this.arg ? ', await echo' : ''})`;
 }
 
-class ClientClose implements Cmd {
-  constructor(
-    readonly index: number,
-    readonly code: number | undefined,
-  ) {}
-  check = (m: Model): boolean => pick(m, this.index, 'ws') !== undefined;
+/** A ws client closes; `arg`: its code (none when undefined). */
+class ClientClose extends OnConnection<number | undefined> {
+  protected override readonly needs = 'ws';
   // eslint-disable-next-line @typescript-eslint/require-await -- fast-check's AsyncCommand.run returns a promise
-  async run(m: Model, r: Real): Promise<void> {
-    take(m, r, this.index, 'ws').ws!.close(this.code);
-    const code = this.code ?? 1005;
+  override async run(m: Model, r: Real): Promise<void> {
+    take(m, r, this.index, 'ws').ws!.close(this.arg);
+    const code = this.arg ?? 1005;
     bump(m.closes, `${series(code)} client`);
     // The upstream echoes the code: 1014 is accepted by ws, yet must not be on the wire.
     if (code === 1014) {
@@ -176,50 +181,43 @@ class ClientClose implements Cmd {
       bump(m.violations, 'server internal_code_on_wire');
     }
   }
-  toString = (): string => `clientClose(${this.index}, ${this.code ?? 'no code'})`;
+  override toString = (): string => `clientClose(${this.index}, ${this.arg ?? 'no code'})`;
 }
 
 type RawClose = number | 'empty' | 'short';
 
-class RawClientClose implements Cmd {
-  constructor(
-    readonly index: number,
-    readonly code: RawClose,
-  ) {}
-  check = (m: Model): boolean => pick(m, this.index, 'raw') !== undefined;
+/** A raw client sends a close frame; `arg`: its code, or an empty or one-byte payload. */
+class RawClientClose extends OnConnection<RawClose> {
+  protected override readonly needs = 'raw';
   // eslint-disable-next-line @typescript-eslint/require-await -- fast-check's AsyncCommand.run returns a promise
-  async run(m: Model, r: Real): Promise<void> {
+  override async run(m: Model, r: Real): Promise<void> {
     const peer = take(m, r, this.index, 'raw').raw as RawPeer;
-    if (this.code === 'empty') {
+    if (this.arg === 'empty') {
       peer.send(0x8);
       bump(m.closes, '1005 CLOSED_NO_STATUS standard client');
       return;
     }
-    if (this.code === 'short') {
+    if (this.arg === 'short') {
       peer.send(0x8, Buffer.from([0x03]));
       bump(m.closes, '1005 CLOSED_NO_STATUS standard client');
       bump(m.violations, 'client short_close_payload');
       return;
     }
-    peer.sendClose(this.code, 'model');
-    bump(m.closes, `${series(this.code)} client`);
-    const violation = wireViolation(this.code);
+    peer.sendClose(this.arg, 'model');
+    bump(m.closes, `${series(this.arg)} client`);
+    const violation = wireViolation(this.arg);
     if (violation) bump(m.violations, `client ${violation}`);
-    if (wsAccepts(this.code) && violation) bump(m.violations, `server ${violation}`); // echoed back (1014)
+    if (wsAccepts(this.arg) && violation) bump(m.violations, `server ${violation}`); // echoed back (1014)
   }
-  toString = (): string => `rawClientClose(${this.index}, ${this.code})`;
+  override toString = (): string => `rawClientClose(${this.index}, ${this.arg})`;
 }
 
-class ServerClose implements Cmd {
-  constructor(
-    readonly index: number,
-    readonly code: number,
-  ) {}
-  check = (m: Model): boolean => pick(m, this.index) !== undefined;
-  async run(m: Model, r: Real): Promise<void> {
+/** The upstream closes; `arg`: its code. */
+class ServerClose extends OnConnection<number> {
+  override async run(m: Model, r: Real): Promise<void> {
     const conn = take(m, r, this.index);
-    bump(m.closes, `${series(this.code)} server`);
-    (await r.upstream.connection(conn.path)).ws.close(this.code);
+    bump(m.closes, `${series(this.arg)} server`);
+    (await r.upstream.connection(conn.path)).ws.close(this.arg);
     if (conn.kind === 'raw') {
       // A raw client answers like a well-behaved one: the same code, then FIN.
       const peer = conn.raw as RawPeer;
@@ -227,35 +225,31 @@ class ServerClose implements Cmd {
         waitFor(() => closeCodes(peer.received()).length > 0, 'the server close at the raw client'),
         'server close',
       );
-      peer.socket.end(encodeFrame(0x8, closePayload(this.code)));
+      peer.socket.end(encodeFrame(0x8, closePayload(this.arg)));
     }
   }
-  toString = (): string => `serverClose(${this.index}, ${this.code})`;
+  override toString = (): string => `serverClose(${this.index}, ${this.arg})`;
 }
 
 type Drop = 'client-fin' | 'client-rst' | 'server-fin' | 'server-rst';
 
-class TransportDrop implements Cmd {
-  constructor(
-    readonly index: number,
-    readonly how: Drop,
-  ) {}
-  check = (m: Model): boolean => pick(m, this.index) !== undefined;
-  async run(m: Model, r: Real): Promise<void> {
+/** One side's TCP connection ends without a close frame; `arg`: which side, and FIN or RST. */
+class TransportDrop extends OnConnection<Drop> {
+  override async run(m: Model, r: Real): Promise<void> {
     const conn = take(m, r, this.index);
-    bump(m.closes, `1006 CLOSE_ABNORMAL standard ${this.how.startsWith('client') ? 'client' : 'server'}`);
-    if (this.how === 'client-fin') {
+    bump(m.closes, `1006 CLOSE_ABNORMAL standard ${this.arg.startsWith('client') ? 'client' : 'server'}`);
+    if (this.arg === 'client-fin') {
       if (conn.ws) conn.ws.terminate();
       else clientSocket(conn).destroy();
-    } else if (this.how === 'client-rst') {
+    } else if (this.arg === 'client-rst') {
       clientSocket(conn).resetAndDestroy();
     } else {
       const up = await r.upstream.connection(conn.path);
-      if (this.how === 'server-fin') up.ws.terminate();
+      if (this.arg === 'server-fin') up.ws.terminate();
       else (up.ws as unknown as { _socket: Socket })._socket.resetAndDestroy();
     }
   }
-  toString = (): string => `drop(${this.index}, ${this.how})`;
+  override toString = (): string => `drop(${this.index}, ${this.arg})`;
 }
 
 /** Every 1006 in _closed_total is counted exactly once in _abnormal_closures_total (by side and cause), at every scrape. */

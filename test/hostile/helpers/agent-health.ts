@@ -75,10 +75,10 @@ export async function expectChange(agent: AgentProcess, before: Snapshot, expect
   return after;
 }
 
-export { fdCount, rssBytes, portOf };
+export { rssBytes, portOf };
 
 /** The agent's descriptors, without the admin connections of the test's scrapes. */
-export function agentFds(agent: AgentProcess): number {
+function agentFds(agent: AgentProcess): number {
   return fdCount(agent.child.pid as number, portOf(agent.metricsListen));
 }
 

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { closePayload, encodeFrame, parseFrames } from '../../../harness/frames.mjs';
 
-export { closeCodes, parseFrames, type Frame } from '../../../harness/frames.mjs';
+export { closeCodes, parseFrames } from '../../../harness/frames.mjs';
 
 export interface HttpExchange {
   /** Everything the server sent. */

@@ -23,7 +23,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { listenLoopback } from '../../../harness/net.mjs';
 import { waitFor } from '../../helpers/wait.js';
 
-export interface UpstreamConnection {
+interface UpstreamConnection {
   readonly ws: WebSocket;
   readonly path: string;
   /** Bytes of message payload received. */
