@@ -17,7 +17,7 @@ export { inspectExposition } from '../../harness/exposition-check.mjs';
  * exposition the checker accepts is kept there (one file per distinct text) so that
  * promtool then checks the very same texts.
  */
-export const CAPTURE_ENV = 'WS_CLOSE_AGENT_EXPOSITION_CAPTURE';
+const CAPTURE_ENV = 'WS_CLOSE_AGENT_EXPOSITION_CAPTURE';
 
 /** Check an exposition strictly (see harness/exposition-check.mjs); throws listing every problem. */
 export function checkExposition(text: string, options?: ExpositionOptions): ExpositionSummary {
