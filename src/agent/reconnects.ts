@@ -17,6 +17,7 @@
 import { MSG } from './ipc-messages.js';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { HashIndex } from '../recorder/hash-index.js';
 import { ReconnectTable, type ReconnectTableOptions } from '../recorder/reconnect-table.js';
 import { nowMs, ReconnectTracker, useHashKey, type ReconnectSink } from '../recorder/reconnects.js';
 import type { CloseRecorder } from '../recorder/recorder.js';
@@ -32,12 +33,12 @@ export type OnReconnect = (origin: number, previous: number, delayMs: number) =>
 
 /**
  * Openings that matched no ending, kept for LATE_ENDING_MS in a ring of
- * MAX_WAITING_OPENINGS slots with a Map from hash to slot (a slot whose key
- * opened again or was matched is stale and skipped): O(1) per call, and no
- * Map iteration (V8 makes each new iterator skip every deleted entry).
+ * MAX_WAITING_OPENINGS slots with an index from hash to slot (a slot whose
+ * key opened again or was matched is dead and skipped): O(1) per call, and
+ * no Map (hash-index.ts says why).
  */
 class WaitingOpenings {
-  private readonly slots = new Map<number, number>();
+  private readonly slots = new HashIndex(MAX_WAITING_OPENINGS);
   private readonly hashes = new Float64Array(MAX_WAITING_OPENINGS);
   private readonly at = new Float64Array(MAX_WAITING_OPENINGS);
   private readonly origins = new Float64Array(MAX_WAITING_OPENINGS);
@@ -55,30 +56,36 @@ class WaitingOpenings {
     this.hashes[i % cap] = hash;
     this.at[i % cap] = atMs;
     this.origins[i % cap] = origin;
-    this.slots.set(hash, i);
+    this.slots.set(hash, i % cap);
   }
 
   /** The waiting opening of `hash` (its time and origin in `found`), removed; false when none. */
   take(hash: number, found: [number, number]): boolean {
-    const i = this.slots.get(hash);
-    if (i === undefined) return false;
-    this.slots.delete(hash);
-    found[0] = this.at[i % MAX_WAITING_OPENINGS] as number;
-    found[1] = this.origins[i % MAX_WAITING_OPENINGS] as number;
+    if (this.slots.size === 0) return false;
+    const i = this.slots.delete(hash);
+    if (i < 0) return false;
+    found[0] = this.at[i] as number;
+    found[1] = this.origins[i] as number;
     return true;
   }
 
   private dropFront(): void {
-    const i = this.head++;
-    const hash = this.hashes[i % MAX_WAITING_OPENINGS] as number;
+    const i = this.head++ % MAX_WAITING_OPENINGS;
+    const hash = this.hashes[i] as number;
     if (this.slots.get(hash) === i) this.slots.delete(hash);
   }
 }
 
-/** The table, tolerant of endings reported a little after the next opening. */
+/**
+ * The table, tolerant of endings reported a little after the next opening
+ * (`lateEndings`: the primary of --workers). In one process openings and
+ * endings are reported in the order they happen, so an opening that matched
+ * no ending can never be matched by a later one (its delay would not be
+ * positive): nothing waits there.
+ */
 export class AgentReconnects implements ReconnectSink {
   readonly table: ReconnectTable;
-  private readonly waiting = new WaitingOpenings();
+  private readonly waiting: WaitingOpenings | undefined;
   private readonly found: [number, number] = [0, 0];
   private lastEnd = 0;
 
@@ -86,25 +93,27 @@ export class AgentReconnects implements ReconnectSink {
     options: Required<ReconnectTableOptions>,
     private readonly onReconnect: OnReconnect,
     now: number,
+    lateEndings = true,
   ) {
     this.table = new ReconnectTable(options, now);
     this.lastEnd = now;
+    this.waiting = lateEndings ? new WaitingOpenings() : undefined;
   }
 
   /** Unmatched openings waiting (bounded by MAX_WAITING_OPENINGS). */
   get waitingCount(): number {
-    return this.waiting.size;
+    return this.waiting?.size ?? 0;
   }
 
   opened(hash: number, atMs: number, origin = 0): void {
     const delay = this.table.opened(hash, atMs);
     if (delay >= 0) this.onReconnect(origin, this.table.previous, delay);
-    else this.waiting.add(hash, atMs, origin);
+    else this.waiting?.add(hash, atMs, origin);
   }
 
   ended(hash: number, codename: number, atMs: number): void {
     const open = this.found;
-    if (this.waiting.take(hash, open)) {
+    if (this.waiting !== undefined && this.waiting.take(hash, open)) {
       const delay = open[0] - atMs;
       // An opening after this ending, reported before it: that opening was the reconnect, and the ending is used up.
       // (Not at the same instant: that is a connection's own opening, ended at once.)
@@ -274,6 +283,6 @@ export interface AgentReconnectTracking {
 export function agentReconnectTracking(config: ReconnectConfig, recorder: CloseRecorder, sink?: ReconnectSink): AgentReconnectTracking | undefined {
   if (config.clientKey === undefined) return undefined;
   const table = { windowMs: config.reconnectWindowMs, maxKeys: config.reconnectMaxKeys };
-  const target = sink ?? new AgentReconnects(table, (_origin, previous, delayMs) => recorder.recordReconnect(previous, delayMs / 1000), nowMs());
+  const target = sink ?? new AgentReconnects(table, (_origin, previous, delayMs) => recorder.recordReconnect(previous, delayMs / 1000), nowMs(), false);
   return { clientKey: clientKeyFunction(config.clientKey), tracker: new ReconnectTracker(recorder, target), table, sink: target };
 }

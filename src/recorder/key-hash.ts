@@ -165,6 +165,17 @@ function compress(h: Int32Array, block: Uint8Array, offset: number, counter: num
   h[7] = (h[7] as number) ^ v7 ^ v15;
 }
 
+/** The length of `text` after copying it into `out`, or -1 (out partly written) when a character is not ASCII. */
+function asciiInto(out: Uint8Array, text: string): number {
+  const len = text.length;
+  for (let i = 0; i < len; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0x7f) return -1;
+    out[i] = c;
+  }
+  return len;
+}
+
 /** Keyed BLAKE2s with one key; hashes strings to 52-bit numbers. */
 export class KeyHasher {
   /** The state after the key block (never the last block: keys hashed here are never empty). */
@@ -185,8 +196,11 @@ export class KeyHasher {
   /** The 52-bit keyed hash of a non-empty string's UTF-8 bytes. */
   hash(text: string): number {
     let bytes: Uint8Array = this.scratch;
-    let n: number;
-    if (text.length * 3 <= SCRATCH_BYTES) {
+    // ASCII (addresses, most header values) is its own UTF-8: copied by hand, without a call into Buffer.write.
+    let n = text.length <= SCRATCH_BYTES ? asciiInto(this.scratch, text) : -1;
+    if (n >= 0) {
+      // copied
+    } else if (text.length * 3 <= SCRATCH_BYTES) {
       n = this.scratch.write(text, 0, 'utf8');
     } else {
       bytes = Buffer.from(text, 'utf8');
@@ -201,7 +215,7 @@ export class KeyHasher {
     const h = this.h;
     h.set(this.keyed);
     const blocks = Math.ceil(n / 64);
-    if (bytes === this.scratch) bytes.fill(0, n, blocks * 64);
+    if (bytes === this.scratch) for (let i = n; i < blocks * 64; i++) bytes[i] = 0; // under 64 bytes: cheaper than fill()
     for (let b = 0; b < blocks; b++) compress(h, bytes, b * 64, 64 + Math.min((b + 1) * 64, n), b === blocks - 1);
     return ((h[0] as number) >>> 0) + ((h[1] as number) & 0xfffff) * 0x100000000;
   }

@@ -2,8 +2,9 @@
  * Which client keys ended a connection recently: keyed hash -> (end time,
  * codename index of that close), for counting reconnects. Endings are kept
  * in a ring in end-time order (typed arrays, grown up to twice `maxKeys`
- * slots) and a Map from hash to its ring slot: a key that ends again or
- * reconnects leaves a stale slot behind, skipped when the front passes it.
+ * slots) and an index from hash to its ring slot (hash-index.ts: typed
+ * arrays, no Map): a key that ends again or reconnects leaves a dead slot
+ * behind, skipped when the front passes it.
  * Expired entries are dropped from the front as new ones come in, and past
  * `maxKeys` the oldest goes. Every operation is O(1) amortised (when the ring
  * fills, the live entries are copied to the front of a fresh one: at most
@@ -15,6 +16,7 @@
  * them all from the start: at a full table that is O(maxKeys) per ending.)
  */
 import { DEFAULT_RECONNECT_MAX_KEYS, DEFAULT_RECONNECT_WINDOW_MS } from '../codes/vocabulary.js';
+import { HashIndex } from './hash-index.js';
 
 /** Codename indexes are packed below the end time (ms) in one number: 12 bits (the recorder has well under 4,096 codenames). */
 const CODENAME_RADIX = 4096;
@@ -33,13 +35,16 @@ export interface ReconnectTableOptions {
 export class ReconnectTable {
   readonly windowMs: number;
   readonly maxKeys: number;
-  /** hash -> absolute ring index (slot = index % capacity). */
-  private readonly slots = new Map<number, number>();
+  /** hash -> ring slot of its live entry. */
+  private index: HashIndex;
   private hashes: Float64Array;
   /** (end time in whole ms since `base`) * CODENAME_RADIX + codename index. */
   private packed: Float64Array;
+  /** 1 for a slot that holds its key's entry, 0 for a dead one (the key ended again, reconnected, or was dropped). */
+  private live: Uint8Array;
+  /** The ring slot of the oldest record, live or dead, and the number of records. */
   private head = 0;
-  private tail = 0;
+  private length = 0;
   private readonly base: number;
   private sincePurge = 0;
   /** The codename index of the previous connection, after opened() found a reconnect. */
@@ -53,10 +58,12 @@ export class ReconnectTable {
     const initial = Math.min(INITIAL_SLOTS, this.maxKeys * 2);
     this.hashes = new Float64Array(initial);
     this.packed = new Float64Array(initial);
+    this.live = new Uint8Array(initial);
+    this.index = new HashIndex(Math.min(initial, this.maxKeys));
   }
 
   get size(): number {
-    return this.slots.size;
+    return this.index.size;
   }
 
   /**
@@ -66,10 +73,11 @@ export class ReconnectTable {
    * followed by at most one reconnect); -1 otherwise.
    */
   opened(hash: number, now: number): number {
-    const at = this.slots.get(hash);
-    if (at === undefined) return -1;
-    this.slots.delete(hash); // its slot is stale now
-    const packed = this.packed[at % this.packed.length] as number;
+    if (this.index.size === 0) return -1;
+    const at = this.index.delete(hash);
+    if (at < 0) return -1;
+    this.live[at] = 0; // its slot is dead now
+    const packed = this.packed[at] as number;
     const endMs = Math.floor(packed / CODENAME_RADIX);
     const delay = now - this.base - endMs;
     if (delay > this.windowMs) return -1;
@@ -80,30 +88,48 @@ export class ReconnectTable {
   /** A connection from key `hash` ended at `now` (not earlier than any previous call's `now`) under codename index `codename`. */
   ended(hash: number, codename: number, now: number): void {
     const t = Math.floor(now - this.base);
-    if (this.tail - this.head === this.hashes.length) this.resize();
+    if (this.length === this.hashes.length) this.resize();
     const cap = this.hashes.length;
-    const at = this.tail++;
-    this.hashes[at % cap] = hash;
-    this.packed[at % cap] = t * CODENAME_RADIX + (codename % CODENAME_RADIX);
-    this.slots.set(hash, at); // an earlier slot of the same key is stale from now on
-    while (this.slots.size > this.maxKeys) this.dropFront();
+    let at = this.head + this.length++;
+    if (at >= cap) at -= cap;
+    this.hashes[at] = hash;
+    this.packed[at] = t * CODENAME_RADIX + (codename % CODENAME_RADIX);
+    this.live[at] = 1;
+    const earlier = this.index.get(hash);
+    if (earlier >= 0)
+      this.live[earlier] = 0; // an earlier slot of the same key is dead from now on
+    else if (this.index.size === this.maxKeys) this.dropLive(); // the oldest goes: the index never holds more than maxKeys
+    this.index.set(hash, at);
     // Expired entries are dropped from the front now and then (opened() ignores them meanwhile): each leaves once.
     if (++this.sincePurge >= PURGE_EVERY) {
       this.sincePurge = 0;
       const oldest = (t - this.windowMs) * CODENAME_RADIX;
-      while (this.head < this.tail) {
-        const i = this.head % cap;
-        if (this.slots.get(this.hashes[i] as number) === this.head && (this.packed[i] as number) >= oldest) break;
+      while (this.length > 0) {
+        const i = this.head;
+        if (this.live[i] === 1 && (this.packed[i] as number) >= oldest) break;
         this.dropFront();
       }
     }
   }
 
-  /** Drop the front slot (and its entry, unless the slot is stale). */
+  /** Drop records from the front up to and including the oldest live one. */
+  private dropLive(): void {
+    while (this.length > 0) {
+      const wasLive = this.live[this.head] === 1;
+      this.dropFront();
+      if (wasLive) return;
+    }
+  }
+
+  /** Drop the front record (and its key's entry, unless the record is dead). */
   private dropFront(): void {
-    const at = this.head++;
-    const hash = this.hashes[at % this.hashes.length] as number;
-    if (this.slots.get(hash) === at) this.slots.delete(hash);
+    const at = this.head;
+    if (this.live[at] === 1) {
+      this.live[at] = 0;
+      this.index.delete(this.hashes[at] as number);
+    }
+    this.head = at + 1 === this.hashes.length ? 0 : at + 1;
+    this.length--;
   }
 
   /** The ring is full: copy the live entries, in order, to the front of a ring twice as large (up to 2 * maxKeys slots). */
@@ -112,17 +138,22 @@ export class ReconnectTable {
     const cap = Math.max(oldCap, Math.min(oldCap * 2, this.maxKeys * 2));
     const hashes = new Float64Array(cap);
     const packed = new Float64Array(cap);
+    const live = new Uint8Array(cap);
+    const index = cap === oldCap ? this.index : new HashIndex(Math.min(cap, this.maxKeys));
     let n = 0;
-    for (let at = this.head; at < this.tail; at++) {
-      const hash = this.hashes[at % oldCap] as number;
-      if (this.slots.get(hash) !== at) continue;
+    for (let k = 0, at = this.head; k < this.length; k++, at = at + 1 === oldCap ? 0 : at + 1) {
+      if (this.live[at] !== 1) continue;
+      const hash = this.hashes[at] as number;
       hashes[n] = hash;
-      packed[n] = this.packed[at % oldCap] as number;
-      this.slots.set(hash, n++);
+      packed[n] = this.packed[at] as number;
+      live[n] = 1;
+      index.set(hash, n++);
     }
     this.hashes = hashes;
     this.packed = packed;
+    this.live = live;
+    this.index = index;
     this.head = 0;
-    this.tail = n;
+    this.length = n;
   }
 }
