@@ -9,7 +9,7 @@
 
 # Node LTS, pinned to an exact release; bump it on purpose (a digest pin,
 # node:<version>-bookworm-slim@sha256:..., is stricter still).
-ARG NODE_IMAGE=node:24.11.1-bookworm-slim
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
 # --- build: dev dependencies + TypeScript -> dist/ --------------------------
 FROM ${NODE_IMAGE} AS build

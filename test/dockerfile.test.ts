@@ -251,7 +251,7 @@ describe('dockerfile-utils', () => {
   // Every optional rule raised to an error; the rest (syntax, flags, durations,
   // ports, duplicate stages, ...) are always on. dockerfilelint was tried too and
   // dropped: it does not expand ARGs in FROM (so it reports a missing tag on
-  // node:24.11.1-bookworm-slim) and does not know HEALTHCHECK --start-period.
+  // node:24.22.3-bookworm-slim) and does not know HEALTHCHECK --start-period.
   const strict: ValidatorSettings = {
     deprecatedMaintainer: ValidationSeverity.ERROR,
     directiveCasing: ValidationSeverity.ERROR,
@@ -272,7 +272,7 @@ describe('dockerfile-utils', () => {
 
   it('flags the mistakes it is there for (the linter is live)', () => {
     const broken = [
-      'FROM node:24.11.1-bookworm-slim',
+      'FROM node:24.22.3-bookworm-slim',
       'maintainer someone',
       'WORKDIR app',
       "CMD ['node']",

@@ -128,10 +128,12 @@ async function poll(check: () => boolean, what: string, timeoutMs: number): Prom
 }
 
 /** The host /proc status of a process: its uids and effective capabilities. */
-function procStatus(pid: number): { uids: number[]; capEff: string; name: string } {
+function procStatus(pid: number): { uids: number[]; capEff: string; name: string; argv0: string } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return {
     name: /^Name:\s+(\S+)/m.exec(status)![1]!,
+    // Not Name: Node 24 renames its main thread (comm) to "MainThread".
+    argv0: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]!,
     uids: /^Uid:\s+(.*)$/m.exec(status)![1]!.trim().split(/\s+/).map(Number),
     capEff: /^CapEff:\s+(\S+)/m.exec(status)![1]!,
   };
@@ -187,12 +189,16 @@ describe('the image built from the Dockerfile', TIMEOUT, () => {
     expect(children).toHaveLength(1);
     const agent = procStatus(children[0]!);
     expect(init.name).toBe('tini');
-    expect(agent.name).toMatch(/^node/);
+    expect(agent.argv0).toBe('node');
     for (const p of [init, agent]) {
       expect(p.uids, `${p.name} real/effective/saved/fs uid`).toEqual([1000, 1000, 1000, 1000]);
       expect(p.capEff, `${p.name} CapEff`).toMatch(/^0+$/);
     }
     expect(podman(['exec', c.name, 'id', '-un']).stdout.trim()).toBe('node');
+    // The Node the Dockerfile pins, not this machine's: the stand-in carries the FROM tag's version.
+    const pinned = /:(\d+\.\d+\.\d+)-/.exec(dockerfileBase(readFileSync(join(ROOT, 'Dockerfile'), 'utf8')))?.[1];
+    expect(pinned, 'the Dockerfile pins an exact node version').toBeDefined();
+    expect(podman(['exec', c.name, 'node', '--version']).stdout.trim()).toBe(`v${pinned}`);
   });
 
   it('serves /healthz, /readyz and a /metrics exposition promtool accepts on the published metrics port', async () => {

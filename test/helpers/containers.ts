@@ -4,7 +4,8 @@
  *
  * No container registry is reachable from these machines, so the base image
  * (node:<version>-<suite>-slim) is made here: `mmdebstrap --variant=minbase
- * <suite>` from this machine's apt sources, plus this machine's node and npm
+ * <suite>` from this machine's apt sources, plus the node of the FROM tag's
+ * version (nodeForBase) and this machine's npm,
  * and a `node` user (uid 1000) as the official image has, imported with
  * `podman import` under the FROM name. The test then builds the real
  * Dockerfile on it with --pull=never. The stand-in also carries this
@@ -157,12 +158,42 @@ function sha256File(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
 
-function nodeAndNpm(): { node: string; npmDir: string; npmVersion: string } {
-  const node = realpathSync(process.execPath);
-  const npmDir = [join(dirname(node), '..', 'lib', 'node_modules', 'npm'), '/usr/lib/node_modules/npm', '/usr/local/lib/node_modules/npm'].find((d) =>
+/**
+ * The node binary the stand-in carries: the one whose version is the FROM
+ * tag's (node:24.22.3-bookworm-slim -> v24.22.3), so the image test runs the
+ * agent on the Node the image ships. Candidates: this process's node and the
+ * binaries of bench/node-versions (`npm ci --prefix bench/node-versions`,
+ * which .ci/run does). A tag without an exact version takes this node.
+ */
+export function nodeForBase(fromName: string): string {
+  const wanted = /:(\d+\.\d+\.\d+)(?:-|$)/.exec(fromName)?.[1];
+  const own = realpathSync(process.execPath);
+  if (wanted === undefined) return own;
+  const versionsDir = join(ROOT, 'bench', 'node-versions', 'node_modules');
+  const candidates = [
+    own,
+    ...(existsSync(versionsDir) ? readdirSync(versionsDir).map((d) => join(versionsDir, d, 'bin', 'node')) : []).filter((f) => existsSync(f)),
+  ];
+  const found: string[] = [];
+  for (const candidate of candidates) {
+    const version = spawnSync(candidate, ['--version'], { encoding: 'utf8' }).stdout.trim();
+    if (version === `v${wanted}`) return realpathSync(candidate);
+    found.push(`${candidate} (${version || 'does not run'})`);
+  }
+  throw new Error(
+    `the Dockerfile's base ${fromName} ships node v${wanted}, and no such node is here: ${found.join(', ')}. ` +
+      `Pin that version in bench/node-versions/package.json and run npm ci --prefix bench/node-versions.`,
+  );
+}
+
+function nodeAndNpm(fromName: string): { node: string; npmDir: string; npmVersion: string } {
+  const node = nodeForBase(fromName);
+  const own = realpathSync(process.execPath);
+  // npm is plain JavaScript: this machine's npm runs on the stand-in's node.
+  const npmDir = [join(dirname(own), '..', 'lib', 'node_modules', 'npm'), '/usr/lib/node_modules/npm', '/usr/local/lib/node_modules/npm'].find((d) =>
     existsSync(join(d, 'bin', 'npm-cli.js')),
   );
-  if (!npmDir) throw new Error(`no npm found beside ${node}`);
+  if (!npmDir) throw new Error(`no npm found beside ${own}`);
   return { node, npmDir, npmVersion: (JSON.parse(readFileSync(join(npmDir, 'package.json'), 'utf8')) as { version: string }).version };
 }
 
@@ -185,7 +216,7 @@ export async function ensureStandInBase(fromName: string): Promise<StandIn> {
   const image = fullImageName(fromName);
   const suite = /-(bookworm|trixie|bullseye|forky)(?:-|$)/.exec(fromName)?.[1];
   if (!suite) throw new Error(`cannot tell the Debian suite of ${fromName}`);
-  const { node, npmDir, npmVersion } = nodeAndNpm();
+  const { node, npmDir, npmVersion } = nodeAndNpm(fromName);
   const hasCa = existsSync(CA_BUNDLE);
 
   const work = mkdtempSync(join(tmpdir(), 'ws-close-agent-stand-in-'));
