@@ -13,7 +13,7 @@
  * uid 1000) and the build runs with --pull=never. Everything after FROM is
  * the Dockerfile as shipped, including its `npm ci` and `apt-get install`.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -22,6 +22,7 @@ import {
   buildImage,
   containerState,
   dockerfileBase,
+  nodeForBase,
   ensureStandInBase,
   fullImageName,
   imageConfig,
@@ -180,6 +181,13 @@ describe('the image built from the Dockerfile', TIMEOUT, () => {
     expect(modules.filter((m) => m !== '.package-lock.json').sort()).toEqual(['@opentelemetry', 'bintrees', 'prom-client', 'tdigest', 'ws']);
   });
 
+  it('finds the stand-in node by the tag version, or says which versions are here and how to add one', () => {
+    expect(nodeForBase(`node:${process.versions.node}-bookworm-slim`)).toBe(realpathSync(process.execPath));
+    expect(() => nodeForBase('node:1.2.3-bookworm-slim')).toThrow(
+      /ships node v1\.2\.3, and no such node is here: .*\(v\d+.*npm ci --prefix bench\/node-versions/,
+    );
+  });
+
   it('runs the agent as uid 1000 (node) with no effective capabilities, under tini as PID 1', async () => {
     expect(imageConfig(TAG).User).toBe('node');
     const c = await start();
@@ -196,7 +204,7 @@ describe('the image built from the Dockerfile', TIMEOUT, () => {
     }
     expect(podman(['exec', c.name, 'id', '-un']).stdout.trim()).toBe('node');
     // The Node the Dockerfile pins, not this machine's: the stand-in carries the FROM tag's version.
-    const pinned = /:(\d+\.\d+\.\d+)-/.exec(dockerfileBase(readFileSync(join(ROOT, 'Dockerfile'), 'utf8')))?.[1];
+    const pinned = /:(\d+\.\d+\.\d+)-/.exec(BASE)?.[1];
     expect(pinned, 'the Dockerfile pins an exact node version').toBeDefined();
     expect(podman(['exec', c.name, 'node', '--version']).stdout.trim()).toBe(`v${pinned}`);
   });
