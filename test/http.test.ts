@@ -282,7 +282,7 @@ describe('admin server', () => {
     for (const method of ['POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']) {
       const res = await fetch(`${base}/healthz`, { method, signal: AbortSignal.timeout(5000) });
       expect(res.status, method).toBe(404);
-      expect(await res.text()).toBe('not found: try /, /metrics, /healthz or /readyz\n');
+      expect(await res.text()).toBe('not found: try /metrics, /healthz or /readyz\n');
     }
     const head = await fetch(`${base}/healthz`, { method: 'HEAD', signal: AbortSignal.timeout(5000) });
     expect(head.status).toBe(200);
