@@ -15,9 +15,10 @@ export { inspectExposition } from '../../harness/exposition-check.mjs';
 /**
  * Set by test/exposition-promtool.e2e.test.ts when it runs the unit project: every
  * exposition the checker accepts is kept there (one file per distinct text) so that
- * promtool then checks the very same texts.
+ * promtool then checks the very same texts. Not a WS_CLOSE_AGENT_* name: the agent
+ * refuses environment variables of its prefix that are no flag of its own.
  */
-const CAPTURE_ENV = 'WS_CLOSE_AGENT_EXPOSITION_CAPTURE';
+export const CAPTURE_ENV = 'EXPOSITION_CAPTURE_DIR';
 
 /** Check an exposition strictly (see harness/exposition-check.mjs); throws listing every problem. */
 export function checkExposition(text: string, options?: ExpositionOptions): ExpositionSummary {
