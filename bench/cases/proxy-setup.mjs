@@ -5,9 +5,9 @@
  * connection over the same window. The rows against nginx also carry the
  * bare Node relay (the floor) from the same rounds.
  */
-import { startProxyFleet } from '../lib/proxy-fleet.mjs';
-import { compareRow, skippedRow } from '../lib/rows.mjs';
-import { runInterleaved } from '../lib/rounds.mjs';
+import { agentRow, startProxyFleet } from '../lib/proxy-fleet.mjs';
+import { skippedRow } from '../lib/rows.mjs';
+import { mapSamples, runInterleaved } from '../lib/rounds.mjs';
 
 export const id = 5;
 export const title = 'proxy connection setup + close';
@@ -31,81 +31,24 @@ export async function run(ctx) {
           .then((r) => ({ seconds: r.seconds, ...r.targets[0] })),
     }));
     const { samples, rounds } = await runInterleaved(variants, { rounds: s.rounds, deadline: ctx.deadline, warmupRounds: 1 });
-    const rate = {};
-    const cpu = {};
-    const errors = {};
-    for (const [name, results] of Object.entries(samples)) {
-      rate[name] = results.map((r) => r.connections / r.seconds);
-      cpu[name] = results.map((r) => (r.cpu / r.connections) * 1e6);
-      errors[name] = results.reduce((n, r) => n + r.errors, 0);
-    }
-    const errorNote = `${rounds} rounds, ${CONCURRENCY} client loops; client errors: ${Object.entries(errors)
-      .map(([n, e]) => `${n} ${e}`)
-      .join(', ')}`;
+    const rate = mapSamples(samples, (r) => r.connections / r.seconds);
+    const cpu = mapSamples(samples, (r) => (r.cpu / r.connections) * 1e6);
+    const errors = Object.entries(samples).map(([name, results]) => `${name} ${results.reduce((n, r) => n + r.errors, 0)}`);
+    const errorNote = `${rounds} rounds, ${CONCURRENCY} client loops; client errors: ${errors.join(', ')}`;
+    const cpuRow = { measure: 'setup+close: proxy CPU per connection', unit: 'µs' };
+    const rateRow = { measure: 'setup+close: connections/s', unit: '/s' };
     const rows = [];
     for (const v of fleet.variants) {
-      const base = { caseId: id, oursLabel: v.agent };
-      const floor = (values, better) => ({ label: v.relay, values, better });
       if (cpu.nginx) {
         rows.push(
-          compareRow({
-            ...base,
-            name: `setup+close: proxy CPU per connection, agent vs nginx${v.suffix}`,
-            unit: 'µs',
-            baselineLabel: 'nginx',
-            ours: cpu[v.agent],
-            baseline: cpu.nginx,
-            target: 'ratio ≤ 1.5',
-            check: ({ ratio }) => ratio <= 1.5,
-            floor: floor(cpu[v.relay], 'lower'),
-          }),
-          compareRow({
-            ...base,
-            name: `setup+close: connections/s, agent vs nginx${v.suffix}`,
-            unit: '/s',
-            baselineLabel: 'nginx',
-            ours: rate[v.agent],
-            baseline: rate.nginx,
-            target: 'ratio ≥ 0.9',
-            check: ({ ratio }) => ratio >= 0.9,
-            floor: floor(rate[v.relay], 'higher'),
-            note: errorNote,
-          }),
+          agentRow(id, v, cpu, 'nginx', { ...cpuRow, target: 'ratio ≤ 1.5', check: ({ ratio }) => ratio <= 1.5, better: 'lower' }),
+          agentRow(id, v, rate, 'nginx', { ...rateRow, target: 'ratio ≥ 0.9', check: ({ ratio }) => ratio >= 0.9, better: 'higher', note: errorNote }),
         );
       } else {
         rows.push(skippedRow({ caseId: id, name: `setup+close vs nginx${v.suffix}`, reason: fleet.nginxSkip }));
       }
-      if (cpu['http-proxy']) {
-        rows.push(
-          compareRow({
-            ...base,
-            name: 'setup+close: proxy CPU per connection, agent vs http-proxy',
-            unit: 'µs',
-            baselineLabel: 'http-proxy',
-            ours: cpu[v.agent],
-            baseline: cpu['http-proxy'],
-          }),
-          compareRow({
-            ...base,
-            name: 'setup+close: connections/s, agent vs http-proxy',
-            unit: '/s',
-            baselineLabel: 'http-proxy',
-            ours: rate[v.agent],
-            baseline: rate['http-proxy'],
-          }),
-        );
-      }
-      rows.push(
-        compareRow({
-          ...base,
-          name: `setup+close: connections/s, agent vs direct${v.suffix}`,
-          unit: '/s',
-          baselineLabel: 'direct',
-          ours: rate[v.agent],
-          baseline: rate.direct,
-          note: cpu.nginx ? undefined : errorNote,
-        }),
-      );
+      if (cpu['http-proxy']) rows.push(agentRow(id, v, cpu, 'http-proxy', cpuRow), agentRow(id, v, rate, 'http-proxy', rateRow));
+      rows.push(agentRow(id, v, rate, 'direct', { ...rateRow, note: cpu.nginx ? undefined : errorNote }));
     }
     return rows;
   } finally {

@@ -7,9 +7,9 @@
  * row against nginx also carries the bare Node relay (the floor) from the
  * same rounds; with several node binaries, one set of rows per binary.
  */
-import { startProxyFleet } from '../lib/proxy-fleet.mjs';
-import { compareRow, skippedRow } from '../lib/rows.mjs';
-import { runInterleaved } from '../lib/rounds.mjs';
+import { agentRow, startProxyFleet } from '../lib/proxy-fleet.mjs';
+import { skippedRow } from '../lib/rows.mjs';
+import { mapSamples, runInterleaved } from '../lib/rounds.mjs';
 
 export const id = 4;
 export const title = 'proxy streaming';
@@ -45,85 +45,42 @@ export async function run(ctx) {
       }));
       ctx.log(`  ${cfg.label}`);
       const { samples } = await runInterleaved(variants, { rounds: s.rounds, deadline: configDeadline(i), warmupRounds: i === 0 ? 1 : 0 });
-      const throughput = {};
-      const cpuPerMsg = {};
-      for (const [name, results] of Object.entries(samples)) {
-        throughput[name] = results.map((r) => r.messages / r.seconds);
-        cpuPerMsg[name] = results.map((r) => (r.cpu.proxy / r.messages) * 1e6);
-      }
+      const throughput = mapSamples(samples, (r) => r.messages / r.seconds);
+      const cpuPerMsg = mapSamples(samples, (r) => (r.cpu.proxy / r.messages) * 1e6);
       const util = (name, k) => mean(samples[name].map((r) => r.cpu[k] / r.seconds));
       const busy = (name) =>
         `${name} run: proxy ${pct(util(name, 'proxy'))}, upstream ${pct(util(name, 'upstream'))}, client ${pct(util(name, 'client'))} of a core`;
+      const throughputRow = { measure: `stream ${cfg.label}: throughput`, unit: 'msg/s' };
+      const cpuRow = { measure: `stream ${cfg.label}: CPU per message`, unit: 'µs' };
       for (const v of fleet.variants) {
-        const base = { caseId: id, oursLabel: v.agent };
-        const floor = (values, better) => ({ label: v.relay, values, better });
         if (throughput.nginx) {
           rows.push(
-            compareRow({
-              ...base,
-              name: `stream ${cfg.label}: throughput, agent vs nginx${v.suffix}`,
-              unit: 'msg/s',
-              baselineLabel: 'nginx',
-              ours: throughput[v.agent],
-              baseline: throughput.nginx,
+            agentRow(id, v, throughput, 'nginx', {
+              ...throughputRow,
               target: 'ratio ≥ 1',
               check: ({ ratio }) => ratio >= 1,
-              floor: floor(throughput[v.relay], 'higher'),
+              better: 'higher',
               note: `${busy(v.agent)}; ${busy(v.relay)}; ${busy('nginx')}`,
             }),
-            compareRow({
-              ...base,
-              name: `stream ${cfg.label}: CPU per message, agent vs nginx${v.suffix}`,
-              unit: 'µs',
-              baselineLabel: 'nginx',
-              ours: cpuPerMsg[v.agent],
-              baseline: cpuPerMsg.nginx,
+            agentRow(id, v, cpuPerMsg, 'nginx', {
+              ...cpuRow,
               target: `ratio ≤ ${cfg.cpuTarget}`,
               check: ({ ratio }) => ratio <= cfg.cpuTarget,
-              floor: floor(cpuPerMsg[v.relay], 'lower'),
+              better: 'lower',
             }),
           );
         } else {
-          rows.push(
-            skippedRow({ caseId: id, name: `stream ${cfg.label}: throughput, agent vs nginx${v.suffix}`, reason: fleet.nginxSkip }),
-            skippedRow({ caseId: id, name: `stream ${cfg.label}: CPU per message, agent vs nginx${v.suffix}`, reason: fleet.nginxSkip }),
-          );
+          for (const { measure } of [throughputRow, cpuRow]) {
+            rows.push(skippedRow({ caseId: id, name: `${measure}, agent vs nginx${v.suffix}`, reason: fleet.nginxSkip }));
+          }
         }
         if (throughput['http-proxy']) {
           rows.push(
-            compareRow({
-              ...base,
-              name: `stream ${cfg.label}: throughput, agent vs http-proxy`,
-              unit: 'msg/s',
-              baselineLabel: 'http-proxy',
-              ours: throughput[v.agent],
-              baseline: throughput['http-proxy'],
-              target: 'ratio ≥ 1',
-              check: ({ ratio }) => ratio >= 1,
-            }),
-            compareRow({
-              ...base,
-              name: `stream ${cfg.label}: CPU per message, agent vs http-proxy`,
-              unit: 'µs',
-              baselineLabel: 'http-proxy',
-              ours: cpuPerMsg[v.agent],
-              baseline: cpuPerMsg['http-proxy'],
-              target: 'ratio ≤ 1',
-              check: ({ ratio }) => ratio <= 1,
-            }),
+            agentRow(id, v, throughput, 'http-proxy', { ...throughputRow, target: 'ratio ≥ 1', check: ({ ratio }) => ratio >= 1 }),
+            agentRow(id, v, cpuPerMsg, 'http-proxy', { ...cpuRow, target: 'ratio ≤ 1', check: ({ ratio }) => ratio <= 1 }),
           );
         }
-        rows.push(
-          compareRow({
-            ...base,
-            name: `stream ${cfg.label}: throughput, agent vs direct${v.suffix}`,
-            unit: 'msg/s',
-            baselineLabel: 'direct',
-            ours: throughput[v.agent],
-            baseline: throughput.direct,
-            note: busy('direct'),
-          }),
-        );
+        rows.push(agentRow(id, v, throughput, 'direct', { ...throughputRow, note: busy('direct') }));
       }
     }
   } finally {

@@ -6,10 +6,12 @@
  * is one agent and one relay per binary, and http-proxy is left out (its
  * rows compare nothing the versions decide). `targets` lists where clients
  * connect and which pids are "the proxy" for CPU and memory; `variants`
- * names the agent and relay target of each node binary.
+ * names the agent and relay target of each node binary; agentRow() builds
+ * the rows that compare such an agent with another target.
  */
 import { forkChild, startAgent, startRelay } from './children.mjs';
 import { nginxMissingReason, startNginx } from './nginx.mjs';
+import { compareRow } from './rows.mjs';
 
 /**
  * The agent/relay pairs of a run: `{ node, agent, relay, suffix }` per node
@@ -64,4 +66,27 @@ export async function startProxyFleet({ agentNodeArgs = [], nodes, withHttpProxy
     await Promise.all(started.map((p) => p.stop().catch(() => undefined)));
     throw err;
   }
+}
+
+/**
+ * A row of a proxy case, named `<measure>, agent vs <baseline>` (and the
+ * node version where the run compares several): the agent of variant `v`
+ * against the target named `baseline`, both read from `values`
+ * ({ [target name]: per-round samples }). `better` ('lower' | 'higher') adds
+ * the variant's bare relay as the floor.
+ */
+export function agentRow(caseId, v, values, baseline, { measure, unit, target, check, better, note }) {
+  return compareRow({
+    caseId,
+    name: `${measure}, agent vs ${baseline}${v.suffix}`,
+    unit,
+    oursLabel: v.agent,
+    baselineLabel: baseline,
+    ours: values[v.agent],
+    baseline: values[baseline],
+    target,
+    check,
+    note,
+    floor: better ? { label: v.relay, values: values[v.relay], better } : undefined,
+  });
 }

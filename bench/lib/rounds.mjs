@@ -26,6 +26,11 @@ export async function runInterleaved(variants, { rounds, deadline = Infinity, wa
   return { samples, rounds: done };
 }
 
+/** `{ [name]: samples }` to `{ [name]: values }`, `valueOf` applied to each round's sample. */
+export function mapSamples(samples, valueOf) {
+  return Object.fromEntries(Object.entries(samples).map(([name, results]) => [name, results.map(valueOf)]));
+}
+
 /** Per-round a/b (same round index), skipping rounds where either is missing. */
 export function pairRatios(a, b) {
   const out = [];

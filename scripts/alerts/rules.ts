@@ -84,8 +84,14 @@ export function durationSeconds(duration: string): number {
   return Number(match[1]) * (SECONDS_PER_UNIT[match[2] as string] as number);
 }
 
+/** A baseline: the window averaged, ending `baselineOffset` ago. */
+interface Baseline {
+  readonly baselineWindow: string;
+  readonly baselineOffset: string;
+}
+
 /** History a baseline needs: its window, its offset and the rate window before it, in minutes. */
-export function historyOf(config: AlertConfig, baseline: { readonly baselineWindow: string; readonly baselineOffset: string }): string {
+export function historyOf(config: AlertConfig, baseline: Baseline): string {
   const seconds = durationSeconds(baseline.baselineWindow) + durationSeconds(baseline.baselineOffset) + durationSeconds(config.rateWindow);
   return seconds % 60 === 0 ? `${seconds / 60}m` : `${seconds}s`;
 }
@@ -119,13 +125,27 @@ function codeRegex(codes: readonly number[]): string {
   return codes.map(String).join('|');
 }
 
+/** `numerator / denominator`; "> 0" in the divisor: no closes at all gives no ratio instead of NaN. */
+export function ratio(numerator: string, denominator: string): string {
+  return `${numerator}\n/\n(${denominator} > 0)`;
+}
+
+/** Per-job rate of a counter over `window`, the configured selector and `matchers` applied. */
+export function jobRate(config: AlertConfig, window: string, metric: string, ...matchers: string[]): string {
+  return `sum by (cluster, job) (rate(${selector(config, metric, ...matchers)}[${window}]))`;
+}
+
+/**
+ * `source` averaged over the baseline window before the last `baselineOffset`: offset, so that a spike
+ * does not raise its own baseline before it is detected; averaged over the recorded 5m rates (cheap: one series per job).
+ */
+function baselineRule(record: string, source: string, baseline: Baseline): RecordingRule {
+  return { record, expr: `avg_over_time(${source}[${baseline.baselineWindow}] offset ${baseline.baselineOffset})` };
+}
+
 function recordingRules(config: AlertConfig): RecordingRule[] {
   const m = metricNames(config.prefix);
   const w = config.rateWindow;
-  const spike = config.abnormalSpike;
-  const storm = config.reconnectStorm;
-  const life = config.fixedLifetime;
-  const lost = config.closeFramesLost;
   // Only the first rule reads the raw counter; the others aggregate its result.
   // Rules of a group run in order at the same timestamp, so each sees the
   // values the rules above it just recorded.
@@ -139,24 +159,18 @@ function recordingRules(config: AlertConfig): RecordingRule[] {
       record: RECORD.abnormalRate,
       expr: `sum by (cluster, job) (${RECORD.codeRate}{code="${ABNORMAL_CODE}"})\nor\n0 * ${RECORD.closeRate}`,
     },
-    // "> 0" in the divisor: no closes at all gives no ratio instead of NaN.
-    { record: RECORD.abnormalRatio, expr: `${RECORD.abnormalRate}\n/\n(${RECORD.closeRate} > 0)` },
-    // Offset, so that a spike does not raise its own baseline before it is
-    // detected; averaged over the recorded 5m rates (cheap: one series per job).
-    {
-      record: RECORD.abnormalBaseline,
-      expr: `avg_over_time(${RECORD.abnormalRate}[${spike.baselineWindow}] offset ${spike.baselineOffset})`,
-    },
+    { record: RECORD.abnormalRatio, expr: ratio(RECORD.abnormalRate, RECORD.closeRate) },
+    baselineRule(RECORD.abnormalBaseline, RECORD.abnormalRate, config.abnormalSpike),
     {
       record: RECORD.errorRate,
       expr: `sum by (cluster, job) (${RECORD.codeRate}{codename=~"${ERROR_CODENAME_REGEX}"})\nor\n0 * ${RECORD.closeRate}`,
     },
-    { record: RECORD.errorRatio, expr: `${RECORD.errorRate}\n/\n(${RECORD.closeRate} > 0)` },
+    { record: RECORD.errorRatio, expr: ratio(RECORD.errorRate, RECORD.closeRate) },
     // Attempts = upgrades that failed for any reason + connections that opened.
     {
       record: RECORD.upgradeFailureRatio,
       expr:
-        `sum by (cluster, job) (rate(${selector(config, m.upgradeFailuresTotal, `reason=~"${config.upgradeFailures.reasons.join('|')}"`)}[${w}]))\n` +
+        `${jobRate(config, w, m.upgradeFailuresTotal, `reason=~"${config.upgradeFailures.reasons.join('|')}"`)}\n` +
         `/\n(sum by (cluster, job) (\n  rate(${selector(config, m.upgradeFailuresTotal)}[${w}])\n  or\n  rate(${selector(config, m.openedTotal)}[${w}])\n) > 0)`,
     },
     // A latch: 1 for each target that exports these metrics, kept for as long
@@ -164,21 +178,12 @@ function recordingRules(config: AlertConfig): RecordingRule[] {
     // WebSocketTargetDown knows which failing targets are ours without a job
     // name and without a long range lookup.
     // Reconnects (only where reconnect tracking is on) and their baseline.
-    {
-      record: RECORD.reconnectRate,
-      expr: `sum by (cluster, job) (rate(${selector(config, m.reconnectsTotal)}[${w}]))`,
-    },
-    {
-      record: RECORD.reconnectBaseline,
-      expr: `avg_over_time(${RECORD.reconnectRate}[${storm.baselineWindow}] offset ${storm.baselineOffset})`,
-    },
+    { record: RECORD.reconnectRate, expr: jobRate(config, w, m.reconnectsTotal) },
+    baselineRule(RECORD.reconnectBaseline, RECORD.reconnectRate, config.reconnectStorm),
     // Closes per duration bucket: the cumulative buckets' rates, then each
     // bucket (lower, upper] of interest as a share of all closes, labelled
     // with its upper bound as `le`.
-    {
-      record: RECORD.durationBucketRate,
-      expr: `sum by (cluster, job, le) (rate(${selector(config, `${m.durationSeconds}_bucket`)}[${w}]))`,
-    },
+    { record: RECORD.durationBucketRate, expr: `sum by (cluster, job, le) (rate(${selector(config, `${m.durationSeconds}_bucket`)}[${w}]))` },
     {
       record: RECORD.lifetimeShare,
       expr: lifetimeBuckets(config)
@@ -189,26 +194,17 @@ function recordingRules(config: AlertConfig): RecordingRule[] {
         )
         .join('\nor\n'),
     },
-    {
-      record: RECORD.lifetimeBaseline,
-      expr: `avg_over_time(${RECORD.lifetimeShare}[${life.baselineWindow}] offset ${life.baselineOffset})`,
-    },
+    baselineRule(RECORD.lifetimeBaseline, RECORD.lifetimeShare, config.fixedLifetime),
     // Client reports: all of them, and those where the server sent a code and the client saw 1006.
-    {
-      record: RECORD.clientReportRate,
-      expr: `sum by (cluster, job) (rate(${selector(config, m.clientClosesTotal)}[${w}]))`,
-    },
+    { record: RECORD.clientReportRate, expr: jobRate(config, w, m.clientClosesTotal) },
     {
       record: RECORD.framesLostRate,
       expr:
-        `sum by (cluster, job) (rate(${selector(config, m.closeMismatchesTotal, 'client_codename="CLOSE_ABNORMAL"', 'server_codename!="CLOSE_ABNORMAL"')}[${w}]))\n` +
+        `${jobRate(config, w, m.closeMismatchesTotal, 'client_codename="CLOSE_ABNORMAL"', 'server_codename!="CLOSE_ABNORMAL"')}\n` +
         `or\n0 * ${RECORD.clientReportRate}`,
     },
-    { record: RECORD.framesLostRatio, expr: `${RECORD.framesLostRate}\n/\n(${RECORD.clientReportRate} > 0)` },
-    {
-      record: RECORD.framesLostBaseline,
-      expr: `avg_over_time(${RECORD.framesLostRatio}[${lost.baselineWindow}] offset ${lost.baselineOffset})`,
-    },
+    { record: RECORD.framesLostRatio, expr: ratio(RECORD.framesLostRate, RECORD.clientReportRate) },
+    baselineRule(RECORD.framesLostBaseline, RECORD.framesLostRatio, config.closeFramesLost),
     {
       record: RECORD.exportingTarget,
       expr: `group by (cluster, job, instance) (${selector(config, m.openedTotal)})\nor\n(${RECORD.exportingTarget} and on (cluster, job, instance) ${selector(config, 'up')})`,

@@ -7,9 +7,9 @@
  */
 import { metricNames } from '../../src/codes/vocabulary.js';
 import { ALERT_CONFIG, type AlertConfig, type BurnRateWindow } from './config.js';
-import { durationSeconds, selector, type AlertingRule, type RecordingRule, type RuleGroup } from './rules.js';
+import { durationSeconds, jobRate, ratio, selector, type AlertingRule, type RecordingRule, type RuleGroup } from './rules.js';
 
-/** Labels every SLO series is aggregated by; `cluster` is empty (and harmless) where Prometheus does not set it. */
+/** Labels every SLO series is aggregated by, as jobRate() does; `cluster` is empty (and harmless) where Prometheus does not set it. */
 const BY = 'cluster, job';
 
 export const SLO_RECORD = {
@@ -62,12 +62,12 @@ function sloRecordingRules(config: AlertConfig): RecordingRule[] {
     // windows (up to 3 days) average these records instead of reading days
     // of raw samples of every code at every evaluation; the price is that a
     // long window only covers the time since the rules were loaded.
-    { record: SLO_RECORD.closeRate, expr: `sum by (${BY}) (rate(${selector(config, m.closedTotal)}[${BASE_WINDOW}]))`, labels },
+    { record: SLO_RECORD.closeRate, expr: jobRate(config, BASE_WINDOW, m.closedTotal), labels },
     // "or 0 * closes": a job with closes but no bad close yet has a bad rate
     // of 0, not no value.
     {
       record: SLO_RECORD.badRate,
-      expr: `sum by (${BY}) (rate(${selector(config, m.closedTotal, ...badCloseMatchers(config))}[${BASE_WINDOW}]))\nor on (${BY})\n0 * ${SLO_RECORD.closeRate}`,
+      expr: `${jobRate(config, BASE_WINDOW, m.closedTotal, ...badCloseMatchers(config))}\nor on (${BY})\n0 * ${SLO_RECORD.closeRate}`,
       labels,
     },
   ];
@@ -77,8 +77,8 @@ function sloRecordingRules(config: AlertConfig): RecordingRule[] {
     // the whole window would.
     const expr =
       w === BASE_WINDOW
-        ? `${SLO_RECORD.badRate}\n/\n(${SLO_RECORD.closeRate} > 0)`
-        : `sum_over_time(${SLO_RECORD.badRate}[${w}])\n/\n(sum_over_time(${SLO_RECORD.closeRate}[${w}]) > 0)`;
+        ? ratio(SLO_RECORD.badRate, SLO_RECORD.closeRate)
+        : ratio(`sum_over_time(${SLO_RECORD.badRate}[${w}])`, `sum_over_time(${SLO_RECORD.closeRate}[${w}])`);
     rules.push({ record: SLO_RECORD.badRatio(w), expr, labels });
   }
   return rules;
@@ -146,8 +146,6 @@ export function buildSloRuleGroups(config: AlertConfig = ALERT_CONFIG): RuleGrou
  */
 export function slothSpec(config: AlertConfig = ALERT_CONFIG): Record<string, unknown> {
   const m = metricNames(config.prefix);
-  const bad = selector(config, m.closedTotal, ...badCloseMatchers(config));
-  const all = selector(config, m.closedTotal);
   return {
     version: 'prometheus/v1',
     service: 'ws-close-agent',
@@ -160,8 +158,8 @@ export function slothSpec(config: AlertConfig = ALERT_CONFIG): Record<string, un
           `WebSocket closes that are not bad closes: a ${config.slo.badCode} (no close frame) ` + `ended by ${config.slo.badInitiators.join(' or ')}.`,
         sli: {
           events: {
-            error_query: `sum by (${BY}) (rate(${bad}[{{.window}}]))`,
-            total_query: `sum by (${BY}) (rate(${all}[{{.window}}]))`,
+            error_query: jobRate(config, '{{.window}}', m.closedTotal, ...badCloseMatchers(config)),
+            total_query: jobRate(config, '{{.window}}', m.closedTotal),
           },
         },
         alerting: {

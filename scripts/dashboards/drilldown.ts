@@ -1,7 +1,7 @@
 /** Dashboard "WebSocket close codes — drill-down" (uid ws-close-drilldown): one code across instances and time. */
-import { dashboard, heatmap, labelValuesVariable, row, stat, table, timeseries, type Dashboard } from './grafana.js';
-import { commonVariables, DRILLDOWN_UID, OVERVIEW_UID } from './overview.js';
-import { closeRate, durationHeatmap, durationQuantile, increaseOverRange, METRICS, rate, selector } from './queries.js';
+import { dashboardLink, heatmap, labelValuesVariable, row, stat, table, timeseries, type Dashboard } from './grafana.js';
+import { closeCodesDashboard, DRILLDOWN_UID, OVERVIEW_URL } from './overview.js';
+import { closeRate, closeShare, durationHeatmap, durationQuantile, increaseOverRange, METRICS, quantileQueries, rate, selector } from './queries.js';
 
 const CODE = 'code=~"$code"';
 const CODENAME = 'codename=~"$codename"';
@@ -9,41 +9,21 @@ const CODENAME = 'codename=~"$codename"';
 export function buildDrilldown(): Dashboard {
   const m = METRICS;
   const allCloses = `(${closeRate('')} > 0)`;
-  return dashboard({
+  return closeCodesDashboard({
     uid: DRILLDOWN_UID,
     title: 'WebSocket close codes — drill-down',
     description:
       'One close code (or a few) across instances and over time: rate per instance and initiator, share of all closes, ' +
       'comparison with yesterday and last week, and how long those connections lived.',
-    tags: ['websocket', 'ws-close-agent', 'close-codes'],
-    links: [
-      {
-        type: 'link',
-        title: 'Overview',
-        icon: 'dashboard',
-        url: `/d/${OVERVIEW_UID}/websocket-close-codes-overview?\${__url_time_range}&\${datasource:queryparam}&\${cluster:queryparam}&\${job:queryparam}&\${instance:queryparam}`,
-        targetBlank: false,
-        keepTime: false,
-        includeVars: false,
-        asDropdown: false,
-        tags: [],
-        tooltip: 'All close codes',
-      },
-    ],
+    links: [dashboardLink('Overview', OVERVIEW_URL, 'All close codes')],
     variables: [
-      ...commonVariables(),
       labelValuesVariable('code', 'code', `label_values(${selector(m.closedTotal)}, code)`, { sort: 'numerical' }),
       // Durations are labelled by codename only: this follows the chosen codes.
       labelValuesVariable('codename', 'codename (of the codes)', `label_values(${selector(m.closedTotal, CODE)}, codename)`),
     ],
     panels: [
       stat('Closes / s', 'Closes per second with the selected codes.', { expr: `${closeRate('', CODE)} or vector(0)` }, { unit: 'cps', decimals: 2 }),
-      stat(
-        'Share of all closes',
-        'The selected codes as a share of all closes.',
-        { expr: `(${closeRate('', CODE)} or vector(0))\n/\n${allCloses}` },
-        { unit: 'percentunit', decimals: 2 },
-      ),
+      stat('Share of all closes', 'The selected codes as a share of all closes.', { expr: closeShare(CODE) }, { unit: 'percentunit', decimals: 2 }),
       stat(
         'Closes in range',
         'Closes with the selected codes in the selected time range.',
@@ -103,11 +83,7 @@ export function buildDrilldown(): Dashboard {
       timeseries(
         'Connection duration (p50, p90, p99)',
         'Lifetime of the connections that closed with the selected codenames. A flat line at 60 s or 100 s is a proxy idle timeout.',
-        [
-          { expr: durationQuantile(0.5, 'codename', CODENAME), legend: '{{codename}} p50' },
-          { expr: durationQuantile(0.9, 'codename', CODENAME), legend: '{{codename}} p90' },
-          { expr: durationQuantile(0.99, 'codename', CODENAME), legend: '{{codename}} p99' },
-        ],
+        quantileQueries([0.5, 0.9, 0.99], '{{codename}} ', (q) => durationQuantile(q, 'codename', CODENAME)),
         { unit: 's', log: true },
       ),
       heatmap('Connection duration', 'Closed connections per duration bucket, selected codenames.', { expr: durationHeatmap(CODENAME) }, {}),

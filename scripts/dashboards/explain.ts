@@ -5,69 +5,38 @@
  * timeouts), and what browsers reported (ws-close-agent/browser).
  */
 import { ALERT_CONFIG } from '../alerts/config.js';
-import { dashboard, heatmap, row, stat, table, timeseries, type Dashboard } from './grafana.js';
-import { commonVariables, DRILLDOWN_UID, OVERVIEW_UID } from './overview.js';
-import { closeRate, increaseOverRange, METRICS, rate, selector } from './queries.js';
+import { dashboardLink, heatmap, redAbove, row, stat, table, timeseries, trafficLight, type Dashboard } from './grafana.js';
+import { closeCodesDashboard, DRILLDOWN_URL, OVERVIEW_URL } from './overview.js';
+import {
+  bucketIncrease,
+  closeRate,
+  durationHeatmap,
+  histogramQuantile,
+  increaseOverRange,
+  METRICS,
+  quantileQueries,
+  selector,
+  share,
+  sumRate,
+} from './queries.js';
 
 export const EXPLAIN_UID = 'ws-close-explain';
-
-const KEEP_VARIABLES = '${__url_time_range}&${datasource:queryparam}&${cluster:queryparam}&${job:queryparam}&${instance:queryparam}';
-
-/** A quantile of a histogram, per `by` label (plus le). */
-function quantile(q: number, metric: string, by: string): string {
-  const grouping = by === '' ? 'le' : `${by}, le`;
-  return `histogram_quantile(${q}, sum by (${grouping}) (${rate(`${metric}_bucket`)}))`;
-}
-
-/** `sum by (by) (rate(metric))`, one series without `by`. */
-function sumRate(metric: string, by: string, ...extra: string[]): string {
-  return `sum${by === '' ? '' : ` by (${by})`} (${rate(metric, ...extra)})`;
-}
 
 const LOST = ['client_codename="CLOSE_ABNORMAL"', 'server_codename!="CLOSE_ABNORMAL"'];
 
 export function buildExplain(): Dashboard {
   const m = METRICS;
-  const lostShare = `(${sumRate(m.closeMismatchesTotal, '', ...LOST)} or vector(0))\n/\n(${sumRate(m.clientClosesTotal, '')} > 0)`;
-  const percentSteps = (warn: number, bad: number): { color: string; value: number | null }[] => [
-    { color: 'green', value: null },
-    { color: 'orange', value: warn },
-    { color: 'red', value: bad },
-  ];
-  return dashboard({
+  const lostShare = share(sumRate(m.closeMismatchesTotal, '', ...LOST), sumRate(m.clientClosesTotal, ''));
+  return closeCodesDashboard({
     uid: EXPLAIN_UID,
     title: 'WebSocket close codes — why connections end',
     description:
       'Why connections end the way they do: abnormal closes (1006) by the side that ended first and by cause, the close handshake, ' +
       'reconnect storms, connection lifetimes piling up at a proxy idle timeout, and what the browsers saw next to what the server recorded.',
-    tags: ['websocket', 'ws-close-agent', 'close-codes'],
     links: [
-      {
-        type: 'link',
-        title: 'Overview',
-        icon: 'dashboard',
-        url: `/d/${OVERVIEW_UID}/websocket-close-codes-overview?${KEEP_VARIABLES}`,
-        targetBlank: false,
-        keepTime: false,
-        includeVars: false,
-        asDropdown: false,
-        tags: [],
-        tooltip: 'All close codes',
-      },
-      {
-        type: 'link',
-        title: 'Drill-down',
-        icon: 'dashboard',
-        url: `/d/${DRILLDOWN_UID}/websocket-close-codes-drill-down?${KEEP_VARIABLES}&var-code=1006`,
-        targetBlank: false,
-        keepTime: false,
-        includeVars: false,
-        asDropdown: false,
-        tags: [],
-        tooltip: '1006 across instances and time',
-      },
+      dashboardLink('Overview', OVERVIEW_URL, 'All close codes'),
+      dashboardLink('Drill-down', `${DRILLDOWN_URL}&var-code=1006`, '1006 across instances and time'),
     ],
-    variables: commonVariables(),
     panels: [
       row('Abnormal closes (1006) by side and cause'),
       timeseries(
@@ -80,10 +49,8 @@ export function buildExplain(): Dashboard {
       stat(
         'Abnormal closes ended by the server side',
         'Share of the abnormal closes whose server side (the upstream, the hooked server or the agent) ended first: those are ours to fix.',
-        {
-          expr: `(${sumRate(m.abnormalClosuresTotal, '', 'side=~"server|agent"')} or vector(0))\n/\n` + `(${sumRate(m.abnormalClosuresTotal, '')} > 0)`,
-        },
-        { unit: 'percentunit', decimals: 1, size: { w: 8, h: 4 }, thresholds: percentSteps(0.25, 0.5) },
+        { expr: share(sumRate(m.abnormalClosuresTotal, '', 'side=~"server|agent"'), sumRate(m.abnormalClosuresTotal, '')) },
+        { unit: 'percentunit', decimals: 1, size: { w: 8, h: 4 }, thresholds: trafficLight(0.25, 0.5) },
       ),
       stat(
         'Abnormal closes in range',
@@ -103,10 +70,7 @@ export function buildExplain(): Dashboard {
         'Close handshake duration (p50, p99)',
         'From the first close frame to the end of both transports, by who sent the first close frame. ' +
           'A p99 near a timeout means the other side does not answer close frames.',
-        [
-          { expr: quantile(0.5, m.closeHandshakeDurationSeconds, 'initiator'), legend: '{{initiator}} p50' },
-          { expr: quantile(0.99, m.closeHandshakeDurationSeconds, 'initiator'), legend: '{{initiator}} p99' },
-        ],
+        quantileQueries([0.5, 0.99], '{{initiator}} ', (q) => histogramQuantile(q, m.closeHandshakeDurationSeconds, 'initiator')),
         { unit: 's', log: true },
       ),
       timeseries(
@@ -118,10 +82,8 @@ export function buildExplain(): Dashboard {
       stat(
         'Unanswered share of close handshakes',
         'Share of the close handshakes that the other side never answered.',
-        {
-          expr: `(${sumRate(m.closeHandshakesUnansweredTotal, '')} or vector(0))\n/\n(${sumRate(`${m.closeHandshakeDurationSeconds}_count`, '')} > 0)`,
-        },
-        { unit: 'percentunit', decimals: 1, size: { w: 24, h: 4 }, thresholds: percentSteps(0.05, 0.2) },
+        { expr: share(sumRate(m.closeHandshakesUnansweredTotal, ''), sumRate(`${m.closeHandshakeDurationSeconds}_count`, '')) },
+        { unit: 'percentunit', decimals: 1, size: { w: 24, h: 4 }, thresholds: trafficLight(0.05, 0.2) },
       ),
 
       row('Reconnects'),
@@ -138,23 +100,19 @@ export function buildExplain(): Dashboard {
       timeseries(
         'Reconnect delay (p50, p90, p99)',
         'Time from the end of the previous connection to the reconnect. Clients without backoff and jitter reconnect all at the same delay.',
-        [
-          { expr: quantile(0.5, m.reconnectDelaySeconds, ''), legend: 'p50' },
-          { expr: quantile(0.9, m.reconnectDelaySeconds, ''), legend: 'p90' },
-          { expr: quantile(0.99, m.reconnectDelaySeconds, ''), legend: 'p99' },
-        ],
+        quantileQueries([0.5, 0.9, 0.99], '', (q) => histogramQuantile(q, m.reconnectDelaySeconds, '')),
         { unit: 's', log: true },
       ),
       heatmap(
         'Reconnect delay',
         'Reconnects per delay bucket: one bright band means every client waits the same fixed time.',
-        { expr: `sum by (le) (increase(${selector(`${m.reconnectDelaySeconds}_bucket`)}[$__rate_interval]))` },
+        { expr: bucketIncrease(m.reconnectDelaySeconds) },
         {},
       ),
       stat(
         'Reconnects per close',
         'Reconnects per closed connection: the share of clients that come back within the reconnect window.',
-        { expr: `(${sumRate(m.reconnectsTotal, '')} or vector(0))\n/\n(${closeRate('')} > 0)` },
+        { expr: share(sumRate(m.reconnectsTotal, ''), closeRate('')) },
         { unit: 'percentunit', decimals: 1, size: { w: 12, h: 8 } },
       ),
 
@@ -165,9 +123,7 @@ export function buildExplain(): Dashboard {
           `an idle timeout at 30 s) is a load balancer or proxy cutting idle sockets; WebSocketClosesAtFixedLifetime fires at ` +
           `${ALERT_CONFIG.fixedLifetime.minShare * 100} % and ${ALERT_CONFIG.fixedLifetime.factor} times the bucket's usual share.`,
         {
-          expr:
-            `sum by (le) (increase(${selector(`${m.durationSeconds}_bucket`)}[$__rate_interval]))\n/ ignoring (le) group_left ()\n` +
-            `(sum (increase(${selector(`${m.durationSeconds}_count`)}[$__rate_interval])) > 0)`,
+          expr: `${durationHeatmap()}\n/ ignoring (le) group_left ()\n` + `(sum (increase(${selector(`${m.durationSeconds}_count`)}[$__rate_interval])) > 0)`,
         },
         { size: { w: 24, h: 8 } },
       ),
@@ -178,13 +134,7 @@ export function buildExplain(): Dashboard {
         'Share of the closes browsers reported where the server sent a close code and the browser saw 1006: ' +
           'a proxy or load balancer between them ate the close frame.',
         [{ expr: lostShare, legend: 'lost close frames' }],
-        {
-          unit: 'percentunit',
-          thresholdLine: [
-            { color: 'transparent', value: null },
-            { color: 'red', value: ALERT_CONFIG.closeFramesLost.minShare },
-          ],
-        },
+        { unit: 'percentunit', thresholdLine: redAbove(ALERT_CONFIG.closeFramesLost.minShare) },
       ),
       timeseries(
         'Client-reported closes by codename',

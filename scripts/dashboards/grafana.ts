@@ -137,6 +137,28 @@ export interface ThresholdStep {
   value: number | null;
 }
 
+/** The head every panel with queries shares; the builders add their field config and options after it. */
+function queryPanel(type: Panel['type'], title: string, description: string, size: Size, queries: readonly Query[]): PanelDraft {
+  return { type, title, description, size, datasource: DATASOURCE, targets: targets(queries) };
+}
+
+/** A green, orange, red scale: orange from `warn`, red from `bad`. */
+export function trafficLight(warn: number, bad: number): ThresholdStep[] {
+  return [
+    { color: 'green', value: null },
+    { color: 'orange', value: warn },
+    { color: 'red', value: bad },
+  ];
+}
+
+/** A timeseries threshold that paints only what lies above `value` red. */
+export function redAbove(value: number): ThresholdStep[] {
+  return [
+    { color: 'transparent', value: null },
+    { color: 'red', value },
+  ];
+}
+
 const thresholds = (steps: readonly ThresholdStep[] = [{ color: 'green', value: null }]): Wire<sdk.ThresholdsConfig> => ({
   mode: 'absolute',
   steps: [...steps],
@@ -167,12 +189,7 @@ export function timeseries(
   };
   if (options.max !== undefined) defaults.max = options.max;
   return {
-    type: 'timeseries',
-    title,
-    description,
-    size: options.size ?? { w: 12, h: 8 },
-    datasource: DATASOURCE,
-    targets: targets(queries),
+    ...queryPanel('timeseries', title, description, options.size ?? { w: 12, h: 8 }, queries),
     fieldConfig: { defaults, overrides: [] },
     options: {
       legend: { displayMode: 'table', placement: 'right', showLegend: true, calcs: ['mean', 'max', 'lastNotNull'], sortBy: 'Max', sortDesc: true },
@@ -194,12 +211,7 @@ export function stat(
   };
   if (options.decimals !== undefined) defaults.decimals = options.decimals;
   return {
-    type: 'stat',
-    title,
-    description,
-    size: options.size ?? { w: 4, h: 4 },
-    datasource: DATASOURCE,
-    targets: targets([query]),
+    ...queryPanel('stat', title, description, options.size ?? { w: 4, h: 4 }, [query]),
     fieldConfig: { defaults, overrides: [] },
     options: {
       reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
@@ -226,12 +238,7 @@ export function table(
     properties: [{ id: 'links', value: [{ title: `Drill down into ${field} \${__value.raw}`, url }] }],
   }));
   return {
-    type: 'table',
-    title,
-    description,
-    size: options.size ?? { w: 12, h: 10 },
-    datasource: DATASOURCE,
-    targets: targets([{ ...query, instant: true, format: 'table' }]),
+    ...queryPanel('table', title, description, options.size ?? { w: 12, h: 10 }, [{ ...query, instant: true, format: 'table' }]),
     fieldConfig: {
       defaults: {
         unit: options.unit ?? 'short',
@@ -248,12 +255,7 @@ export function table(
 
 export function heatmap(title: string, description: string, query: Query, options: { size?: Size }): PanelDraft {
   return {
-    type: 'heatmap',
-    title,
-    description,
-    size: options.size ?? { w: 12, h: 8 },
-    datasource: DATASOURCE,
-    targets: targets([{ ...query, format: 'heatmap', legend: '{{le}}' }]),
+    ...queryPanel('heatmap', title, description, options.size ?? { w: 12, h: 8 }, [{ ...query, format: 'heatmap', legend: '{{le}}' }]),
     fieldConfig: { defaults: { custom: { scaleDistribution: { type: 'linear' } } satisfies Wire<heatmapSdk.FieldConfig> }, overrides: [] },
     options: {
       calculate: false,
@@ -308,6 +310,11 @@ export function layOut(drafts: readonly PanelDraft[]): Panel[] {
     }
   });
   return panels;
+}
+
+/** A link in the dashboard's header to another dashboard; `url` carries whatever variables it keeps. */
+export function dashboardLink(title: string, url: string, tooltip: string): Wire<sdk.DashboardLink> {
+  return { type: 'link', title, icon: 'dashboard', url, targetBlank: false, keepTime: false, includeVars: false, asDropdown: false, tags: [], tooltip };
 }
 
 export function datasourceVariable(): Variable {

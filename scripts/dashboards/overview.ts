@@ -2,7 +2,23 @@
 import { CLOSE_CODE_TABLE, isAllowedOnWire, rangeText } from '../../src/codes/close-codes.js';
 import { closeClassOf } from '../alerts/close-classes.js';
 import { ALERT_CONFIG } from '../alerts/config.js';
-import { dashboard, datasourceVariable, heatmap, labelValuesVariable, row, stat, table, text, timeseries, type Dashboard } from './grafana.js';
+import {
+  dashboard,
+  dashboardLink,
+  datasourceVariable,
+  heatmap,
+  labelValuesVariable,
+  redAbove,
+  row,
+  stat,
+  table,
+  text,
+  timeseries,
+  trafficLight,
+  type Dashboard,
+  type DashboardFields,
+  type Variable,
+} from './grafana.js';
 import {
   ABNORMAL_MATCHER,
   closeRate,
@@ -12,6 +28,7 @@ import {
   ERROR_MATCHER,
   increaseOverRange,
   METRICS,
+  quantileQueries,
   rate,
   selector,
 } from './queries.js';
@@ -19,8 +36,8 @@ import {
 export const OVERVIEW_UID = 'ws-close-overview';
 export const DRILLDOWN_UID = 'ws-close-drilldown';
 
-/** Variables both dashboards share. */
-export function commonVariables(): ReturnType<typeof datasourceVariable>[] {
+/** Variables every dashboard has. */
+function commonVariables(): Variable[] {
   return [
     datasourceVariable(),
     // Optional: empty where Prometheus sets no `cluster` label; `All` (.*) then matches every series.
@@ -30,7 +47,16 @@ export function commonVariables(): ReturnType<typeof datasourceVariable>[] {
   ];
 }
 
+/** A dashboard of this project: its tags, and the common variables before its own `variables`. */
+export function closeCodesDashboard(fields: Omit<DashboardFields, 'tags' | 'variables'> & { variables?: Variable[] }): Dashboard {
+  const tags = ['websocket', 'ws-close-agent', 'close-codes'];
+  return dashboard({ ...fields, tags, variables: [...commonVariables(), ...(fields.variables ?? [])] });
+}
+
+// A link to another dashboard keeps the time range and the variables every dashboard has.
 const KEEP_VARIABLES = '${__url_time_range}&${datasource:queryparam}&${cluster:queryparam}&${job:queryparam}&${instance:queryparam}';
+export const OVERVIEW_URL = `/d/${OVERVIEW_UID}/websocket-close-codes-overview?${KEEP_VARIABLES}`;
+export const DRILLDOWN_URL = `/d/${DRILLDOWN_UID}/websocket-close-codes-drill-down?${KEEP_VARIABLES}`;
 
 /** The close-code table as markdown, with how the dashboards count each row. */
 export function closeCodeReference(): string {
@@ -56,54 +82,26 @@ const round = (value: number): number => Math.round(value * 1e6) / 1e6;
 export function buildOverview(): Dashboard {
   const m = METRICS;
   const abnormalThreshold = round(ALERT_CONFIG.abnormalShare.threshold);
-  const shareSteps = [
-    { color: 'green', value: null },
-    { color: 'orange', value: round(abnormalThreshold / 2) },
-    { color: 'red', value: abnormalThreshold },
-  ];
-  return dashboard({
+  return closeCodesDashboard({
     uid: OVERVIEW_UID,
     title: 'WebSocket close codes — overview',
     description:
       'How WebSocket connections end, from ws-close-agent metrics: close codes by codename, category and initiator, ' +
       'abnormal (1006) and error shares, connection churn and duration, proxy upgrade failures and protocol violations.',
-    tags: ['websocket', 'ws-close-agent', 'close-codes'],
-    links: [
-      {
-        type: 'link',
-        title: 'Drill-down: one close code',
-        icon: 'dashboard',
-        url: `/d/${DRILLDOWN_UID}/websocket-close-codes-drill-down?${KEEP_VARIABLES}`,
-        targetBlank: false,
-        keepTime: false,
-        includeVars: false,
-        asDropdown: false,
-        tags: [],
-        tooltip: 'One code or codename across instances and over time',
-      },
-    ],
-    variables: commonVariables(),
+    links: [dashboardLink('Drill-down: one close code', DRILLDOWN_URL, 'One code or codename across instances and over time')],
     panels: [
       stat('Closes / s', 'Connections closing per second, all codes.', { expr: closeRate('') }, { unit: 'cps', decimals: 2 }),
       stat(
         'Abnormal share (1006)',
         `Share of closes without a close frame (1006). WebSocketAbnormalClosuresHigh fires above ${round(abnormalThreshold * 100)} %.`,
         { expr: closeShare(ABNORMAL_MATCHER) },
-        { unit: 'percentunit', decimals: 1, thresholds: shareSteps },
+        { unit: 'percentunit', decimals: 1, thresholds: trafficLight(round(abnormalThreshold / 2), abnormalThreshold) },
       ),
       stat(
         'Error share',
         'Share of closes with an error code: 1002, 1003, 1007-1011, 1013, 1015, and codes that must never be on the wire (unused, reserved, extension, invalid).',
         { expr: closeShare(ERROR_MATCHER) },
-        {
-          unit: 'percentunit',
-          decimals: 1,
-          thresholds: [
-            { color: 'green', value: null },
-            { color: 'orange', value: 0.01 },
-            { color: 'red', value: 0.05 },
-          ],
-        },
+        { unit: 'percentunit', decimals: 1, thresholds: trafficLight(0.01, 0.05) },
       ),
       stat('Active connections', 'Open WebSocket connections right now.', { expr: `sum(${selector(m.active)})` }, { unit: 'short', decimals: 0 }),
       stat(
@@ -152,13 +150,7 @@ export function buildOverview(): Dashboard {
           { expr: closeShare(ABNORMAL_MATCHER), legend: 'abnormal (1006)' },
           { expr: closeShare(ERROR_MATCHER), legend: 'error codes' },
         ],
-        {
-          unit: 'percentunit',
-          thresholdLine: [
-            { color: 'transparent', value: null },
-            { color: 'red', value: abnormalThreshold },
-          ],
-        },
+        { unit: 'percentunit', thresholdLine: redAbove(abnormalThreshold) },
       ),
 
       row('Connections'),
@@ -178,10 +170,7 @@ export function buildOverview(): Dashboard {
       timeseries(
         'Connection duration by codename (median, p90)',
         'How long connections lived before they closed, by codename. Durations piling up at 60 s or 100 s point to a proxy idle timeout (see the runbook).',
-        [
-          { expr: durationQuantile(0.5, 'codename'), legend: '{{codename}} p50' },
-          { expr: durationQuantile(0.9, 'codename'), legend: '{{codename}} p90' },
-        ],
+        quantileQueries([0.5, 0.9], '{{codename}} ', (q) => durationQuantile(q, 'codename')),
         { unit: 's', log: true },
       ),
       heatmap('Connection duration', 'Closed connections per duration bucket (all codes), 0.1 s to 1 day.', { expr: durationHeatmap() }, {}),
@@ -192,7 +181,7 @@ export function buildOverview(): Dashboard {
         {
           columns: ['code', 'codename', 'category'],
           valueName: 'closes',
-          links: { code: `/d/${DRILLDOWN_UID}/websocket-close-codes-drill-down?${KEEP_VARIABLES}&var-code=\${__value.raw}` },
+          links: { code: `${DRILLDOWN_URL}&var-code=\${__value.raw}` },
         },
       ),
       text('Close-code reference', 'The close-code table (RFC 6455 §7.4) as this project labels it.', closeCodeReference(), {}),
