@@ -3,7 +3,10 @@
  * (performance.now() at open and close, recordOpen, recordClose) against the
  * idiomatic prom-client equivalent (opened.inc + active.inc at open;
  * closed.inc(labels) + duration.observe(labels) + active.dec at close).
- * Both replay the same codes, initiators and connection ages.
+ * Both replay the same codes, initiators and connection ages. A second row
+ * holds today's path to the same path on the recorder's bookkeeping before
+ * it explained closes (lib/recorder-before-explain.mjs): explaining must
+ * not make plain recording noticeably slower.
  */
 // The hook reads the clock through perf_hooks' object (the `performance` global is a getter, run on every access).
 import { performance } from 'node:perf_hooks';
@@ -12,24 +15,14 @@ import { classify } from '../../dist/esm/codes/close-codes.js';
 import { createRecorder } from '../../dist/esm/recorder/registry.js';
 import { DURATION_BUCKETS_SECONDS, INITIATORS, metricNames } from '../../dist/esm/codes/vocabulary.js';
 import { MASK, NAMED, buildWorkload, calibrate, timePerCallNs } from '../lib/close-workload.mjs';
+import { loopCopy } from '../lib/hook-loop.mjs';
+import { RecorderBeforeExplain } from '../lib/recorder-before-explain.mjs';
 import { compareRow } from '../lib/rows.mjs';
 import { runInterleaved } from '../lib/rounds.mjs';
 import { summarize } from '../../harness/stats.mjs';
 
 export const id = 1;
 export const title = 'per-close recording cost';
-
-function createOurs({ codes, initiators, agesMs }) {
-  const recorder = createRecorder({ registry: new Registry(), codes: NAMED });
-  return (n) => {
-    for (let i = 0; i < n; i++) {
-      const k = i & MASK;
-      const start = performance.now() - agesMs[k]; // the connection "opened" agesMs ago
-      recorder.recordOpen();
-      recorder.recordClose(codes[k], initiators[k], (performance.now() - start) / 1000);
-    }
-  };
-}
 
 function createPromClient({ codes, initiators, agesMs }) {
   const registers = [new Registry()];
@@ -74,15 +67,18 @@ function createClockOnly({ agesMs }) {
 export async function run(ctx) {
   const { rounds, sampleMs } = ctx.quick ? { rounds: 7, sampleMs: 60 } : { rounds: 21, sampleMs: 120 };
   const workload = buildWorkload();
-  const ours = createOurs(workload);
+  const ours = (await loopCopy('today'))(workload, createRecorder({ registry: new Registry(), codes: NAMED }));
+  const before = (await loopCopy('before'))(workload, new RecorderBeforeExplain({ codes: NAMED }));
   const prom = createPromClient(workload);
   const nOurs = calibrate(ours, sampleMs);
+  const nBefore = calibrate(before, sampleMs);
   const nProm = calibrate(prom, sampleMs);
   const clock = createClockOnly(workload);
   const nClock = calibrate(clock, sampleMs);
   const { samples } = await runInterleaved(
     [
       { name: 'ours', run: async () => timePerCallNs(ours, nOurs) },
+      { name: 'before', run: async () => timePerCallNs(before, nBefore) },
       { name: 'prom-client', run: async () => timePerCallNs(prom, nProm) },
       { name: 'clock', run: async () => timePerCallNs(clock, nClock) },
     ],
@@ -100,6 +96,18 @@ export async function run(ctx) {
       target: '≤ 150 ns',
       check: ({ ours }) => ours <= 150,
       note: `of which the two performance.now() calls alone: ${summarize(samples.clock).median.toFixed(0)} ns (median)`,
+    }),
+    compareRow({
+      caseId: id,
+      name: 'record: ns per connection close, today vs before close explanations',
+      unit: 'ns',
+      oursLabel: 'today',
+      baselineLabel: 'before',
+      ours: samples.ours,
+      baseline: samples.before,
+      target: 'ratio ≤ 1.10',
+      check: ({ ratio }) => ratio <= 1.1,
+      note: 'before: recordOpen/recordClose as they were before 1006 causes, handshakes and reconnects (lib/recorder-before-explain.mjs)',
     }),
   ];
 }
