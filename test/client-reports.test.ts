@@ -144,6 +144,15 @@ describe('close ids', () => {
     // Every character counts, non-ASCII ones too (a masked code unit must not pass for a digit).
     for (let at = 0; at < 32; at++) expect(toCloseId(id.slice(0, at) + (id[at] === '0' ? '1' : '0') + id.slice(at + 1))?.hash).not.toBe(expected?.hash);
     expect(toCloseId(id.slice(0, 31) + String.fromCharCode(0x80 + 0x30))).toBeUndefined();
+    // Digits are read two at a time: each position of a pair, with anything that is no lowercase digit or masks to one.
+    for (let at = 0; at < 32; at++) {
+      for (const ch of ['g', 'A', '/', ':', '`', String.fromCharCode(0x100 + id.charCodeAt(at)), String.fromCharCode(0x80 + 0x61)]) {
+        expect(toCloseId(id.slice(0, at) + ch + id.slice(at + 1)), `${ch} at ${at}`).toBeUndefined();
+      }
+    }
+    // All bits set reads as four words of -1: still an id, and its text comes back.
+    expect(closeIdText(toCloseId('f'.repeat(32))!)).toBe('f'.repeat(32));
+    expect(closeIdText(toCloseId('0'.repeat(32))!)).toBe('0'.repeat(32));
     expect(closeIdOf(`/ws?ws_close_id=${id}`)).toEqual(expected);
     expect(closeIdOf(`/ws?a=1&ws_close_id=${id}&b=2`)).toEqual(expected);
     expect(closeIdOf(`/ws?ws_close_id=${id}#frag`)).toEqual(expected);
@@ -339,30 +348,33 @@ describe('the bounded tables', () => {
     const rand = (n: number): number => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) % n;
     for (let round = 0; round < 50; round++) {
       const capacity = 1 + rand(12);
-      const ring = new IdRing<{ at: number; v: number }>(capacity);
+      const ring = new IdRing<number>(capacity);
       // The model: records in insertion order, each live or dead; the ring keeps `capacity` records.
-      const records: { id: number; at: number; v: number; live: boolean }[] = [];
+      const records: { id: number; at: number; v: number; live: boolean; marked: boolean }[] = [];
       // Few hashes: long probe runs; ids that differ in one word only.
-      const key = (k: number): CloseId => ({ hash: k % 3, a: 7, b: 7, c: k >> 1, d: 7, e: k & 1 });
-      const live = (): Map<number, { at: number; v: number }> => new Map(records.filter((r) => r.live).map((r) => [r.id, { at: r.at, v: r.v }]));
+      const key = (k: number): CloseId => ({ hash: k % 3, a: 7, b: k & 1, c: k >> 1, d: 7 });
+      const live = (): Map<number, number> => new Map(records.filter((r) => r.live).map((r) => [r.id, r.v]));
       let now = 0;
       for (let step = 0; step < 200; step++) {
         const id = rand(2 * capacity + 2);
         const op = rand(10);
         if (op < 5) {
           now += rand(3);
-          const value = { at: now, v: step };
-          ring.set(key(id), value);
+          expect(ring.set(key(id), step, now), `seed ${seed}`).toBeLessThan(capacity);
           for (const r of records) if (r.id === id) r.live = false;
           if (records.length === capacity) records.shift();
-          records.push({ id, ...value, live: true });
+          records.push({ id, at: now, v: step, live: true, marked: false });
         } else if (op < 7) {
           ring.delete(key(id));
           for (const r of records) if (r.id === id) r.live = false;
         } else if (op < 8) {
+          const pos = ring.find(key(id));
+          if (pos >= 0) ring.mark(pos);
+          for (const r of records) if (r.id === id && r.live) r.marked = true;
+        } else if (op < 9) {
           const cutoff = now - rand(4);
           const expired: number[] = [];
-          ring.expire(cutoff, (v) => expired.push(v.v));
+          ring.expire(cutoff, (v) => expired.push(v));
           const want: number[] = [];
           while (records.length > 0 && (!records[0]!.live || records[0]!.at <= cutoff)) {
             const r = records.shift()!;
@@ -372,8 +384,12 @@ describe('the bounded tables', () => {
         }
         const model = live();
         expect(ring.size, `seed ${seed}`).toBe(model.size);
-        for (let k = 0; k < 2 * capacity + 2; k++) expect(ring.get(key(k)), `seed ${seed}`).toEqual(model.get(k));
-        expect(ring.first()?.v, `seed ${seed}`).toBe(records.find((r) => r.live)?.v);
+        for (let k = 0; k < 2 * capacity + 2; k++) {
+          expect(ring.get(key(k)), `seed ${seed}`).toEqual(model.get(k));
+          const pos = ring.find(key(k));
+          expect(pos >= 0 ? ring.marked(pos) : undefined, `seed ${seed}`).toBe(records.find((r) => r.id === k && r.live)?.marked);
+        }
+        expect(ring.firstAt(), `seed ${seed}`).toBe(records.find((r) => r.live)?.at);
       }
     }
   });

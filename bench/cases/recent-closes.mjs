@@ -1,9 +1,10 @@
 /**
- * Case 10: the recent-closes ring and the live page.
+ * Case 11: the recent-closes ring and the live page.
  * - Recording: case 1's hook path (two clock reads, recordOpen, recordClose)
  *   with the ring listening and details handed over as the hook hands them
  *   (one reused object: the clock reading, the path, a reason on the 4xxx
- *   closes), against the same path with no listener (case 1's "ours").
+ *   closes), against case 1's own loop with no listener (a copy of
+ *   lib/hook-loop.mjs, so that neither loop shares the other's feedback).
  * - Scraping: GET /metrics on a server that also serves closesPage(), with
  *   ten live viewers on its event stream against none, while closes are
  *   recorded in the background (so that the viewers' ticks carry closes).
@@ -15,6 +16,7 @@ import { metricsHandler } from '../../dist/esm/index.js';
 import { closesPage } from '../../dist/esm/live/closes-page.js';
 import { createRecorder } from '../../dist/esm/recorder/registry.js';
 import { MASK, NAMED, buildWorkload, calibrate, timePerCallNs } from '../lib/close-workload.mjs';
+import { loopCopy } from '../lib/hook-loop.mjs';
 import { compareRow } from '../lib/rows.mjs';
 import { runInterleaved } from '../lib/rounds.mjs';
 import { median } from '../../harness/stats.mjs';
@@ -24,11 +26,11 @@ export const title = 'recent closes ring and live viewers';
 
 const PATHS = ['/ws', '/chat', '/feed/live', '/api/stream'];
 
-function createLoop({ codes, initiators, agesMs }, withRing) {
+function createRingLoop({ codes, initiators, agesMs }) {
   const recorder = createRecorder({ registry: new Registry(), codes: NAMED });
-  if (withRing) closesPage({ recorder, recentCloses: 1000 }).recent; // attaches the ring (and a 10-s sampler)
+  const page = closesPage({ recorder, recentCloses: 1000 }); // attaches the ring (and a 10-s sampler)
   const details = { at: 0, reason: undefined, path: undefined, peer: undefined };
-  return (n) => {
+  const run = (n) => {
     for (let i = 0; i < n; i++) {
       const k = i & MASK;
       const start = performance.now() - agesMs[k];
@@ -45,13 +47,14 @@ function createLoop({ codes, initiators, agesMs }, withRing) {
       }
     }
   };
+  return { run, page };
 }
 
 async function recordRow(ctx, deadline) {
   const { rounds, sampleMs } = ctx.quick ? { rounds: 7, sampleMs: 60 } : { rounds: 21, sampleMs: 120 };
   const workload = buildWorkload();
-  const bare = createLoop(workload, false);
-  const ring = createLoop(workload, true);
+  const bare = (await loopCopy('ring off'))(workload, createRecorder({ registry: new Registry(), codes: NAMED }));
+  const { run: ring, page } = createRingLoop(workload);
   const nBare = calibrate(bare, sampleMs);
   const nRing = calibrate(ring, sampleMs);
   const { samples } = await runInterleaved(
@@ -61,6 +64,7 @@ async function recordRow(ctx, deadline) {
     ],
     { rounds, deadline },
   );
+  page.close();
   return compareRow({
     caseId: id,
     name: 'record: ns per close, ring of 1,000 on vs off (hook path incl. timestamps)',

@@ -15,17 +15,8 @@ import type { CloseDetails, CloseSeries } from '../recorder/recorder.js';
 import type { CloseId } from '../hook/close-id.js';
 import { IdRing } from './id-ring.js';
 
-interface Closed {
-  readonly series: CloseSeries;
-  readonly at: number;
-  reported: boolean;
-}
-
-interface Held {
-  readonly code: number;
-  readonly clean: boolean;
-  readonly at: number;
-}
+/** A held report as one number (no object per report): its code and whether it was clean. */
+const heldOf = (code: number, clean: boolean): number => code * 2 + (clean ? 1 : 0);
 
 export interface CloseTableOptions {
   windowMs: number;
@@ -47,9 +38,10 @@ const CLOCK_TICK_MS = 250;
 export type ReportOutcome = 'joined' | 'held' | ClientReportRejectReason;
 
 export class CloseTable {
-  /** In close order: the first entry is the oldest. */
-  private readonly closed: IdRing<Closed>;
-  private readonly held: IdRing<Held>;
+  /** In close order: the first entry is the oldest. Marked once its report joined. */
+  private readonly closed: IdRing<CloseSeries>;
+  /** Reports whose close has not come yet, as heldOf() numbers. */
+  private readonly held: IdRing<number>;
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
   private clock = performance.now();
@@ -81,29 +73,31 @@ export class CloseTable {
     if (closeId === undefined) return;
     const now = this.now();
     this.expire(now);
-    const held = this.held.size === 0 ? undefined : this.held.get(closeId);
-    if (held !== undefined) {
+    const held = this.held.size === 0 ? -1 : this.held.find(closeId);
+    if (held >= 0) {
+      const report = this.held.valueAt(held);
       this.held.delete(closeId);
-      this.counts.recordReport(series, held.code, held.clean);
+      this.counts.recordReport(series, report >> 1, (report & 1) === 1);
     }
     // A reused id is a new connection: its entry starts over, at the back (the oldest goes when full).
-    this.closed.set(closeId, { series, at: now, reported: held !== undefined });
+    const pos = this.closed.set(closeId, series, now);
+    if (held >= 0) this.closed.mark(pos);
   };
 
   /** A well-formed report from an allowed origin, within the limits: join it, hold it, or say why not. */
   report(id: CloseId, code: number, clean: boolean): ReportOutcome {
     const now = this.now();
     this.expire(now);
-    const entry = this.closed.get(id);
-    if (entry !== undefined) {
-      if (entry.reported) return 'duplicate';
-      entry.reported = true;
-      this.counts.recordReport(entry.series, code, clean);
+    const entry = this.closed.find(id);
+    if (entry >= 0) {
+      if (this.closed.marked(entry)) return 'duplicate';
+      this.closed.mark(entry);
+      this.counts.recordReport(this.closed.valueAt(entry), code, clean);
       return 'joined';
     }
-    if (this.held.size !== 0 && this.held.get(id) !== undefined) return 'duplicate';
+    if (this.held.size !== 0 && this.held.find(id) >= 0) return 'duplicate';
     if (this.held.size >= this.maxEntries) return 'unknown_id';
-    this.held.set(id, { code, clean, at: now });
+    this.held.set(id, heldOf(code, clean), now);
     this.schedule(now);
     return 'held';
   }
@@ -118,7 +112,7 @@ export class CloseTable {
 
   private schedule(now: number): void {
     if (this.timer !== undefined) return;
-    const first = this.held.first();
+    const first = this.held.firstAt();
     if (first === undefined) return;
     this.timer = setTimeout(
       () => {
@@ -127,7 +121,7 @@ export class CloseTable {
         this.expire();
         this.schedule(this.now());
       },
-      Math.max(1, Math.ceil(first.at + this.holdMs - now)),
+      Math.max(1, Math.ceil(first + this.holdMs - now)),
     );
     this.timer.unref();
   }

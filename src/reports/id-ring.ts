@@ -5,26 +5,30 @@
  * it, keyed by the id's seeded hash (hook/close-id.ts). No Map and no
  * strings: hashing a fresh 32-character string and a Map's bookkeeping cost
  * more than the rest of the join together, on every connection; the ids'
- * five numbers live in one typed array and compare as integers.
+ * four numbers live in one typed array and compare as integers. Each
+ * record's time and mark live in typed arrays beside it, so that a record is
+ * no object of its own: an entry outlives many young-generation collections,
+ * and an object per entry would be copied by each of them (and read through
+ * a pointer by every expiry check).
  */
 import type { CloseId } from '../hook/close-id.js';
 
-const WORDS = 5;
+const WORDS = 4;
 
-export interface Timed {
-  readonly at: number;
-}
-
-export class IdRing<V extends Timed> {
+export class IdRing<V> {
   /** Each record's id, WORDS numbers per ring position. */
   private readonly ids: Int32Array;
   private readonly hashes: Int32Array;
+  /** When each record was set (the caller's clock). */
+  private readonly ats: Float64Array;
+  /** Per record: 1 when live, 3 when live and marked (mark()), 0 when dead (replaced or deleted). */
+  private readonly states: Uint8Array;
   private readonly values: (V | undefined)[];
   /** Ring position + 1 per slot; 0 is empty. At most half full. */
   private readonly index: Int32Array;
   private readonly mask: number;
   private head = 0;
-  /** Records in the ring, live or dead (replaced or deleted, dropped when they reach the front). */
+  /** Records in the ring, live or dead (dead ones are dropped when they reach the front). */
   private count = 0;
   /** Live entries. */
   size = 0;
@@ -33,6 +37,8 @@ export class IdRing<V extends Timed> {
     this.ids = new Int32Array(capacity * WORDS);
     this.values = new Array<V | undefined>(capacity).fill(undefined);
     this.hashes = new Int32Array(capacity);
+    this.ats = new Float64Array(capacity);
+    this.states = new Uint8Array(capacity);
     let slots = 2;
     while (slots < capacity * 2) slots *= 2;
     this.index = new Int32Array(slots);
@@ -47,17 +53,38 @@ export class IdRing<V extends Timed> {
       const p = index[i] as number;
       if (p === 0) return -1;
       const w = (p - 1) * WORDS;
-      if (hashes[p - 1] === hash && ids[w] === id.a && ids[w + 1] === id.b && ids[w + 2] === id.c && ids[w + 3] === id.d && ids[w + 4] === id.e) return i;
+      if (hashes[p - 1] === hash && ids[w] === id.a && ids[w + 1] === id.b && ids[w + 2] === id.c && ids[w + 3] === id.d) return i;
     }
   }
 
-  get(id: CloseId): V | undefined {
+  /** The ring position of `id`'s live record, or -1. */
+  find(id: CloseId): number {
     const slot = this.slotOf(id);
-    return slot < 0 ? undefined : this.values[(this.index[slot] as number) - 1];
+    return slot < 0 ? -1 : (this.index[slot] as number) - 1;
   }
 
-  /** Add `id`, or replace it (the replacement counts as new: it goes to the back). The oldest record goes if the ring is full. */
-  set(id: CloseId, value: V): void {
+  /** The value of the live record at `pos` (a find() result). */
+  valueAt(pos: number): V {
+    return this.values[pos] as V;
+  }
+
+  /** Whether the live record at `pos` was marked. */
+  marked(pos: number): boolean {
+    return this.states[pos] === 3;
+  }
+
+  /** Mark the live record at `pos` (a flag the owner gives a meaning: reported, say). */
+  mark(pos: number): void {
+    this.states[pos] = 3;
+  }
+
+  get(id: CloseId): V | undefined {
+    const pos = this.find(id);
+    return pos < 0 ? undefined : this.values[pos];
+  }
+
+  /** Add `id` at time `at`, or replace it (the replacement counts as new: it goes to the back, unmarked). The oldest record goes if the ring is full. Returns its ring position. */
+  set(id: CloseId, value: V, at: number): number {
     if (this.size !== 0) this.delete(id);
     if (this.count === this.capacity) this.shift();
     const pos = (this.head + this.count) % this.capacity;
@@ -68,8 +95,9 @@ export class IdRing<V extends Timed> {
     ids[w + 1] = id.b;
     ids[w + 2] = id.c;
     ids[w + 3] = id.d;
-    ids[w + 4] = id.e;
     this.hashes[pos] = hash;
+    this.ats[pos] = at;
+    this.states[pos] = 1;
     this.values[pos] = value;
     this.count++;
     this.size++;
@@ -77,6 +105,7 @@ export class IdRing<V extends Timed> {
     let i = hash & mask;
     while (index[i] !== 0) i = (i + 1) & mask;
     index[i] = pos + 1;
+    return pos;
   }
 
   delete(id: CloseId): void {
@@ -84,25 +113,27 @@ export class IdRing<V extends Timed> {
     if (slot < 0) return;
     const pos = (this.index[slot] as number) - 1;
     this.unindex(slot);
-    this.values[pos] = undefined;
-    this.size--;
+    this.kill(pos);
   }
 
-  /** Remove entries with `at` at or before `cutoff`, front first; `expired` sees each. */
+  /** Remove records set at or before `cutoff`, front first; `expired` sees the value of each live one. */
   expire(cutoff: number, expired?: (value: V) => void): void {
+    const { ats, states } = this;
     while (this.count > 0) {
-      const value = this.values[this.head];
-      if (value !== undefined && value.at > cutoff) return;
+      const pos = this.head;
+      const live = states[pos] !== 0;
+      if (live && (ats[pos] as number) > cutoff) return;
+      const value = this.values[pos] as V;
       this.shift();
-      if (value !== undefined && expired !== undefined) expired(value);
+      if (live && expired !== undefined) expired(value);
     }
   }
 
-  /** The oldest entry, if any. */
-  first(): V | undefined {
+  /** The time the oldest live record was set, if there is one. */
+  firstAt(): number | undefined {
     for (let i = 0; i < this.count; i++) {
-      const value = this.values[(this.head + i) % this.capacity];
-      if (value !== undefined) return value;
+      const pos = (this.head + i) % this.capacity;
+      if (this.states[pos] !== 0) return this.ats[pos];
     }
     return undefined;
   }
@@ -110,18 +141,24 @@ export class IdRing<V extends Timed> {
   clear(): void {
     this.ids.fill(0);
     this.values.fill(undefined);
+    this.states.fill(0);
     this.index.fill(0);
     this.head = 0;
     this.count = 0;
     this.size = 0;
   }
 
+  private kill(pos: number): void {
+    this.states[pos] = 0;
+    this.values[pos] = undefined;
+    this.size--;
+  }
+
   private shift(): void {
     const pos = this.head;
-    if (this.values[pos] !== undefined) {
+    if (this.states[pos] !== 0) {
       this.unindex(this.indexSlotOf(pos));
-      this.values[pos] = undefined;
-      this.size--;
+      this.kill(pos);
     }
     this.head = (pos + 1) % this.capacity;
     this.count--;
