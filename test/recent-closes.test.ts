@@ -110,6 +110,23 @@ describe('RecentCloses', () => {
     expect(ring.list(1)[0]!.peer).toBe('127.0.0.1');
   });
 
+  it('escapes what a source hands over as text when it is read, once, whatever the source', () => {
+    const { ring, close } = setup(10);
+    const long = `\\${'x'.repeat(200)}`;
+    close(4000, INITIATOR_SERVER, 'bad\nreason \u202e C:\\dir');
+    close(4000, INITIATOR_SERVER, long); // longer than a close frame carries: cut when recorded
+    close(4000, INITIATOR_SERVER, Buffer.from('a\\b'));
+    close(1000, INITIATOR_CLIENT, undefined, pathOf(`/p\\a th${'y'.repeat(300)}`)); // a source's pathOf() output (escapes and the cut mark): shown as it is
+    close(1000, INITIATOR_CLIENT, undefined, '/raw\u0007path?token=secret#f'); // a foreign source's raw target: its query and controls never shown
+    const [raw, cutPath, bufReason, longReason, textReason] = ring.list(10);
+    expect(textReason!.reason).toBe('bad\\u000areason \\u202e C:\\\\dir');
+    expect(longReason!.reason).toBe(escapeReasonText(long));
+    expect(longReason!.reason.startsWith('\\\\x')).toBe(true); // the backslash doubled once, not twice
+    expect(bufReason!.reason).toBe('a\\\\b');
+    expect(cutPath!.path).toBe(pathOf(`/p\\a th${'y'.repeat(300)}`));
+    expect(raw!.path).toBe('/raw\\u0007path');
+  });
+
   it('copies the reason: reusing the buffer afterwards changes nothing', () => {
     const { ring, close } = setup(2);
     const buf = Buffer.from('first');

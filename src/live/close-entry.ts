@@ -9,8 +9,12 @@ export type { CloseEntry };
 
 /** RFC 6455 §5.5: a close reason is at most 123 bytes (125 minus the code). */
 const MAX_REASON_BYTES = 123;
+/** A reason string this long or shorter is at most 3 x 123 bytes of UTF-8 whatever it holds: the ring keeps it as given. */
+export const MAX_REASON_CHARS = MAX_REASON_BYTES;
 /** Paths longer than this are cut (with a trailing '…'): the ring's memory stays bounded whatever the peer requests. */
 export const MAX_PATH_CHARS = 256;
+/** The longest text pathOf() returns: every character kept escaped as \uXXXX (6 characters), and the cut mark. */
+export const MAX_PATH_TEXT_CHARS = MAX_PATH_CHARS * 6 + 1;
 
 const HEX = '0123456789abcdef';
 
@@ -107,4 +111,13 @@ export function pathOf(url: string | undefined): string {
   if (cut) path += '…';
   // A copy, not a slice: a V8 sliced string would keep the whole request target alive in the ring.
   return path === url ? url : Buffer.from(path, 'utf8').toString('utf8');
+}
+
+/** What pathOf() never leaves in a path: a query or fragment mark, a space, a hidden character. */
+// eslint-disable-next-line no-control-regex -- finding control characters is its job
+const NOT_PATH_OF = /[?#\x00-\x20\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/;
+
+/** `path` as pathOf() would make it, for text that may come from pathOf() already (then it is returned as it is: pathOf() twice would double its escapes). */
+export function pathOfOnce(path: string): string {
+  return NOT_PATH_OF.test(path) ? pathOf(path) : path;
 }

@@ -1,14 +1,16 @@
 /**
  * The ring of recent closes: the last N closes a recorder saw, with their
  * reason, path and (when enabled) peer. Fed by a close listener; memory is
- * fixed by N at construction (a reason is at most 123 bytes before escaping,
- * a path at most MAX_PATH_CHARS). Recording one close writes a few slots of
- * preallocated arrays and reads no clock when the source passes its own.
+ * fixed by N at construction (a reason is at most 123 characters as given or
+ * its escaped text, a path at most MAX_PATH_TEXT_CHARS). Recording one close
+ * writes a few fields of a preallocated slot, escapes only a reason given in
+ * bytes, and reads no clock when the source passes its own; text is escaped
+ * when it is listed.
  */
 import { performance } from 'node:perf_hooks';
 import { OptionError } from '../recorder/options.js';
 import type { CloseDetails, CloseListener, CloseRecorder, CloseSeries } from '../recorder/recorder.js';
-import { MAX_PATH_CHARS, escapeReason, escapeReasonText, pathOf, type CloseEntry } from './close-entry.js';
+import { MAX_PATH_CHARS, MAX_PATH_TEXT_CHARS, MAX_REASON_CHARS, escapeReason, escapeReasonText, pathOf, pathOfOnce, type CloseEntry } from './close-entry.js';
 
 /** Ring size when none is given: about 1,000 x (123 B reason + 256 B path + the rest) at most. */
 const DEFAULT_RECENT_CLOSES = 1000;
@@ -50,7 +52,10 @@ interface Slot {
   durationSeconds: number;
   /** performance.now() of the close: turned into wall time when read, with the clock offset of that moment. */
   at: number;
+  /** The reason as text: escaped already, or (rawReason) as the source gave it, escaped when read. */
   reason: string;
+  rawReason: boolean;
+  /** The path as the source gave it (pathOf() output from the sources here), at most MAX_PATH_TEXT_CHARS; made pathOf() output when read (pathOfOnce). */
   path: string;
   peer: string;
 }
@@ -63,17 +68,22 @@ export class RecentCloses {
   private count = 0;
   /** The slot the next close goes to. */
   private next = 0;
-  // A one-entry cache: a server tends to repeat its reasons, and comparing
-  // strings is cheaper than escaping again.
-  private lastReason: string | undefined = undefined;
-  private lastReasonText = '';
 
   constructor(options: RecentClosesOptions = {}) {
     if (options === null || typeof options !== 'object') throw new OptionError('recent closes options must be an object');
     this.capacity = validateRingSize(options.size);
     if (options.peer !== undefined && typeof options.peer !== 'boolean') throw new OptionError(`peer must be a boolean, got ${String(options.peer)}`);
     this.keepsPeer = options.peer === true;
-    this.slots = Array.from({ length: this.capacity }, () => ({ series: undefined, code: 0, durationSeconds: 0, at: 0, reason: '', path: '', peer: '' }));
+    this.slots = Array.from({ length: this.capacity }, () => ({
+      series: undefined,
+      code: 0,
+      durationSeconds: 0,
+      at: 0,
+      reason: '',
+      rawReason: false,
+      path: '',
+      peer: '',
+    }));
   }
 
   /** Closes recorded since the ring was made (also those that fell out of it). */
@@ -81,7 +91,13 @@ export class RecentCloses {
     return this.count;
   }
 
-  /** The close listener that feeds the ring (see attach). */
+  /**
+   * The close listener that feeds the ring (see attach). It only copies:
+   * text a source hands over as a string (a reason given to close(), a path
+   * that pathOf() made) is kept as given, within its bound, and escaped when
+   * it is read (list()); only a reason in bytes is turned into text here, so
+   * that the ring never keeps the caller's buffer.
+   */
   readonly record: CloseListener = (series, durationSeconds, details, code) => {
     if (this.capacity === 0) return;
     const i = this.next;
@@ -94,26 +110,24 @@ export class RecentCloses {
     if (details === undefined) {
       slot.at = performance.now();
       slot.reason = '';
+      slot.rawReason = false;
       slot.path = '';
-      slot.peer = '';
+      if (this.keepsPeer) slot.peer = '';
       return;
     }
     slot.at = details.at ?? performance.now();
     const { reason, path } = details;
-    if (reason === undefined || reason.length === 0) slot.reason = '';
-    else if (reason === this.lastReason) slot.reason = this.lastReasonText;
-    else {
-      const text = reasonText(reason);
-      if (typeof reason === 'string') {
-        this.lastReason = reason;
-        this.lastReasonText = text;
-      }
-      slot.reason = text;
+    // A string reason longer than a close frame carries (only a foreign source passes one) is cut and escaped now: the ring keeps no more than 123 bytes of it.
+    if (typeof reason === 'string' && reason.length <= MAX_REASON_CHARS) {
+      slot.reason = reason;
+      slot.rawReason = true;
+    } else {
+      slot.reason = reasonText(reason);
+      slot.rawReason = false;
     }
-    // Sources pass the path through pathOf() once per connection; one that
-    // still has a query or is too long (another source) goes through it here.
-    slot.path = path === undefined ? '' : path.length <= MAX_PATH_CHARS + 1 && path.indexOf('?') < 0 ? path : pathOf(path);
-    slot.peer = this.keepsPeer ? (details.peer ?? '') : '';
+    // A path is kept as given up to the bound of pathOf()'s output (the cheap test first: the usual path is short); a longer one (only a foreign source passes one) is cut now, for the same reason.
+    slot.path = path === undefined ? '' : path.length <= MAX_PATH_CHARS + 1 ? path : path.length <= MAX_PATH_TEXT_CHARS ? pathOfOnce(path) : pathOf(path);
+    if (this.keepsPeer) slot.peer = details.peer ?? '';
   };
 
   /** Feed the ring from `recorder`'s closes; returns the function that stops it. */
@@ -148,8 +162,8 @@ export class RecentCloses {
       category: series.category,
       initiator: series.initiator,
       durationSeconds: Math.round(slot.durationSeconds * 1e6) / 1e6,
-      reason: slot.reason,
-      path: slot.path,
+      reason: slot.rawReason ? escapeReasonText(slot.reason) : slot.reason,
+      path: pathOfOnce(slot.path),
     };
     if (this.keepsPeer) entry.peer = slot.peer;
     return entry;
